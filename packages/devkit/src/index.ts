@@ -1,0 +1,1 @@
+export { startNats, startRedis, type Service, type ServiceOptions } from './services.js';

@@ -1,0 +1,134 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A server process started for a run or a test; `close()` stops it and removes its data. */
+export interface Service {
+  readonly url: string;
+  readonly process: ChildProcess;
+  close(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** Folder for the server's data; a temporary folder (removed on close) when absent. */
+  dataDir?: string;
+  /** Fixed port; a free random one when absent. */
+  port?: number;
+}
+
+function missing(bin: string): Error {
+  return new Error(`${bin} is not installed: run "bash infra/setup.sh" (it installs the Debian packages thaw needs)`);
+}
+
+async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return await Promise.race([
+    new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
+    sleep(ms).then(() => false),
+  ]);
+}
+
+function start(bin: string, args: string[], dir: string): { child: ChildProcess; output: () => string } {
+  const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (b: Buffer) => {
+    out = (out + b.toString()).slice(-8192);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => out };
+}
+
+function makeCloser(child: ChildProcess, dir: string, ownDir: boolean): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => {
+    closing ??= (async () => {
+      child.kill('SIGTERM');
+      if (!(await waitExit(child, 5000))) {
+        child.kill('SIGKILL');
+        await waitExit(child, 5000);
+      }
+      if (ownDir) await rm(dir, { recursive: true, force: true });
+    })();
+    return closing;
+  };
+}
+
+async function spawnFailed(bin: string, child: ChildProcess): Promise<Error | undefined> {
+  return await new Promise((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ENOENT' ? missing(bin) : err));
+    child.once('spawn', () => resolve(undefined));
+  });
+}
+
+/** Starts nats-server with JetStream on 127.0.0.1 (port -1 and a ports file, as nats.js's own launcher does). */
+export async function startNats(opts: ServiceOptions = {}): Promise<Service> {
+  const ownDir = !opts.dataDir;
+  const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-nats-')));
+  // 8 MB so a 6 MiB body plus headers fits in one message.
+  await writeFile(join(dir, 'nats.conf'), 'max_payload: 8MB\n');
+  const args = ['-c', 'nats.conf', '-a', '127.0.0.1', '-p', String(opts.port ?? -1), '-js', '-sd', join(dir, 'js')];
+  args.push('--ports_file_dir', dir);
+  const { child, output } = start('nats-server', args, dir);
+  const close = makeCloser(child, dir, ownDir);
+  const failed = await spawnFailed('nats-server', child);
+  if (failed) {
+    await close();
+    throw failed;
+  }
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    const file = (await readdir(dir)).find((f) => f.endsWith('.ports'));
+    if (file) {
+      const ports = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nats?: string[] };
+      const url = ports.nats?.[0];
+      if (url) return { url, process: child, close };
+    }
+    await sleep(20);
+  }
+  await close();
+  throw new Error(`nats-server did not start:\n${output()}`);
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts redis-server on 127.0.0.1 with its data in `dataDir` (append-only file on). */
+export async function startRedis(opts: ServiceOptions = {}): Promise<Service> {
+  const ownDir = !opts.dataDir;
+  const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-redis-')));
+  for (let attempt = 0; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes'];
+    const { child, output } = start('redis-server', args, dir);
+    const close = makeCloser(child, dir, ownDir);
+    const failed = await spawnFailed('redis-server', child);
+    if (failed) {
+      await close();
+      throw failed;
+    }
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      if (output().includes('Ready to accept connections')) {
+        return { url: `redis://127.0.0.1:${port}`, process: child, close };
+      }
+      await sleep(20);
+    }
+    await close();
+    // Another process may have taken the free port between probe and bind: try a new one.
+    if (attempt >= 3 || opts.port) throw new Error(`redis-server did not start:\n${output()}`);
+  }
+}

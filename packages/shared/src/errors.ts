@@ -1,0 +1,56 @@
+/**
+ * The one catalogue of error codes thaw answers with. The HTTP API renders every failure as
+ * `{ "error": { "code", "message" } }` with the status given here; workers send the same codes
+ * back over NATS so that the gateway never has to guess what went wrong.
+ * Every code is documented in docs/errors.md (a test checks that).
+ */
+export const ErrorCatalogue = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  IMAGE_INVALID: { status: 400, message: 'The uploaded file is not a valid OCI image.' },
+  IMAGE_NOT_FOUND: { status: 404, message: 'No image with that digest has been uploaded.' },
+  REGISTRY_UNSUPPORTED: { status: 501, message: 'Deploying from a registry reference is not supported yet.' },
+  FUNCTION_NOT_FOUND: { status: 404, message: 'No function with that name.' },
+  FUNCTION_EXISTS: { status: 409, message: 'A function with that name exists already.' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
+  FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer within its timeout.' },
+  FUNCTION_CRASHED: { status: 502, message: 'The function instance crashed while serving the request.' },
+  FUNCTION_START_FAILED: { status: 502, message: 'The function instance did not start.' },
+  UPSTREAM_ERROR: { status: 502, message: 'The function instance closed the connection without answering.' },
+  NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCatalogue;
+
+export const errorCodes = Object.keys(ErrorCatalogue) as ErrorCode[];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ErrorCatalogue, value);
+}
+
+/** The body every HTTP error is rendered as. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** An error that carries a catalogue code; anything else is rendered as INTERNAL. */
+export class ThawError extends Error {
+  override readonly name = 'ThawError';
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCatalogue[code].message, options);
+    this.code = code;
+  }
+  get status(): number {
+    return ErrorCatalogue[this.code].status;
+  }
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+export function isThawError(err: unknown): err is ThawError {
+  return err instanceof ThawError;
+}

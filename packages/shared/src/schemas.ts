@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+/** DNS-label-like, so a name is safe in NATS subjects, URLs, cgroup paths and file names. */
+export const FunctionName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,47}$/, 'must be 1-48 characters: lower-case letters, digits and "-", starting with a letter');
+export type FunctionName = z.infer<typeof FunctionName>;
+
+export const ImageDigest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex digits>');
+export type ImageDigest = z.infer<typeof ImageDigest>;
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
+
+/** What a user sends to deploy a function. */
+export const FunctionSpec = z.strictObject({
+  name: FunctionName,
+  /** An image digest from POST /v1/images, or a registry reference (not supported yet). */
+  image: z.string().min(1).max(512),
+  env: z
+    .record(EnvName, z.string().max(32 * 1024))
+    .default({})
+    .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables'),
+  /** Memory limit of one instance. */
+  memoryMiB: z.number().int().min(16).max(16384).default(128),
+  /** Per-request timeout; the gateway answers 504 FUNCTION_TIMEOUT beyond it. */
+  timeoutMs: z.number().int().min(100).max(900_000).default(30_000),
+  /** The port the image's HTTP server listens on; also passed as $PORT. */
+  port: z.number().int().min(1).max(65535).default(8080),
+});
+export type FunctionSpec = z.infer<typeof FunctionSpec>;
+export type FunctionSpecInput = z.input<typeof FunctionSpec>;
+
+/** A deployed function as stored in the registry. */
+export const FunctionRecord = FunctionSpec.extend({
+  /** sha256 digest of the image manifest. */
+  image: ImageDigest,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type FunctionRecord = z.infer<typeof FunctionRecord>;
+
+/** An uploaded image: where workers fetch its archive from (a JetStream object). */
+export const ImageRecord = z.object({
+  digest: ImageDigest,
+  object: z.string(),
+  size: z.number().int().nonnegative(),
+  uploadedAt: z.string(),
+});
+export type ImageRecord = z.infer<typeof ImageRecord>;
+
+const WireError = z.object({ code: z.string(), message: z.string() });
+
+/** thaw.images.import: a worker imports an uploaded archive and reports its digest. */
+export const ImportRequest = z.object({ object: z.string() });
+export type ImportRequest = z.infer<typeof ImportRequest>;
+export const ImportReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), digest: ImageDigest, size: z.number().int() }),
+  z.object({ ok: z.literal(false), error: WireError }),
+]);
+export type ImportReply = z.infer<typeof ImportReply>;
+
+/** thaw.place: a worker with room starts serving the function. */
+export const PlaceRequest = z.object({ fn: FunctionRecord, image: ImageRecord });
+export type PlaceRequest = z.infer<typeof PlaceRequest>;
+export const PlaceReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), workerId: z.string() }),
+  z.object({ ok: z.literal(false), error: WireError }),
+]);
+export type PlaceReply = z.infer<typeof PlaceReply>;
+
+/** thaw.functions.removed: every worker drops the function's instances. */
+export const FunctionRemoved = z.object({ name: FunctionName });
+export type FunctionRemoved = z.infer<typeof FunctionRemoved>;
