@@ -18,6 +18,7 @@ export const ErrorCatalogue = {
   FUNCTION_CRASHED: { status: 502, message: 'The function instance crashed while serving the request.' },
   FUNCTION_START_FAILED: { status: 502, message: 'The function instance did not start.' },
   UPSTREAM_ERROR: { status: 502, message: 'The function instance closed the connection without answering.' },
+  RESPONSE_TOO_LARGE: { status: 502, message: "The function's response is larger than the limit." },
   NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what thaw needs on a Debian 12 host and checks the kernel. Idempotent and quick when
+# everything is in place already. Run as root: thaw creates containers, mounts and namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "thaw must run as root (it creates containers, mounts and network namespaces); try: sudo $0"
+
+# Debian packages: runc (crun refuses hybrid cgroup hosts), CNI plugins, iptables, NATS,
+# Redis, static busybox for test images, skopeo + docker-registry for registry tests, wrk for
+# benchmarks, attr (setfattr) for overlay opaque whiteouts.
+PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server busybox-static
+  skopeo docker-registry wrk attr util-linux)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps the packages' own services (redis, registry) from starting: thaw starts
+  # the servers it needs itself, on ports of its choosing.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+fi
+
+# npm dependencies, when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Kernel features.
+grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
+grep -qw overlay /proc/filesystems || die "the kernel has no overlayfs (modprobe overlay failed)"
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  [ -f /sys/fs/cgroup/cgroup.subtree_control ] || die "cgroup v2 is mounted but unusable"
+elif [ ! -d /sys/fs/cgroup/freezer ]; then
+  die "no cgroup freezer: mount cgroup v2 at /sys/fs/cgroup, or the v1 freezer controller"
+fi
+[ -e /proc/self/ns/net ] || die "the kernel has no network namespaces"
+command -v ip >/dev/null || die "ip (iproute2) is missing"
+[ -x /usr/lib/cni/bridge ] || die "CNI plugins are missing in /usr/lib/cni (containernetworking-plugins)"
+say "ok"

@@ -1,0 +1,60 @@
+/**
+ * `npm run up`: NATS and Redis (unless NATS_URL / REDIS_URL are set), one worker, the gateway on
+ * :8080 and the example function. Everything lives under .thaw/ in the repo; Ctrl-C stops it all
+ * and removes every container.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { ApiError, deployFunction, uploadImage } from './client.js';
+import { startPlatform } from './platform.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const data = join(repo, '.thaw');
+await mkdir(join(data, 'nats'), { recursive: true });
+await mkdir(join(data, 'redis'), { recursive: true });
+
+const port = Number(process.env.PORT ?? 8080);
+console.log('thaw: starting NATS, Redis, a worker and the gateway ...');
+const platform = await startPlatform({
+  natsUrl: process.env.NATS_URL,
+  redisUrl: process.env.REDIS_URL,
+  natsDir: join(data, 'nats'),
+  redisDir: join(data, 'redis'),
+  gatewayPort: port,
+  logs: 'inherit',
+  logLevel: process.env.LOG_LEVEL ?? 'warn',
+  workerEnv: { THAW_STATE_DIR: join(data, 'worker'), THAW_RUN_DIR: '/run/thaw' },
+});
+
+let stopping = false;
+const shutdown = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nthaw: stopping (removing containers) ...');
+  await platform.close();
+  console.log('thaw: stopped');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown());
+process.on('SIGTERM', () => void shutdown());
+
+try {
+  const image = await buildTestImage('node-hello', 'oci', join(data, 'images'));
+  const { digest } = await uploadImage(platform.gatewayUrl, image.path);
+  await deployFunction(platform.gatewayUrl, { name: 'hello', image: digest }).catch((err: unknown) => {
+    if (!(err instanceof ApiError && err.code === 'FUNCTION_EXISTS')) throw err;
+  });
+  console.log(`
+thaw is running: gateway ${platform.gatewayUrl}, function "hello" deployed (node-hello, ${digest.slice(0, 19)}...).
+Try:
+
+  curl -s 'http://localhost:${port}/fn/hello/greet?name=thaw' -H 'x-demo: 1'
+
+Ctrl-C stops everything and removes every container.
+`);
+} catch (err) {
+  console.error('thaw: deploying the example function failed:', err);
+  await shutdown();
+}

@@ -1,0 +1,122 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Runtime, scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Platform, deleteFunction, deployFunction, startPlatform, uploadImage } from '../src/index.js';
+
+const rt = scratchRuntimeOptions('e2e');
+let platform: Platform;
+let digest: string;
+
+beforeAll(async () => {
+  platform = await startPlatform({
+    gatewayPort: 0,
+    prefix: `e2e${process.pid}`,
+    logs: 'buffer',
+    workerEnv: {
+      THAW_STATE_DIR: rt.stateDir,
+      THAW_RUN_DIR: rt.runDir,
+      THAW_CGROUP_PARENT: rt.cgroupParent,
+      THAW_BRIDGE: rt.bridge,
+      THAW_SUBNET: rt.subnet,
+    },
+  });
+  const image = await buildTestImage('node-hello', 'docker-archive', join(rt.stateDir, 'archives'));
+  ({ digest } = await uploadImage(platform.gatewayUrl, image.path));
+}, 180_000);
+
+afterAll(async () => {
+  await platform?.close();
+  await rm(rt.stateDir, { recursive: true, force: true });
+  await rm(rt.runDir, { recursive: true, force: true });
+});
+
+async function call(path: string, init?: RequestInit): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const res = await fetch(`${platform.gatewayUrl}${path}`, init);
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+describe('end to end: upload → deploy → invoke → delete', () => {
+  it('serves an invocation through the gateway, NATS, the worker and a thawed container', async () => {
+    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    const fn = await deployFunction(platform.gatewayUrl, {
+      name: 'hello',
+      image: digest,
+      env: { GREETING: 'bonjour' },
+      timeoutMs: 1500,
+    });
+    expect(fn.name).toBe('hello');
+
+    const body = Buffer.alloc(100_000, 7);
+    const res = await call('/fn/hello/some/path?a=1&b=two', {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/octet-stream', 'x-trace': 'abc' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      method: 'POST',
+      path: '/some/path',
+      query: { a: '1', b: 'two' },
+      bodyLength: 100_000,
+      headers: { 'content-type': 'application/octet-stream', 'x-trace': 'abc' },
+    });
+    expect(res.headers.get('content-type')).toMatch(/json/);
+
+    const env = await call('/fn/hello/env');
+    expect((env.body as Record<string, string>).GREETING).toBe('bonjour');
+
+    // A 6 MiB body is the documented limit and goes through whole.
+    const big = await call('/fn/hello/', { method: 'PUT', body: Buffer.alloc(6 * 1024 * 1024 - 1024, 1) });
+    expect(big.status).toBe(200);
+    expect((big.body as { bodyLength: number }).bodyLength).toBe(6 * 1024 * 1024 - 1024);
+  }, 60_000);
+
+  it('answers 504 FUNCTION_TIMEOUT past the function timeout', async () => {
+    const res = await call('/fn/hello/sleep?ms=4000');
+    expect(res.status).toBe(504);
+    expect(res.body).toMatchObject({ error: { code: 'FUNCTION_TIMEOUT' } });
+  }, 30_000);
+
+  it('answers 502 FUNCTION_CRASHED when the process exits, and replaces the instance', async () => {
+    const res = await call('/fn/hello/crash');
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ error: { code: 'FUNCTION_CRASHED' } });
+    const next = await call('/fn/hello/after-crash');
+    expect(next.status).toBe(200);
+    expect(next.body).toMatchObject({ path: '/after-crash' });
+  }, 30_000);
+
+  it('deletes the function: 404 afterwards and its containers are gone', async () => {
+    await deleteFunction(platform.gatewayUrl, 'hello');
+    const res = await call('/fn/hello/');
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
+    const deadline = Date.now() + 10_000;
+    let bundles: string[] = [];
+    while (Date.now() < deadline) {
+      const { readdir } = await import('node:fs/promises');
+      bundles = await readdir(join(rt.stateDir, 'containers')).catch(() => []);
+      if (bundles.length === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(bundles).toEqual([]);
+  }, 30_000);
+
+  it('leaves nothing on the host once the platform stops', async () => {
+    await platform.close();
+    const { runtime, reclaimed } = await Runtime.open(rt);
+    expect(reclaimed).toEqual([]);
+    const r = await runtime.residue();
+    await runtime.close();
+    expect(r).toEqual({ mounts: [], netns: [], veths: [], cgroups: [], ips: [], runc: [], bundles: [] });
+  }, 90_000);
+});

@@ -1,0 +1,30 @@
+import { run } from './exec.js';
+
+/** Mounts `layers` (bottom first) read-only under a private upper dir at `target`. */
+export async function mountOverlay(layers: string[], upper: string, work: string, target: string): Promise<void> {
+  if (layers.length === 0) throw new Error('an image needs at least one layer');
+  // overlayfs wants the top layer first.
+  const lower = [...layers].reverse().join(':');
+  const options = `lowerdir=${lower},upperdir=${upper},workdir=${work}`;
+  if (options.length > 4000) {
+    throw new Error(`image has too many layers for one overlay mount (${layers.length})`);
+  }
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
+}
+
+export async function unmount(target: string): Promise<void> {
+  try {
+    await run('umount', [target]);
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/not mounted|no mount point|not found|No such file/i.test(msg)) return;
+    // Busy only if something outside still looks in; detach it so the instance's files go.
+    await run('umount', ['-l', target]);
+  }
+}
+
+export async function isMounted(target: string): Promise<boolean> {
+  const { readFile } = await import('node:fs/promises');
+  const mounts = await readFile('/proc/self/mounts', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[1] === target);
+}

@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CgroupDriver } from './cgroups.js';
+import { run } from './exec.js';
+import type { OciRuntime } from './runc.js';
+
+/** What a runtime has on the host right now; all empty once it is closed. */
+export interface HostResidue {
+  mounts: string[];
+  netns: string[];
+  veths: string[];
+  cgroups: string[];
+  ips: string[];
+  runc: string[];
+  bundles: string[];
+}
+
+export interface ResidueScope {
+  stateDir: string;
+  ipamDir: string;
+  bridge: string;
+  cgroupParent: string;
+  netnsIds: () => Promise<string[]>;
+  cgroups: CgroupDriver;
+  oci: OciRuntime;
+}
+
+async function list(dir: string): Promise<string[]> {
+  return existsSync(dir) ? await readdir(dir) : [];
+}
+
+export async function findResidue(s: ResidueScope): Promise<HostResidue> {
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.startsWith(`${s.stateDir}/`));
+  const veths = (await run('ip', ['-o', 'link', 'show', 'master', s.bridge]).catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(':')[1]?.trim() ?? l);
+  const cgroups: string[] = [];
+  for (const dir of s.cgroups.parentDirs(s.cgroupParent)) {
+    for (const child of await list(dir)) {
+      if (existsSync(join(dir, child, 'cgroup.procs'))) cgroups.push(join(dir, child));
+    }
+  }
+  const ips: string[] = [];
+  for (const net of await list(s.ipamDir)) {
+    for (const f of await list(join(s.ipamDir, net))) if (/^[\d.]+$/.test(f)) ips.push(f);
+  }
+  return {
+    mounts,
+    netns: await s.netnsIds(),
+    veths,
+    cgroups,
+    ips,
+    runc: await s.oci.list(),
+    bundles: await list(join(s.stateDir, 'containers')),
+  };
+}

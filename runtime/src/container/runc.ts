@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { CommandError, run } from './exec.js';
+
+/** The low-level OCI runtime behind a small interface, so crun or another can replace runc. */
+export interface OciRuntime {
+  /** Creates and starts the container detached, its stdout and stderr appended to `logPath`. */
+  run(id: string, bundle: string, pidFile: string, logPath: string): Promise<void>;
+  delete(id: string): Promise<void>;
+  list(): Promise<string[]>;
+}
+
+export class Runc implements OciRuntime {
+  constructor(
+    private readonly root: string,
+    private readonly bin = 'runc',
+  ) {}
+
+  run(id: string, bundle: string, pidFile: string, logPath: string): Promise<void> {
+    const args = ['--root', this.root, 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id];
+    // A detached runc hands its own stdio to the container, so both runc's errors and the
+    // container's output land in the log file, which the container keeps after runc exits.
+    // A pipe here would stay open for the container's whole life.
+    const fd = openSync(logPath, 'a');
+    return new Promise<void>((resolve, reject) => {
+      const child = spawn(this.bin, args, { stdio: ['ignore', fd, fd] });
+      child.once('error', (err) => reject(new CommandError(`${this.bin} run`, '', { cause: err })));
+      child.once('exit', (code) => {
+        if (code === 0) return resolve();
+        const tail = readFileSync(logPath, 'utf8').slice(-2000);
+        reject(new CommandError(`${this.bin} run ${id}`, tail || `exit code ${code}`));
+      });
+    }).finally(() => closeSync(fd));
+  }
+
+  async delete(id: string): Promise<void> {
+    await run(this.bin, ['--root', this.root, 'delete', '--force', id]).catch((err: CommandError) => {
+      if (!/does not exist|not exist/i.test(err.message)) throw err;
+    });
+  }
+
+  async list(): Promise<string[]> {
+    const out = await run(this.bin, ['--root', this.root, 'list', '--quiet']).catch(() => '');
+    return out.split('\n').filter(Boolean);
+  }
+}

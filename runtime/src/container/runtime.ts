@@ -1,0 +1,328 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type CgroupDriver,
+  type CgroupHandle,
+  type CgroupStats,
+  detectCgroupDriver,
+  removeCgroupDirs,
+} from './cgroups.js';
+import { CniNetwork, type NetworkDriver } from './network.js';
+import { run } from './exec.js';
+import { isMounted, mountOverlay, unmount } from './overlay.js';
+import { type OciRuntime, Runc } from './runc.js';
+import { type HostResidue, findResidue } from './residue.js';
+import { buildSpec } from './spec.js';
+
+/** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
+export interface RunnableImage {
+  layers: string[];
+  config: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir: string; user: string };
+}
+
+export interface RuntimeOptions {
+  /** Persistent state: one bundle folder per container. */
+  stateDir: string;
+  /** Volatile state (runc's root, IP allocations); keep it on tmpfs such as /run. */
+  runDir: string;
+  /** cgroup parent of every container, e.g. "thaw"; one per runtime on a host. */
+  cgroupParent: string;
+  bridge: string;
+  subnet: string;
+  cniPath?: string;
+}
+
+export interface CreateOptions {
+  image: RunnableImage;
+  /** The port the server listens on, passed as $PORT. */
+  port: number;
+  env?: Record<string, string>;
+  memoryMiB?: number;
+  pidsLimit?: number;
+  cpus?: number;
+  /** Replaces the image's Entrypoint + Cmd. */
+  args?: string[];
+  /** How long the server has to accept connections on its port. */
+  readyTimeoutMs?: number;
+  /** Short label kept in the record, e.g. the function name. */
+  label?: string;
+}
+
+export class ContainerStartError extends Error {
+  override readonly name = 'ContainerStartError';
+  constructor(
+    message: string,
+    readonly log: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export type ContainerState = 'running' | 'frozen' | 'destroyed';
+
+export class Container {
+  private handle: CgroupHandle | undefined;
+  private _state: ContainerState = 'running';
+  private destroying: Promise<void> | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly ip: string,
+    readonly port: number,
+    readonly pid: number,
+    readonly bundle: string,
+    private readonly runtime: Runtime,
+  ) {}
+
+  get state(): ContainerState {
+    return this._state;
+  }
+  get logPath(): string {
+    return join(this.bundle, 'output.log');
+  }
+
+  /** @internal */
+  attachCgroup(handle: CgroupHandle): void {
+    this.handle = handle;
+  }
+
+  async freeze(timeoutMs?: number): Promise<void> {
+    if (this._state !== 'running' || !this.handle) return;
+    await this.handle.freeze(timeoutMs);
+    this._state = 'frozen';
+  }
+
+  thaw(): void {
+    if (this._state !== 'frozen' || !this.handle) return;
+    this.handle.thaw();
+    this._state = 'running';
+  }
+
+  /**
+   * Whether the container's init process still runs. It is not our child (runc detached it),
+   * so there is no exit event; a zombie waiting for the host's init to reap it counts as dead.
+   */
+  isAlive(): boolean {
+    if (this._state === 'destroyed') return false;
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Waits up to `ms` for the process to exit; true when it has. */
+  async waitExit(ms: number): Promise<boolean> {
+    const deadline = performance.now() + ms;
+    while (this.isAlive()) {
+      if (performance.now() >= deadline) return false;
+      await sleep(5);
+    }
+    return true;
+  }
+
+  stats(): CgroupStats {
+    return this.handle?.stats() ?? { cpuNs: 0, memoryBytes: 0, memoryPeakBytes: 0 };
+  }
+
+  async readLog(maxBytes = 64 * 1024): Promise<string> {
+    const text = await readFile(this.logPath, 'utf8').catch(() => '');
+    return text.slice(-maxBytes);
+  }
+
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      if (this._state === 'frozen') this.handle?.thaw();
+      this.handle?.close();
+      this._state = 'destroyed';
+      await this.runtime.remove(this.id);
+    })();
+    return this.destroying;
+  }
+}
+
+async function waitListening(ip: string, port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let delay = 1;
+  while (performance.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = connect({ host: ip, port });
+      sock.once('connect', () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (!alive()) throw new Error('the container exited before it listened');
+    await sleep(delay);
+    delay = Math.min(delay * 2, 20);
+  }
+  throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * thaw's embedded container runtime: overlayfs rootfs, an OCI spec with secure defaults, runc,
+ * a CNI network namespace and the cgroup freezer. It keeps no daemon: every container has a
+ * bundle folder on disk, which is also how a restarted runtime finds what a crashed one left.
+ */
+export class Runtime {
+  readonly cgroups: CgroupDriver;
+  private readonly oci: OciRuntime;
+  private readonly network: NetworkDriver;
+  private readonly containers = new Map<string, Container>();
+  private readonly containersDir: string;
+
+  private constructor(private readonly opts: RuntimeOptions) {
+    this.cgroups = detectCgroupDriver();
+    this.oci = new Runc(join(opts.runDir, 'runc'));
+    this.network = new CniNetwork({
+      bridge: opts.bridge,
+      subnet: opts.subnet,
+      cniPath: opts.cniPath ?? '/usr/lib/cni',
+      ipamDir: join(opts.runDir, 'ipam'),
+      netnsPrefix: opts.cgroupParent,
+    });
+    this.containersDir = join(opts.stateDir, 'containers');
+  }
+
+  /** Opens the runtime and removes whatever an earlier, crashed runtime with this state left. */
+  static async open(opts: RuntimeOptions): Promise<{ runtime: Runtime; reclaimed: string[] }> {
+    const runtime = new Runtime(opts);
+    await mkdir(runtime.containersDir, { recursive: true });
+    await mkdir(opts.runDir, { recursive: true });
+    const reclaimed = await runtime.reclaimOrphans();
+    return { runtime, reclaimed };
+  }
+
+  list(): Container[] {
+    return [...this.containers.values()];
+  }
+
+  async create(o: CreateOptions): Promise<Container> {
+    const id = randomBytes(6).toString('hex');
+    const bundle = join(this.containersDir, id);
+    const rootfs = join(bundle, 'rootfs');
+    // The record goes first so that a crash at any later step is found and cleaned on restart.
+    await mkdir(join(bundle, 'upper'), { recursive: true });
+    await mkdir(join(bundle, 'work'), { recursive: true });
+    await mkdir(rootfs, { recursive: true });
+    await writeFile(join(bundle, 'record.json'), JSON.stringify({ id, label: o.label ?? '', createdAt: Date.now() }));
+    try {
+      const [net] = await Promise.all([
+        this.network.attach(id),
+        mountOverlay(o.image.layers, join(bundle, 'upper'), join(bundle, 'work'), rootfs),
+      ]);
+      const cfg = o.image.config;
+      const env = [...cfg.env.filter((e) => !e.startsWith('PORT=')), `PORT=${o.port}`];
+      for (const [k, v] of Object.entries(o.env ?? {})) env.push(`${k}=${v}`);
+      const args = o.args ?? [...cfg.entrypoint, ...cfg.cmd];
+      if (args.length === 0) throw new ContainerStartError('the image has no Entrypoint or Cmd to run', '');
+      if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+      const cgroupsPath = `/${this.opts.cgroupParent}/${id}`;
+      const spec = buildSpec({
+        id,
+        rootfs,
+        process: { args, env, cwd: cfg.workingDir, user: cfg.user },
+        netnsPath: net.netnsPath,
+        cgroupsPath,
+        memoryBytes: (o.memoryMiB ?? 128) * 1024 * 1024,
+        pidsLimit: o.pidsLimit ?? 256,
+        ...(o.cpus ? { cpus: o.cpus } : {}),
+      });
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+      const pidFile = join(bundle, 'pid');
+      await this.oci.run(id, bundle, pidFile, join(bundle, 'output.log'));
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      const container = new Container(id, net.ip, o.port, pid, bundle, this);
+      // Where the instance can be reached, for operators and benchmarks on this host.
+      await writeFile(join(bundle, 'state.json'), JSON.stringify({ id, label: o.label ?? '', ip: net.ip, port: o.port, pid }));
+      this.containers.set(id, container);
+      container.attachCgroup(this.cgroups.open(cgroupsPath));
+      try {
+        await waitListening(net.ip, o.port, o.readyTimeoutMs ?? 10_000, () => container.isAlive());
+      } catch (err) {
+        const log = await container.readLog(4096);
+        await container.destroy();
+        throw new ContainerStartError(`container did not become ready: ${(err as Error).message}`, log, { cause: err });
+      }
+      return container;
+    } catch (err) {
+      if (!this.containers.has(id)) await this.remove(id);
+      if (err instanceof ContainerStartError) throw err;
+      const log = await readFile(join(bundle, 'output.log'), 'utf8').catch(() => '');
+      throw new ContainerStartError(`creating the container failed: ${(err as Error).message}`, log, { cause: err });
+    }
+  }
+
+  /** @internal Tears one container down; every step runs even when an earlier one failed. */
+  async remove(id: string): Promise<void> {
+    const bundle = join(this.containersDir, id);
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    await step(() => this.oci.delete(id));
+    await step(() => this.network.detach(id));
+    await step(() => unmount(join(bundle, 'rootfs')));
+    await step(() => removeCgroupDirs(this.cgroups.parentDirs(join(this.opts.cgroupParent, id))));
+    if (!(await isMounted(join(bundle, 'rootfs')))) {
+      await step(() => rm(bundle, { recursive: true, force: true }));
+    }
+    this.containers.delete(id);
+    if (errors.length) throw new AggregateError(errors, `removing container ${id} left errors`);
+  }
+
+  private async reclaimOrphans(): Promise<string[]> {
+    const ids = new Set<string>(await this.oci.list());
+    if (existsSync(this.containersDir)) for (const d of await readdir(this.containersDir)) ids.add(d);
+    const prefix = this.network.netnsName('');
+    for (const ns of (await this.residue()).netns) ids.add(ns.slice(prefix.length));
+    const reclaimed: string[] = [];
+    for (const id of ids) {
+      await this.remove(id).catch(() => undefined);
+      reclaimed.push(id);
+    }
+    return reclaimed;
+  }
+
+  /** What this runtime has on the host now (containers' mounts, netns, veths, cgroups, IPs). */
+  async residue(): Promise<HostResidue> {
+    return await findResidue({
+      stateDir: this.opts.stateDir,
+      ipamDir: join(this.opts.runDir, 'ipam'),
+      bridge: this.opts.bridge,
+      cgroupParent: this.opts.cgroupParent,
+      cgroups: this.cgroups,
+      oci: this.oci,
+      netnsIds: async () => {
+        const out = await run('ip', ['netns', 'list']).catch(() => '');
+        // Named by prefix, not by bundle: a leaked namespace has no bundle left to name it.
+        const prefix = this.network.netnsName('');
+        return out
+          .split('\n')
+          .map((l) => l.split(' ')[0] ?? '')
+          .filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}$/.test(n.slice(prefix.length)));
+      },
+    });
+  }
+
+  /** Destroys every container, then the bridge and the cgroup parent: nothing is left. */
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(this.list().map((c) => c.destroy()));
+    await this.network.removeBridge();
+    await removeCgroupDirs(this.cgroups.parentDirs(this.opts.cgroupParent));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length) throw new AggregateError(failed.map((f) => f.reason), 'runtime close left errors');
+  }
+}

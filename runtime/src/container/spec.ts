@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ProcessSpec {
+  args: string[];
+  env: string[];
+  cwd: string;
+  /** Image config User: "uid", "uid:gid", "name" or "name:group"; empty means root. */
+  user: string;
+}
+
+export interface SpecOptions {
+  id: string;
+  rootfs: string;
+  process: ProcessSpec;
+  netnsPath: string;
+  cgroupsPath: string;
+  memoryBytes: number;
+  pidsLimit: number;
+  /** CPU quota in cores (e.g. 0.5); unlimited when absent. */
+  cpus?: number;
+}
+
+/**
+ * containerd's default capability set less NET_RAW and MKNOD: an HTTP server needs none of
+ * them, and NET_RAW is the usual door to ARP/ICMP spoofing on a shared bridge.
+ */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+// The same lists runc's and containerd's default specs carry.
+const MASKED_PATHS = [
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+function lookup(file: string, name: string): string[] | undefined {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const fields = line.split(':');
+      if (fields[0] === name) return fields;
+    }
+  } catch {
+    // No passwd/group file in the image: only numeric users work.
+  }
+  return undefined;
+}
+
+/** Resolves an image's User against the image's own /etc/passwd and /etc/group. */
+export function resolveUser(rootfs: string, user: string): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u = '', g] = user.split(':');
+  let uid: number;
+  let gid: number | undefined;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+  } else {
+    const entry = lookup(join(rootfs, 'etc/passwd'), u);
+    if (!entry) throw new Error(`user "${u}" is not in the image's /etc/passwd`);
+    uid = Number(entry[2]);
+    gid = Number(entry[3]);
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const entry = lookup(join(rootfs, 'etc/group'), g);
+      if (!entry) throw new Error(`group "${g}" is not in the image's /etc/group`);
+      gid = Number(entry[2]);
+    }
+  }
+  return { uid, gid: gid ?? uid };
+}
+
+/** An OCI runtime config with thaw's secure defaults. */
+export function buildSpec(o: SpecOptions): Record<string, unknown> {
+  const user = resolveUser(o.rootfs, o.process.user);
+  const caps = user.uid === 0 ? DEFAULT_CAPABILITIES : [];
+  const resources: Record<string, unknown> = {
+    devices: [{ allow: false, access: 'rwm' }],
+    memory: { limit: o.memoryBytes, swap: o.memoryBytes },
+    pids: { limit: o.pidsLimit },
+  };
+  if (o.cpus) resources.cpu = { quota: Math.round(o.cpus * 100_000), period: 100_000 };
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user,
+      args: o.process.args,
+      env: o.process.env,
+      cwd: o.process.cwd || '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
+      noNewPrivileges: true,
+    },
+    root: { path: o.rootfs, readonly: false },
+    hostname: o.id,
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+      },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      resources,
+      cgroupsPath: o.cgroupsPath,
+      namespaces: [
+        { type: 'pid' },
+        { type: 'network', path: o.netnsPath },
+        { type: 'ipc' },
+        { type: 'uts' },
+        { type: 'mount' },
+      ],
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export * from './container/index.js';
+export * from './image/index.js';

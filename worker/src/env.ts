@@ -1,0 +1,34 @@
+import { hostname } from 'node:os';
+import { parseEnv } from '@thaw/shared';
+import { z } from 'zod';
+
+const Env = z.object({
+  /** Names this worker in replies, logs and (later) heartbeats. */
+  WORKER_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  /** Prefix of every NATS subject, so installations can share a NATS server. */
+  THAW_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('thaw'),
+  /** Images and container bundles; survives restarts so orphans can be found. */
+  THAW_STATE_DIR: z.string().default('/var/lib/thaw'),
+  /** runc state and IP allocations; on tmpfs so a reboot leaves nothing stale. */
+  THAW_RUN_DIR: z.string().default('/run/thaw'),
+  /** cgroup parent of this worker's containers (one per worker on a host). */
+  THAW_CGROUP_PARENT: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('thaw'),
+  /** Host bridge for instances (at most 15 characters). */
+  THAW_BRIDGE: z.string().regex(/^[a-zA-Z0-9_-]{1,15}$/).default('thaw0'),
+  /** Subnet instances get addresses from. */
+  THAW_SUBNET: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/)
+    .default('10.209.0.0/16'),
+  /** Idle time after which a thawed instance is frozen again. */
+  FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(100),
+  /** How long a new instance has to start listening on its port. */
+  START_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type WorkerEnv = z.infer<typeof Env>;
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  return parseEnv(Env, env);
+}

@@ -1,0 +1,73 @@
+import type { Container } from '@thaw/runtime';
+import type { Logger } from '@thaw/shared';
+import { Pool } from 'undici';
+
+/**
+ * One running container of a function: a keep-alive connection pool to it, and the idle
+ * freeze policy. A request thaws it (a write to the freezer file); when the last request has
+ * been idle for `freezeAfterMs` it is frozen again and costs no CPU.
+ */
+export class Instance {
+  readonly http: Pool;
+  private inflight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private freezing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly container: Container,
+    private readonly freezeAfterMs: number,
+    private readonly log: Logger,
+  ) {
+    // Our own keep-alive timeout (4 s) is shorter than common server defaults (Node: 5 s), and
+    // it runs in this process, not the frozen one, so a reused socket is never one the server
+    // is about to close the moment it thaws.
+    this.http = new Pool(`http://${container.ip}:${container.port}`, {
+      connections: 64,
+      keepAliveTimeout: 4000,
+      pipelining: 1,
+    });
+  }
+
+  get busy(): number {
+    return this.inflight;
+  }
+
+  /** Makes the instance runnable for one request. */
+  async acquire(): Promise<void> {
+    this.inflight++;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.freezing) await this.freezing;
+    this.container.thaw();
+  }
+
+  release(): void {
+    this.inflight--;
+    if (this.inflight === 0 && !this.closed) {
+      this.timer = setTimeout(() => this.freezeIfIdle(), this.freezeAfterMs);
+      this.timer.unref();
+    }
+  }
+
+  freezeIfIdle(): Promise<void> {
+    if (this.inflight > 0 || this.closed || this.freezing) return this.freezing ?? Promise.resolve();
+    this.freezing = this.container
+      .freeze()
+      .catch((err: unknown) => this.log.warn({ err, container: this.container.id }, 'freeze failed; left running'))
+      .finally(() => {
+        this.freezing = undefined;
+      });
+    return this.freezing ?? Promise.resolve();
+  }
+
+  async destroy(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.freezing;
+    await this.http.destroy().catch(() => undefined);
+    await this.container.destroy();
+  }
+}

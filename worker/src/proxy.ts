@@ -1,0 +1,117 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { type ErrorCode, InvokeHeader } from '@thaw/shared';
+import { type MsgHdrs, headers as natsHeaders } from 'nats';
+import type { Instance } from './instance.js';
+
+export interface InvokeRequest {
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string | string[]>;
+  body: Uint8Array;
+}
+
+export type InvokeResult =
+  | { ok: true; status: number; headers: Record<string, string | string[]>; body: Buffer }
+  | { ok: false; code: ErrorCode; message: string; crashed?: boolean };
+
+// A NATS reply has to fit in max_payload (8 MB as thaw configures it), headers included.
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024 - 64 * 1024;
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'content-length',
+  'host',
+]);
+
+function endToEnd(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>) {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/** Reads the envelope the gateway put in the NATS headers. */
+export function parseInvoke(hdrs: MsgHdrs | undefined, body: Uint8Array): InvokeRequest | undefined {
+  const method = hdrs?.get(InvokeHeader.method);
+  if (!hdrs || !method) return undefined;
+  let headers: Record<string, string | string[]> = {};
+  const raw = hdrs.get(InvokeHeader.headers);
+  if (raw) {
+    try {
+      headers = endToEnd(JSON.parse(raw) as Record<string, string | string[]>);
+    } catch {
+      return undefined;
+    }
+  }
+  return { method, path: hdrs.get(InvokeHeader.path) || '/', query: hdrs.get(InvokeHeader.query), headers, body };
+}
+
+/** Sends one request to the instance over its keep-alive pool and reads the whole answer. */
+export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: number): Promise<InvokeResult> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), timeoutMs);
+  try {
+    const res = await inst.http.request({
+      method: req.method as 'GET',
+      path: req.query ? `${req.path}?${req.query}` : req.path,
+      headers: req.headers,
+      body: req.body.length > 0 ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.length) : null,
+      signal: abort.signal,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_RESPONSE_BYTES) {
+        res.body.destroy();
+        return {
+          ok: false,
+          code: 'RESPONSE_TOO_LARGE',
+          message: `the function's response is larger than ${MAX_RESPONSE_BYTES} bytes`,
+        };
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return { ok: true, status: res.statusCode, headers: endToEnd(res.headers), body: Buffer.concat(chunks, size) };
+  } catch (err) {
+    if (abort.signal.aborted) {
+      return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function did not answer within ${timeoutMs} ms` };
+    }
+    // A reset can come a moment before the kernel marks the process dead.
+    if (!(await inst.container.waitExit(200))) {
+      return {
+        ok: false,
+        code: 'UPSTREAM_ERROR',
+        message: `the function closed the connection without an answer (${(err as Error).message})`,
+      };
+    }
+    const log = (await inst.container.readLog(1024)).trim().split('\n').slice(-5).join('\n');
+    return {
+      ok: false,
+      code: 'FUNCTION_CRASHED',
+      message: `the function's process exited while serving the request; it is being replaced.${log ? ` Last output:\n${log}` : ''}`,
+      crashed: true,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The NATS reply for a result: status and headers in NATS headers, the body as payload. */
+export function encodeReply(result: InvokeResult): { headers: MsgHdrs; data: Uint8Array } {
+  const h = natsHeaders();
+  if (!result.ok) {
+    h.set(InvokeHeader.error, result.code);
+    return { headers: h, data: Buffer.from(result.message) };
+  }
+  h.set(InvokeHeader.status, String(result.status));
+  h.set(InvokeHeader.headers, JSON.stringify(result.headers));
+  return { headers: h, data: result.body };
+}

@@ -1,0 +1,148 @@
+import type { Runtime } from '@thaw/runtime';
+import {
+  type FunctionRecord,
+  FunctionRemoved,
+  type ImportReply,
+  ImportRequest,
+  type Logger,
+  type PlaceReply,
+  PlaceRequest,
+  type Subjects,
+  WORKER_QUEUE,
+  isThawError,
+} from '@thaw/shared';
+import { type Msg, type NatsConnection, type Subscription, JSONCodec } from 'nats';
+import { FunctionHost, type HostOptions } from './function-host.js';
+import type { ImageFetcher } from './images.js';
+import { encodeReply, parseInvoke } from './proxy.js';
+
+const json = JSONCodec<unknown>();
+
+function wireError(err: unknown): { code: string; message: string } {
+  if (isThawError(err)) return { code: err.code, message: err.message };
+  return { code: 'INTERNAL', message: (err as Error)?.message ?? String(err) };
+}
+
+/** The worker's NATS face: placement, image import, invocations and removals. */
+export class WorkerService {
+  private readonly hosts = new Map<string, { host: FunctionHost; sub?: Subscription; placing: Promise<void> }>();
+  private readonly subs: Subscription[] = [];
+
+  constructor(
+    readonly workerId: string,
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly runtime: Runtime,
+    private readonly images: ImageFetcher,
+    private readonly opts: HostOptions,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.subs.push(
+      this.nc.subscribe(this.subjects.place, {
+        queue: WORKER_QUEUE,
+        callback: (_e, msg) => void this.onPlace(msg),
+      }),
+      this.nc.subscribe(this.subjects.importImage, {
+        queue: WORKER_QUEUE,
+        callback: (_e, msg) => void this.onImport(msg),
+      }),
+      // Every worker hears removals (no queue group): each drops its own instances.
+      this.nc.subscribe(this.subjects.functionRemoved, { callback: (_e, msg) => void this.onRemoved(msg) }),
+    );
+  }
+
+  functions(): FunctionRecord[] {
+    return [...this.hosts.values()].map((h) => h.host.fn);
+  }
+
+  private async onImport(msg: Msg): Promise<void> {
+    let reply: ImportReply;
+    try {
+      const req = ImportRequest.parse(json.decode(msg.data));
+      const stored = await this.images.importObject(req.object);
+      reply = { ok: true, digest: stored.digest, size: stored.size };
+    } catch (err) {
+      this.log.warn({ err }, 'image import failed');
+      reply = { ok: false, error: wireError(err) };
+    }
+    msg.respond(json.encode(reply));
+  }
+
+  private async onPlace(msg: Msg): Promise<void> {
+    let reply: PlaceReply;
+    try {
+      const req = PlaceRequest.parse(json.decode(msg.data));
+      await this.place(req);
+      reply = { ok: true, workerId: this.workerId };
+    } catch (err) {
+      this.log.warn({ err }, 'placement failed');
+      reply = { ok: false, error: wireError(err) };
+    }
+    msg.respond(json.encode(reply));
+  }
+
+  /** Takes the function on: image in, first instance started and frozen, then subscribed. */
+  place(req: PlaceRequest): Promise<void> {
+    const existing = this.hosts.get(req.fn.name);
+    if (existing && existing.host.fn.image === req.fn.image) return existing.placing;
+    if (existing) void this.drop(req.fn.name);
+    const entry: { host?: FunctionHost; sub?: Subscription; placing: Promise<void> } = {
+      placing: Promise.resolve(),
+    };
+    entry.placing = (async () => {
+      const image = await this.images.ensure(req.image);
+      const host = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
+      entry.host = host;
+      await host.warm();
+      if (this.hosts.get(req.fn.name) !== entry) return; // removed while starting
+      entry.sub = this.nc.subscribe(this.subjects.invoke(req.fn.name), {
+        queue: WORKER_QUEUE,
+        callback: (_e, m) => void this.onInvoke(host, m),
+      });
+    })();
+    this.hosts.set(req.fn.name, entry as { host: FunctionHost; placing: Promise<void> });
+    return entry.placing.catch(async (err: unknown) => {
+      if (this.hosts.get(req.fn.name) === entry) this.hosts.delete(req.fn.name);
+      await entry.host?.close().catch(() => undefined);
+      throw err;
+    });
+  }
+
+  private async onInvoke(host: FunctionHost, msg: Msg): Promise<void> {
+    const req = parseInvoke(msg.headers, msg.data);
+    if (!req) {
+      const bad = encodeReply({ ok: false, code: 'VALIDATION_FAILED', message: 'malformed invocation envelope' });
+      msg.respond(bad.data, { headers: bad.headers });
+      return;
+    }
+    const result = await host.invoke(req);
+    const reply = encodeReply(result);
+    msg.respond(reply.data, { headers: reply.headers });
+  }
+
+  private async onRemoved(msg: Msg): Promise<void> {
+    const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
+    if (parsed.success) await this.drop(parsed.data.name);
+  }
+
+  async drop(name: string): Promise<void> {
+    const entry = this.hosts.get(name);
+    if (!entry) return;
+    this.hosts.delete(name);
+    entry.sub?.unsubscribe();
+    await entry.placing.catch(() => undefined);
+    entry.sub?.unsubscribe();
+    await entry.host?.close().catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed'));
+    this.log.info({ fn: name }, 'function removed');
+  }
+
+  /** Stops taking work, lets in-flight calls finish (up to `drainMs`), removes every instance. */
+  async close(drainMs = 30_000): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    for (const e of this.hosts.values()) e.sub?.unsubscribe();
+    await Promise.allSettled([...this.hosts.values()].map((e) => e.host?.drain(drainMs)));
+    await Promise.allSettled([...this.hosts.keys()].map((name) => this.drop(name)));
+  }
+}

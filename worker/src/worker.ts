@@ -1,0 +1,65 @@
+import { join } from 'node:path';
+import { ImageStore, Runtime } from '@thaw/runtime';
+import { createLogger, subjects } from '@thaw/shared';
+import { connect } from 'nats';
+import type { WorkerEnv } from './env.js';
+import { ImageFetcher } from './images.js';
+import { WorkerService } from './service.js';
+
+export interface RunningWorker {
+  readonly id: string;
+  readonly service: WorkerService;
+  readonly runtime: Runtime;
+  /** Idempotent: drains NATS, removes every instance, the bridge and the cgroup parent. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
+  const log = createLogger('worker', env.LOG_LEVEL).child({ worker: env.WORKER_ID });
+  const { runtime, reclaimed } = await Runtime.open({
+    stateDir: env.THAW_STATE_DIR,
+    runDir: env.THAW_RUN_DIR,
+    cgroupParent: env.THAW_CGROUP_PARENT,
+    bridge: env.THAW_BRIDGE,
+    subnet: env.THAW_SUBNET,
+  });
+  if (reclaimed.length) log.warn({ reclaimed }, 'removed containers left by an earlier run');
+  const nc = await connect({ servers: env.NATS_URL, name: env.WORKER_ID, maxReconnectAttempts: -1 }).catch(
+    async (err: unknown) => {
+      await runtime.close();
+      throw err;
+    },
+  );
+  const images = new ImageFetcher(nc.jetstream(), new ImageStore(join(env.THAW_STATE_DIR, 'images')));
+  const service = new WorkerService(
+    env.WORKER_ID,
+    nc,
+    subjects(env.THAW_PREFIX),
+    runtime,
+    images,
+    { freezeAfterMs: env.FREEZE_AFTER_MS, startTimeoutMs: env.START_TIMEOUT_MS },
+    log,
+  );
+  service.start();
+  await nc.flush();
+  log.info({ nats: env.NATS_URL, cgroups: runtime.cgroups.kind }, 'worker ready');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const step = async (name: string, fn: () => Promise<unknown>) => {
+        try {
+          await fn();
+        } catch (err) {
+          log.error({ err }, `${name} failed during shutdown`);
+        }
+      };
+      await step('service close', () => service.close());
+      await step('nats drain', () => nc.drain());
+      await step('runtime close', () => runtime.close());
+      log.info('worker stopped');
+    })();
+    return closing;
+  };
+  return { id: env.WORKER_ID, service, runtime, close };
+}

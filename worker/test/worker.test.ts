@@ -1,0 +1,142 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type Service, startNats } from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import {
+  type FunctionRecord,
+  IMAGE_BUCKET,
+  type ImageRecord,
+  ImportReply,
+  InvokeHeader,
+  PlaceReply,
+  subjects,
+} from '@thaw/shared';
+import { JSONCodec, type NatsConnection, StorageType, connect, headers } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningWorker, loadEnv, startWorker } from '../src/index.js';
+
+const rt = scratchRuntimeOptions('wrk');
+const prefix = `w${process.pid}`;
+const subj = subjects(prefix);
+const json = JSONCodec<unknown>();
+let nats: Service;
+let nc: NatsConnection;
+let worker: RunningWorker;
+let image: ImageRecord;
+let builtDigest: string;
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url });
+  worker = await startWorker(
+    loadEnv({
+      NATS_URL: nats.url,
+      THAW_PREFIX: prefix,
+      THAW_STATE_DIR: rt.stateDir,
+      THAW_RUN_DIR: rt.runDir,
+      THAW_CGROUP_PARENT: rt.cgroupParent,
+      THAW_BRIDGE: rt.bridge,
+      THAW_SUBNET: rt.subnet,
+      FREEZE_AFTER_MS: '30',
+      LOG_LEVEL: 'warn',
+    }),
+  );
+  const built = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
+  builtDigest = built.digest;
+  const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+  await os.put({ name: 'upload-test' }, Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>);
+}, 180_000);
+
+afterAll(async () => {
+  await worker?.close();
+  await nc?.close();
+  await nats?.close();
+  await rm(rt.stateDir, { recursive: true, force: true });
+  await rm(rt.runDir, { recursive: true, force: true });
+});
+
+function fnRecord(name: string, timeoutMs = 5000): FunctionRecord {
+  const now = new Date().toISOString();
+  return { name, image: image.digest, env: {}, memoryMiB: 128, timeoutMs, port: 8080, createdAt: now, updatedAt: now };
+}
+
+async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {
+  const h = headers();
+  h.set(InvokeHeader.method, method);
+  h.set(InvokeHeader.path, path);
+  h.set(InvokeHeader.query, '');
+  h.set(InvokeHeader.headers, JSON.stringify({ 'x-test': '1' }));
+  const reply = await nc.request(subj.invoke(name), body, { headers: h, timeout: 10_000 });
+  return {
+    status: Number(reply.headers?.get(InvokeHeader.status) || 0),
+    error: reply.headers?.get(InvokeHeader.error) ?? '',
+    body: Buffer.from(reply.data).toString(),
+  };
+}
+
+describe('worker', () => {
+  it('imports an uploaded archive and reports the image digest', async () => {
+    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-test' }), { timeout: 120_000 });
+    const reply = ImportReply.parse(json.decode(msg.data));
+    expect(reply).toMatchObject({ ok: true, digest: builtDigest });
+    if (!reply.ok) throw new Error('import failed');
+    image = { digest: reply.digest, object: 'upload-test', size: reply.size, uploadedAt: new Date().toISOString() };
+  });
+
+  it('answers a clear error for an archive that is not an image', async () => {
+    const os = await nc.jetstream().views.os(IMAGE_BUCKET);
+    await os.putBlob({ name: 'upload-junk' }, Buffer.from('this is not a tar'));
+    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-junk' }), { timeout: 30_000 });
+    expect(ImportReply.parse(json.decode(msg.data))).toMatchObject({ ok: false, error: { code: 'IMAGE_INVALID' } });
+  });
+
+  it('places a function: one instance, started and left frozen', async () => {
+    const msg = await nc.request(subj.place, json.encode({ fn: fnRecord('echo'), image }), { timeout: 60_000 });
+    expect(PlaceReply.parse(json.decode(msg.data))).toMatchObject({ ok: true, workerId: worker.id });
+    const [c] = worker.runtime.list();
+    expect(worker.runtime.list()).toHaveLength(1);
+    expect(c?.state).toBe('frozen');
+  });
+
+  it('thaws for a request and freezes again when idle', async () => {
+    const r = await invoke('echo', '/hello', 'POST', Buffer.from('abc'));
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ method: 'POST', path: '/hello', bodyLength: 3, headers: { 'x-test': '1' } });
+    const c = worker.runtime.list()[0];
+    const deadline = Date.now() + 2000;
+    while (c?.state !== 'frozen' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+    expect(c?.state).toBe('frozen');
+  });
+
+  it('serves concurrent requests across freeze/thaw cycles without losing one', async () => {
+    const results: number[] = [];
+    for (let round = 0; round < 5; round++) {
+      const batch = await Promise.all(Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}/${i}`)));
+      results.push(...batch.map((b) => b.status));
+      await new Promise((res) => setTimeout(res, 25 + round * 5)); // lands around the freeze
+    }
+    expect(results.filter((s) => s !== 200)).toEqual([]);
+  });
+
+  it('rejects a malformed envelope', async () => {
+    const reply = await nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 5000 });
+    expect(reply.headers?.get(InvokeHeader.error)).toBe('VALIDATION_FAILED');
+  });
+
+  it('drops the function and its instance when it is removed', async () => {
+    nc.publish(subj.functionRemoved, json.encode({ name: 'echo' }));
+    const deadline = Date.now() + 10_000;
+    while (worker.runtime.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(worker.runtime.list()).toEqual([]);
+    await expect(nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 2000 })).rejects.toThrow();
+  });
+
+  it('leaves nothing behind once closed', async () => {
+    await worker.close();
+    const r = await worker.runtime.residue();
+    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual([]);
+  });
+});
