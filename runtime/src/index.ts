@@ -1,2 +1,2 @@
 export * from './container/index.js';
-export * from './image/index.js';
+export * from './store/index.js';

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Container, ImageStore, Runtime, type StoredImage, scratchRuntimeOptions } from '../src/index.js';
-import { buildTestImage } from '../src/testimages/index.js';
+import { buildTestImage } from '../src/build/index.js';
 
 const opts = scratchRuntimeOptions('life');
 let runtime: Runtime;

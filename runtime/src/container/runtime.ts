@@ -138,7 +138,12 @@ export class Container {
 
   destroy(): Promise<void> {
     this.destroying ??= (async () => {
-      if (this._state === 'frozen') this.handle?.thaw();
+      try {
+        // runc kills frozen containers too, but a thawed one dies without waiting on the freezer.
+        if (this._state === 'frozen') this.handle?.thaw();
+      } catch {
+        // The cgroup is gone already (removed from outside): nothing to thaw.
+      }
       this.handle?.close();
       this._state = 'destroyed';
       await this.runtime.remove(this.id);
@@ -264,6 +269,11 @@ export class Runtime {
   /** @internal Tears one container down; every step runs even when an earlier one failed. */
   async remove(id: string): Promise<void> {
     const bundle = join(this.containersDir, id);
+    if (!existsSync(bundle) && !(await this.oci.list()).includes(id)) {
+      // Removed already (by an earlier call, or a runtime that reclaimed it).
+      this.containers.delete(id);
+      return;
+    }
     const errors: unknown[] = [];
     const step = async (fn: () => Promise<unknown>) => {
       try {
