@@ -34,6 +34,8 @@ export async function spoolArchive(source: string | NodeJS.ReadableStream, tmpRo
   const ex = extract();
   try {
     const feeding = pipeline(input as Readable, ex);
+    // Awaited below; a failure seen first by the loop must not count as unhandled.
+    feeding.catch(() => undefined);
     let n = 0;
     for await (const entry of ex) {
       const h = entry.header;

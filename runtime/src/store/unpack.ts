@@ -93,6 +93,7 @@ export async function unpackLayer(blobPath: string, root: string, o: UnpackOptio
   await mkdir(root, { recursive: true });
   const ex = extract();
   const source = gz ? pipeline(createReadStream(blobPath), createGunzip(), tee, ex) : pipeline(createReadStream(blobPath), tee, ex);
+  source.catch(() => undefined);
   const dirModes: { path: string; h: Headers }[] = [];
   let content = 0;
   try {
@@ -105,7 +106,6 @@ export async function unpackLayer(blobPath: string, root: string, o: UnpackOptio
     }
     await source;
   } catch (err) {
-    source.catch(() => undefined);
     if (err instanceof ImageInvalidError) throw err;
     throw new ImageInvalidError(`layer ${o.diffId.slice(0, 12)} is not a valid tar: ${(err as Error).message}`, { cause: err });
   }

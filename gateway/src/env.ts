@@ -1,0 +1,34 @@
+import { parseEnv } from '@thaw/shared';
+import { z } from 'zod';
+
+const Env = z.object({
+  /** Port of the HTTP API. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Address to listen on; 0.0.0.0 for every interface. */
+  HOST: z.string().default('0.0.0.0'),
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix of NATS subjects and Redis keys, so installations can share servers. */
+  THAW_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('thaw'),
+  /** Largest invocation body (and response) carried over NATS. */
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(7 * 1024 * 1024)
+    .default(6 * 1024 * 1024),
+  /** Largest image archive accepted by POST /v1/images. */
+  MAX_IMAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(2 * 1024 ** 3),
+  /** How long a worker may take to import an image or start a function's first instance. */
+  PLACE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type GatewayEnv = z.infer<typeof Env>;
+
+export function loadEnv(env: NodeJS.ProcessEnv = process.env): GatewayEnv {
+  return parseEnv(Env, env);
+}

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import { IMAGE_BUCKET, type Logger, ThawError } from '@thaw/shared';
+import type { FastifyInstance } from 'fastify';
+import { type NatsConnection, StorageType } from 'nats';
+import type { Registry } from './registry.js';
+import type { Workers } from './workers.js';
+
+export interface ImageDeps {
+  nc: NatsConnection;
+  registry: Registry;
+  workers: Workers;
+  maxImageBytes: number;
+  log: Logger;
+}
+
+/**
+ * `POST /v1/images`: the archive streams into the JetStream object store (never whole in
+ * memory), where every worker can fetch it; one worker imports and verifies it and tells the
+ * digest.
+ */
+export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_req, payload, done) => {
+    done(null, payload);
+  });
+
+  app.post('/v1/images', async (req, reply) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > d.maxImageBytes) {
+      throw new ThawError('PAYLOAD_TOO_LARGE', `the image is ${declared} bytes; the limit is ${d.maxImageBytes}`);
+    }
+    const os = await d.nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+    const object = `upload-${randomUUID()}`;
+    let size = 0;
+    const limit = d.maxImageBytes;
+    const counted = (req.body as Readable).pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          size += chunk.length;
+          if (size > limit) cb(new ThawError('PAYLOAD_TOO_LARGE', `the image is larger than ${limit} bytes`));
+          else cb(null, chunk);
+        },
+      }),
+    );
+    (req.body as Readable).once('error', (err) => counted.destroy(err));
+    try {
+      await os.put({ name: object }, Readable.toWeb(counted) as unknown as ReadableStream<Uint8Array>);
+    } catch (err) {
+      await os.delete(object).catch(() => undefined);
+      if (err instanceof ThawError) throw err;
+      throw new ThawError('IMAGE_INVALID', `the upload did not complete: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const { digest } = await d.workers.importImage(object);
+      const { kept, created } = await d.registry.putImage({
+        digest,
+        object,
+        size,
+        uploadedAt: new Date().toISOString(),
+      });
+      // The same image uploaded twice keeps one archive.
+      if (!created) await os.delete(object).catch(() => undefined);
+      return reply.code(201).send({ digest, size: kept.size });
+    } catch (err) {
+      await os.delete(object).catch(() => undefined);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,95 @@
+import { type FunctionRecord, InvokeHeader, type Subjects, ThawError } from '@thaw/shared';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Msg, type NatsConnection, headers as natsHeaders } from 'nats';
+import { fromWire } from './errors.js';
+import type { Registry } from './registry.js';
+import { type Workers, isNoResponders, isTimeout } from './workers.js';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'content-length',
+  'host',
+]);
+
+// Extra time past the function's timeout for the worker's own answer to arrive.
+const REPLY_GRACE_MS = 2000;
+
+export interface InvokeDeps {
+  nc: NatsConnection;
+  subjects: Subjects;
+  registry: Registry;
+  workers: Workers;
+  maxBodyBytes: number;
+}
+
+/** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
+export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise<void> {
+  // Every content type arrives as raw bytes, up to the limit; the function decides what it means.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: d.maxBodyBytes }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
+    const { name } = req.params;
+    const fn = await d.registry.getFunction(name);
+    if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+
+    const url = req.url;
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const path = rawPath.slice(4 + name.length) || '/';
+    const fwd: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) fwd[k] = v;
+    const h = natsHeaders();
+    h.set(InvokeHeader.method, req.method);
+    h.set(InvokeHeader.path, path);
+    h.set(InvokeHeader.query, q < 0 ? '' : url.slice(q + 1));
+    h.set(InvokeHeader.headers, JSON.stringify(fwd));
+    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+
+    const msg = await send(d, fn, body, h);
+    const code = msg.headers?.get(InvokeHeader.error);
+    if (code) throw fromWire(code, Buffer.from(msg.data).toString());
+    const status = Number(msg.headers?.get(InvokeHeader.status) || 502);
+    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as Record<string, string | string[]>;
+    for (const [k, v] of Object.entries(out)) if (!HOP_BY_HOP.has(k)) void reply.header(k, v);
+    return reply.code(status).send(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+  };
+  app.all('/fn/:name', handler);
+  app.all('/fn/:name/*', handler);
+}
+
+async function send(d: InvokeDeps, fn: FunctionRecord, body: Buffer, h: ReturnType<typeof natsHeaders>): Promise<Msg> {
+  const opts = { headers: h, timeout: fn.timeoutMs + REPLY_GRACE_MS };
+  const subject = d.subjects.invoke(fn.name);
+  try {
+    return await d.nc.request(subject, body, opts);
+  } catch (err) {
+    if (isTimeout(err)) throw timeout(fn);
+    if (!isNoResponders(err)) throw err;
+  }
+  // No worker holds the function: have one take it on, then send the same request there.
+  const image = await d.registry.getImage(fn.image);
+  if (!image) throw new ThawError('IMAGE_NOT_FOUND', `the image ${fn.image} of function "${fn.name}" is gone`);
+  await d.workers.place(fn, image);
+  try {
+    return await d.nc.request(subject, body, opts);
+  } catch (err) {
+    if (isTimeout(err)) throw timeout(fn);
+    if (isNoResponders(err)) throw new ThawError('NO_WORKER', `no worker serves "${fn.name}" right now`);
+    throw err;
+  }
+}
+
+function timeout(fn: FunctionRecord): ThawError {
+  return new ThawError('FUNCTION_TIMEOUT', `function "${fn.name}" did not answer within ${fn.timeoutMs} ms`);
+}

@@ -1,0 +1,32 @@
+import { createLogger } from '@thaw/shared';
+import { Redis } from 'ioredis';
+import { connect } from 'nats';
+import { buildApp } from './app.js';
+import { loadEnv } from './env.js';
+
+const env = loadEnv();
+const logger = createLogger('gateway', env.LOG_LEVEL);
+const nc = await connect({ servers: env.NATS_URL, name: 'thaw-gateway', maxReconnectAttempts: -1 });
+const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
+const app = await buildApp({ nc, redis, config: env, logger });
+await app.listen({ port: env.PORT, host: env.HOST });
+
+let closing: Promise<void> | undefined;
+const close = () => {
+  closing ??= (async () => {
+    // In order: stop taking requests (in-flight ones finish), then the connections.
+    for (const [name, fn] of [
+      ['http', () => app.close()],
+      ['nats', () => nc.drain()],
+      ['redis', () => redis.quit()],
+    ] as const) {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err }, `closing ${name} failed`);
+      }
+    }
+  })();
+  return closing;
+};
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void close().then(() => process.exit(0)));

@@ -1,0 +1,72 @@
+import { FunctionRecord, ImageRecord, type Logger } from '@thaw/shared';
+import type { Redis } from 'ioredis';
+
+/**
+ * Functions and images in Redis hashes (`<prefix>:functions`, `<prefix>:images`), with an
+ * in-memory cache of functions for the invoke path. Entries are evicted on the removal
+ * broadcast, so every gateway sees a delete at once.
+ */
+export class Registry {
+  private readonly cache = new Map<string, FunctionRecord>();
+  private readonly fnKey: string;
+  private readonly imgKey: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly log: Logger,
+  ) {
+    this.fnKey = `${prefix}:functions`;
+    this.imgKey = `${prefix}:images`;
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | undefined> {
+    const hit = this.cache.get(name);
+    if (hit) return hit;
+    const raw = await this.redis.hget(this.fnKey, name);
+    if (!raw) return undefined;
+    const parsed = FunctionRecord.safeParse(JSON.parse(raw));
+    if (!parsed.success) {
+      this.log.error({ name, issues: parsed.error.issues }, 'stored function record is invalid');
+      return undefined;
+    }
+    this.cache.set(name, parsed.data);
+    return parsed.data;
+  }
+
+  /** False when the name is taken (HSETNX: two gateways cannot both create it). */
+  async createFunction(fn: FunctionRecord): Promise<boolean> {
+    const created = (await this.redis.hsetnx(this.fnKey, fn.name, JSON.stringify(fn))) === 1;
+    if (created) this.cache.set(fn.name, fn);
+    return created;
+  }
+
+  async deleteFunction(name: string): Promise<boolean> {
+    this.cache.delete(name);
+    return (await this.redis.hdel(this.fnKey, name)) === 1;
+  }
+
+  evict(name: string): void {
+    this.cache.delete(name);
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    const all = await this.redis.hvals(this.fnKey);
+    return all
+      .map((raw) => FunctionRecord.safeParse(JSON.parse(raw)))
+      .flatMap((r) => (r.success ? [r.data] : []))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async getImage(digest: string): Promise<ImageRecord | undefined> {
+    const raw = await this.redis.hget(this.imgKey, digest);
+    return raw ? ImageRecord.parse(JSON.parse(raw)) : undefined;
+  }
+
+  /** Records an image; returns the record that is kept (the earlier one if it existed). */
+  async putImage(img: ImageRecord): Promise<{ kept: ImageRecord; created: boolean }> {
+    const created = (await this.redis.hsetnx(this.imgKey, img.digest, JSON.stringify(img))) === 1;
+    if (created) return { kept: img, created };
+    return { kept: (await this.getImage(img.digest)) ?? img, created };
+  }
+}
