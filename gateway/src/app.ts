@@ -1,5 +1,5 @@
 import { FunctionRemoved, type Logger, subjects as makeSubjects } from '@thaw/shared';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import type { GatewayEnv } from './env.js';
@@ -23,7 +23,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // The invoke path is hot: a log line per request costs more than the rest of the gateway.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
   });
   const subjects = makeSubjects(config.THAW_PREFIX);
@@ -45,7 +45,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const ok = !nc.isClosed() && redis.status === 'ready';
     return reply.code(ok ? 200 : 503).send({ ok, nats: !nc.isClosed(), redis: redis.status });
   });
-  await app.register(async (scope) => functionRoutes(scope, { nc, subjects, registry, workers, log: logger }));
+  await app.register(async (scope) =>
+    functionRoutes(scope, { nc, subjects, registry, workers, log: logger }),
+  );
   await app.register(async (scope) =>
     imageRoutes(scope, { nc, registry, workers, maxImageBytes: config.MAX_IMAGE_BYTES, log: logger }),
   );

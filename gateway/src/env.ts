@@ -9,7 +9,10 @@ const Env = z.object({
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
   /** Prefix of NATS subjects and Redis keys, so installations can share servers. */
-  THAW_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('thaw'),
+  THAW_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]+$/)
+    .default('thaw'),
   /** Largest invocation body (and response) carried over NATS. */
   MAX_BODY_BYTES: z.coerce
     .number()

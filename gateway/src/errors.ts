@@ -1,4 +1,4 @@
-import { type ErrorBody, ErrorCatalogue, ThawError, isErrorCode } from '@thaw/shared';
+import { type ErrorBody, ErrorCatalogue, isErrorCode, ThawError } from '@thaw/shared';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { ZodError } from 'zod';
 

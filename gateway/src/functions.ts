@@ -1,4 +1,11 @@
-import { type FunctionRecord, FunctionSpec, type Logger, type Subjects, ThawError, ImageDigest } from '@thaw/shared';
+import {
+  type FunctionRecord,
+  FunctionSpec,
+  ImageDigest,
+  type Logger,
+  type Subjects,
+  ThawError,
+} from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
 import type { Registry } from './registry.js';
@@ -20,7 +27,10 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     const spec = FunctionSpec.parse(req.body ?? {});
     if (!ImageDigest.safeParse(spec.image).success) {
       if (spec.image.startsWith('sha256:')) {
-        throw new ThawError('VALIDATION_FAILED', 'image: a digest is sha256: followed by 64 lower-case hex digits');
+        throw new ThawError(
+          'VALIDATION_FAILED',
+          'image: a digest is sha256: followed by 64 lower-case hex digits',
+        );
       }
       throw new ThawError(
         'REGISTRY_UNSUPPORTED',
@@ -28,7 +38,11 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       );
     }
     const image = await d.registry.getImage(spec.image);
-    if (!image) throw new ThawError('IMAGE_NOT_FOUND', `no image ${spec.image} was uploaded; upload it to POST /v1/images first`);
+    if (!image)
+      throw new ThawError(
+        'IMAGE_NOT_FOUND',
+        `no image ${spec.image} was uploaded; upload it to POST /v1/images first`,
+      );
     const now = new Date().toISOString();
     const fn: FunctionRecord = { ...spec, image: image.digest, createdAt: now, updatedAt: now };
     if (!(await d.registry.createFunction(fn))) {

@@ -28,7 +28,10 @@ export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<v
   app.post('/v1/images', async (req, reply) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > d.maxImageBytes) {
-      throw new ThawError('PAYLOAD_TOO_LARGE', `the image is ${declared} bytes; the limit is ${d.maxImageBytes}`);
+      throw new ThawError(
+        'PAYLOAD_TOO_LARGE',
+        `the image is ${declared} bytes; the limit is ${d.maxImageBytes}`,
+      );
     }
     const os = await d.nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
     const object = `upload-${randomUUID()}`;
@@ -49,7 +52,9 @@ export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<v
     } catch (err) {
       await os.delete(object).catch(() => undefined);
       if (err instanceof ThawError) throw err;
-      throw new ThawError('IMAGE_INVALID', `the upload did not complete: ${(err as Error).message}`, { cause: err });
+      throw new ThawError('IMAGE_INVALID', `the upload did not complete: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     try {
       const { digest } = await d.workers.importImage(object);

@@ -1,2 +1,2 @@
-export { buildApp, type AppDeps } from './app.js';
-export { loadEnv, type GatewayEnv } from './env.js';
+export { type AppDeps, buildApp } from './app.js';
+export { type GatewayEnv, loadEnv } from './env.js';

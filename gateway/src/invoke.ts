@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Msg, type NatsConnection, headers as natsHeaders } from 'nats';
 import { fromWire } from './errors.js';
 import type { Registry } from './registry.js';
-import { type Workers, isNoResponders, isTimeout } from './workers.js';
+import { isNoResponders, isTimeout, type Workers } from './workers.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -60,7 +60,10 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const code = msg.headers?.get(InvokeHeader.error);
     if (code) throw fromWire(code, Buffer.from(msg.data).toString());
     const status = Number(msg.headers?.get(InvokeHeader.status) || 502);
-    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as Record<string, string | string[]>;
+    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as Record<
+      string,
+      string | string[]
+    >;
     for (const [k, v] of Object.entries(out)) if (!HOP_BY_HOP.has(k)) void reply.header(k, v);
     return reply.code(status).send(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
   };
@@ -68,7 +71,12 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
   app.all('/fn/:name/*', handler);
 }
 
-async function send(d: InvokeDeps, fn: FunctionRecord, body: Buffer, h: ReturnType<typeof natsHeaders>): Promise<Msg> {
+async function send(
+  d: InvokeDeps,
+  fn: FunctionRecord,
+  body: Buffer,
+  h: ReturnType<typeof natsHeaders>,
+): Promise<Msg> {
   const opts = { headers: h, timeout: fn.timeoutMs + REPLY_GRACE_MS };
   const subject = d.subjects.invoke(fn.name);
   try {
@@ -79,7 +87,8 @@ async function send(d: InvokeDeps, fn: FunctionRecord, body: Buffer, h: ReturnTy
   }
   // No worker holds the function: have one take it on, then send the same request there.
   const image = await d.registry.getImage(fn.image);
-  if (!image) throw new ThawError('IMAGE_NOT_FOUND', `the image ${fn.image} of function "${fn.name}" is gone`);
+  if (!image)
+    throw new ThawError('IMAGE_NOT_FOUND', `the image ${fn.image} of function "${fn.name}" is gone`);
   await d.workers.place(fn, image);
   try {
     return await d.nc.request(subject, body, opts);

@@ -29,4 +29,5 @@ const close = () => {
   })();
   return closing;
 };
-for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => void close().then(() => process.exit(0)));
+for (const sig of ['SIGTERM', 'SIGINT'] as const)
+  process.on(sig, () => void close().then(() => process.exit(0)));

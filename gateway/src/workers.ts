@@ -35,7 +35,8 @@ export class Workers {
       const msg = await this.nc.request(subject, json.encode(body), { timeout: this.timeoutMs });
       return json.decode(msg.data);
     } catch (err) {
-      if (isNoResponders(err)) throw new ThawError('NO_WORKER', 'no worker is connected to take this request');
+      if (isNoResponders(err))
+        throw new ThawError('NO_WORKER', 'no worker is connected to take this request');
       if (isTimeout(err)) throw new ThawError('NO_WORKER', `no worker answered within ${this.timeoutMs} ms`);
       throw err;
     }

@@ -2,7 +2,7 @@
  * `warm` scenario: invoke latency and throughput through the gateway at concurrency 1 and 32,
  * against direct HTTP to the same container in the same run. Writes loadtest/results/warm.json.
  */
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deployFunction, startPlatform, uploadImage } from '@thaw/devkit';
@@ -56,7 +56,9 @@ try {
       const r = await runWrk({ url, connections: c, seconds });
       if (r.errors > 0) throw new Error(`${path} c${c}: ${r.errors} failed requests of ${r.requests}`);
       out[path][`c${c}`] = { p50_ms: r.p50_ms, p99_ms: r.p99_ms, rps: r.rps };
-      console.log(`${path.padEnd(8)} c${String(c).padEnd(3)} p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s`);
+      console.log(
+        `${path.padEnd(8)} c${String(c).padEnd(3)} p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s`,
+      );
     }
   }
   const ratio = (k: 'c1' | 'c32') => (out.gateway[k].p50_ms / out.direct[k].p50_ms).toFixed(2);

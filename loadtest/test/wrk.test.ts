@@ -22,7 +22,10 @@ describe('parseWrk', () => {
     expect(parseWrk(sample)).toEqual({ p50_ms: 0.48, p99_ms: 1.2, rps: 1900, requests: 19000, errors: 3 });
   });
   it('counts socket errors as failures', () => {
-    const out = sample.replace('  Non-2xx or 3xx responses: 3\n', '  Socket errors: connect 1, read 2, write 0, timeout 4\n');
+    const out = sample.replace(
+      '  Non-2xx or 3xx responses: 3\n',
+      '  Socket errors: connect 1, read 2, write 0, timeout 4\n',
+    );
     expect(parseWrk(out).errors).toBe(7);
   });
   it('refuses output without a latency distribution', () => {

@@ -1,8 +1,14 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Container, ImageStore, Runtime, type StoredImage, scratchRuntimeOptions } from '../src/index.js';
 import { buildTestImage } from '../src/build/index.js';
+import {
+  type Container,
+  ImageStore,
+  Runtime,
+  type StoredImage,
+  scratchRuntimeOptions,
+} from '../src/index.js';
 
 const opts = scratchRuntimeOptions('life');
 let runtime: Runtime;
@@ -66,10 +72,17 @@ describe('container lifecycle', () => {
 
   it('a failing start gives a clear error and leaves nothing', async () => {
     await expect(
-      runtime.create({ image, port: 8080, args: ['/usr/local/bin/node', '-e', 'process.exit(3)'], readyTimeoutMs: 5000 }),
+      runtime.create({
+        image,
+        port: 8080,
+        args: ['/usr/local/bin/node', '-e', 'process.exit(3)'],
+        readyTimeoutMs: 5000,
+      }),
     ).rejects.toThrow(/exited before it listened/);
     const r = await runtime.residue();
-    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual([]);
+    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
+      [],
+    );
   }, 30_000);
 
   it('reclaims what a crashed runtime left', async () => {
@@ -79,6 +92,8 @@ describe('container lifecycle', () => {
     const { runtime: again, reclaimed } = await Runtime.open(opts);
     expect(reclaimed).toContain(c.id);
     const r = await again.residue();
-    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual([]);
+    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
+      [],
+    );
   }, 30_000);
 });

@@ -7,15 +7,24 @@ const Env = z.object({
   WORKER_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   /** Prefix of every NATS subject, so installations can share a NATS server. */
-  THAW_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]+$/).default('thaw'),
+  THAW_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]+$/)
+    .default('thaw'),
   /** Images and container bundles; survives restarts so orphans can be found. */
   THAW_STATE_DIR: z.string().default('/var/lib/thaw'),
   /** runc state and IP allocations; on tmpfs so a reboot leaves nothing stale. */
   THAW_RUN_DIR: z.string().default('/run/thaw'),
   /** cgroup parent of this worker's containers (one per worker on a host). */
-  THAW_CGROUP_PARENT: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('thaw'),
+  THAW_CGROUP_PARENT: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]+$/)
+    .default('thaw'),
   /** Host bridge for instances (at most 15 characters). */
-  THAW_BRIDGE: z.string().regex(/^[a-zA-Z0-9_-]{1,15}$/).default('thaw0'),
+  THAW_BRIDGE: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,15}$/)
+    .default('thaw0'),
   /** Subnet instances get addresses from. */
   THAW_SUBNET: z
     .string()

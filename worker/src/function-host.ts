@@ -1,9 +1,9 @@
 import type { Runtime } from '@thaw/runtime';
+import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
 import type { FunctionRecord, Logger } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
-import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
 import { Instance } from './instance.js';
-import { type InvokeRequest, type InvokeResult, forward } from './proxy.js';
+import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
 
 export interface HostOptions {
   freezeAfterMs: number;
@@ -55,7 +55,8 @@ export class FunctionHost {
         label: this.fn.name,
       });
     } catch (err) {
-      const log = err instanceof ContainerStartError && err.log ? `; its output: ${err.log.trim().slice(-500)}` : '';
+      const log =
+        err instanceof ContainerStartError && err.log ? `; its output: ${err.log.trim().slice(-500)}` : '';
       throw new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, { cause: err });
     }
     const inst = new Instance(container, this.opts.freezeAfterMs, this.log);
@@ -94,7 +95,8 @@ export class FunctionHost {
     this.instance = undefined;
     this.log.warn({ fn: this.fn.name, container: dead.container.id }, 'instance crashed; replacing it');
     dead.destroy().catch((err: unknown) => this.log.error({ err }, 'removing a crashed instance failed'));
-    if (!this.closed) this.ready().catch((err: unknown) => this.log.error({ err }, 'replacement failed to start'));
+    if (!this.closed)
+      this.ready().catch((err: unknown) => this.log.error({ err }, 'replacement failed to start'));
   }
 
   /** Resolves once no request is in flight, or after `timeoutMs`. */

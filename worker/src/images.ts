@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { type ImageStore, type StoredImage, isImageInvalidError } from '@thaw/runtime';
+import { type ImageStore, isImageInvalidError, type StoredImage } from '@thaw/runtime';
 import { IMAGE_BUCKET, type ImageRecord, ThawError } from '@thaw/shared';
 import type { JetStreamClient } from 'nats';
 
@@ -30,7 +30,10 @@ export class ImageFetcher {
     if (have) return have;
     const stored = await this.importObject(image.object);
     if (stored.digest !== image.digest) {
-      throw new ThawError('IMAGE_INVALID', `object ${image.object} holds ${stored.digest}, not ${image.digest}`);
+      throw new ThawError(
+        'IMAGE_INVALID',
+        `object ${image.object} holds ${stored.digest}, not ${image.digest}`,
+      );
     }
     return stored;
   }

@@ -1,2 +1,2 @@
 export { loadEnv, type WorkerEnv } from './env.js';
-export { startWorker, type RunningWorker } from './worker.js';
+export { type RunningWorker, startWorker } from './worker.js';

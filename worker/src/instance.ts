@@ -56,7 +56,9 @@ export class Instance {
     if (this.inflight > 0 || this.closed || this.freezing) return this.freezing ?? Promise.resolve();
     this.freezing = this.container
       .freeze()
-      .catch((err: unknown) => this.log.warn({ err, container: this.container.id }, 'freeze failed; left running'))
+      .catch((err: unknown) =>
+        this.log.warn({ err, container: this.container.id }, 'freeze failed; left running'),
+      )
       .finally(() => {
         this.freezing = undefined;
       });

@@ -50,7 +50,13 @@ export function parseInvoke(hdrs: MsgHdrs | undefined, body: Uint8Array): Invoke
       return undefined;
     }
   }
-  return { method, path: hdrs.get(InvokeHeader.path) || '/', query: hdrs.get(InvokeHeader.query), headers, body };
+  return {
+    method,
+    path: hdrs.get(InvokeHeader.path) || '/',
+    query: hdrs.get(InvokeHeader.query),
+    headers,
+    body,
+  };
 }
 
 /** Sends one request to the instance over its keep-alive pool and reads the whole answer. */
@@ -79,10 +85,19 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
       }
       chunks.push(chunk as Buffer);
     }
-    return { ok: true, status: res.statusCode, headers: endToEnd(res.headers), body: Buffer.concat(chunks, size) };
+    return {
+      ok: true,
+      status: res.statusCode,
+      headers: endToEnd(res.headers),
+      body: Buffer.concat(chunks, size),
+    };
   } catch (err) {
     if (abort.signal.aborted) {
-      return { ok: false, code: 'FUNCTION_TIMEOUT', message: `the function did not answer within ${timeoutMs} ms` };
+      return {
+        ok: false,
+        code: 'FUNCTION_TIMEOUT',
+        message: `the function did not answer within ${timeoutMs} ms`,
+      };
     }
     // A reset can come a moment before the kernel marks the process dead.
     if (!(await inst.container.waitExit(200))) {

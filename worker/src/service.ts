@@ -4,14 +4,14 @@ import {
   FunctionRemoved,
   type ImportReply,
   ImportRequest,
+  isThawError,
   type Logger,
   type PlaceReply,
   PlaceRequest,
   type Subjects,
   WORKER_QUEUE,
-  isThawError,
 } from '@thaw/shared';
-import { type Msg, type NatsConnection, type Subscription, JSONCodec } from 'nats';
+import { JSONCodec, type Msg, type NatsConnection, type Subscription } from 'nats';
 import { FunctionHost, type HostOptions } from './function-host.js';
 import type { ImageFetcher } from './images.js';
 import { encodeReply, parseInvoke } from './proxy.js';
@@ -25,7 +25,10 @@ function wireError(err: unknown): { code: string; message: string } {
 
 /** The worker's NATS face: placement, image import, invocations and removals. */
 export class WorkerService {
-  private readonly hosts = new Map<string, { host: FunctionHost; sub?: Subscription; placing: Promise<void> }>();
+  private readonly hosts = new Map<
+    string,
+    { host: FunctionHost; sub?: Subscription; placing: Promise<void> }
+  >();
   private readonly subs: Subscription[] = [];
 
   constructor(
@@ -113,7 +116,11 @@ export class WorkerService {
   private async onInvoke(host: FunctionHost, msg: Msg): Promise<void> {
     const req = parseInvoke(msg.headers, msg.data);
     if (!req) {
-      const bad = encodeReply({ ok: false, code: 'VALIDATION_FAILED', message: 'malformed invocation envelope' });
+      const bad = encodeReply({
+        ok: false,
+        code: 'VALIDATION_FAILED',
+        message: 'malformed invocation envelope',
+      });
       msg.respond(bad.data, { headers: bad.headers });
       return;
     }
@@ -134,7 +141,9 @@ export class WorkerService {
     entry.sub?.unsubscribe();
     await entry.placing.catch(() => undefined);
     entry.sub?.unsubscribe();
-    await entry.host?.close().catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed'));
+    await entry.host
+      ?.close()
+      .catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed'));
     this.log.info({ fn: name }, 'function removed');
   }
 

@@ -14,9 +14,9 @@ import {
   PlaceReply,
   subjects,
 } from '@thaw/shared';
-import { JSONCodec, type NatsConnection, StorageType, connect, headers } from 'nats';
+import { connect, headers, JSONCodec, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningWorker, loadEnv, startWorker } from '../src/index.js';
+import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
 
 const rt = scratchRuntimeOptions('wrk');
 const prefix = `w${process.pid}`;
@@ -47,7 +47,10 @@ beforeAll(async () => {
   const built = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
   builtDigest = built.digest;
   const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
-  await os.put({ name: 'upload-test' }, Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>);
+  await os.put(
+    { name: 'upload-test' },
+    Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -60,7 +63,16 @@ afterAll(async () => {
 
 function fnRecord(name: string, timeoutMs = 5000): FunctionRecord {
   const now = new Date().toISOString();
-  return { name, image: image.digest, env: {}, memoryMiB: 128, timeoutMs, port: 8080, createdAt: now, updatedAt: now };
+  return {
+    name,
+    image: image.digest,
+    env: {},
+    memoryMiB: 128,
+    timeoutMs,
+    port: 8080,
+    createdAt: now,
+    updatedAt: now,
+  };
 }
 
 async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {
@@ -79,22 +91,36 @@ async function invoke(name: string, path: string, method = 'GET', body = new Uin
 
 describe('worker', () => {
   it('imports an uploaded archive and reports the image digest', async () => {
-    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-test' }), { timeout: 120_000 });
+    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-test' }), {
+      timeout: 120_000,
+    });
     const reply = ImportReply.parse(json.decode(msg.data));
     expect(reply).toMatchObject({ ok: true, digest: builtDigest });
     if (!reply.ok) throw new Error('import failed');
-    image = { digest: reply.digest, object: 'upload-test', size: reply.size, uploadedAt: new Date().toISOString() };
+    image = {
+      digest: reply.digest,
+      object: 'upload-test',
+      size: reply.size,
+      uploadedAt: new Date().toISOString(),
+    };
   });
 
   it('answers a clear error for an archive that is not an image', async () => {
     const os = await nc.jetstream().views.os(IMAGE_BUCKET);
     await os.putBlob({ name: 'upload-junk' }, Buffer.from('this is not a tar'));
-    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-junk' }), { timeout: 30_000 });
-    expect(ImportReply.parse(json.decode(msg.data))).toMatchObject({ ok: false, error: { code: 'IMAGE_INVALID' } });
+    const msg = await nc.request(subj.importImage, json.encode({ object: 'upload-junk' }), {
+      timeout: 30_000,
+    });
+    expect(ImportReply.parse(json.decode(msg.data))).toMatchObject({
+      ok: false,
+      error: { code: 'IMAGE_INVALID' },
+    });
   });
 
   it('places a function: one instance, started and left frozen', async () => {
-    const msg = await nc.request(subj.place, json.encode({ fn: fnRecord('echo'), image }), { timeout: 60_000 });
+    const msg = await nc.request(subj.place, json.encode({ fn: fnRecord('echo'), image }), {
+      timeout: 60_000,
+    });
     expect(PlaceReply.parse(json.decode(msg.data))).toMatchObject({ ok: true, workerId: worker.id });
     const [c] = worker.runtime.list();
     expect(worker.runtime.list()).toHaveLength(1);
@@ -104,7 +130,12 @@ describe('worker', () => {
   it('thaws for a request and freezes again when idle', async () => {
     const r = await invoke('echo', '/hello', 'POST', Buffer.from('abc'));
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body)).toMatchObject({ method: 'POST', path: '/hello', bodyLength: 3, headers: { 'x-test': '1' } });
+    expect(JSON.parse(r.body)).toMatchObject({
+      method: 'POST',
+      path: '/hello',
+      bodyLength: 3,
+      headers: { 'x-test': '1' },
+    });
     const c = worker.runtime.list()[0];
     const deadline = Date.now() + 2000;
     while (c?.state !== 'frozen' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
@@ -114,7 +145,9 @@ describe('worker', () => {
   it('serves concurrent requests across freeze/thaw cycles without losing one', async () => {
     const results: number[] = [];
     for (let round = 0; round < 5; round++) {
-      const batch = await Promise.all(Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}/${i}`)));
+      const batch = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}/${i}`)),
+      );
       results.push(...batch.map((b) => b.status));
       await new Promise((res) => setTimeout(res, 25 + round * 5)); // lands around the freeze
     }
@@ -129,7 +162,8 @@ describe('worker', () => {
   it('drops the function and its instance when it is removed', async () => {
     nc.publish(subj.functionRemoved, json.encode({ name: 'echo' }));
     const deadline = Date.now() + 10_000;
-    while (worker.runtime.list().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (worker.runtime.list().length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(worker.runtime.list()).toEqual([]);
     await expect(nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 2000 })).rejects.toThrow();
   });
@@ -137,6 +171,8 @@ describe('worker', () => {
   it('leaves nothing behind once closed', async () => {
     await worker.close();
     const r = await worker.runtime.residue();
-    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual([]);
+    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
+      [],
+    );
   });
 });

@@ -21,7 +21,10 @@ async function check(res: Response): Promise<Response> {
 }
 
 /** Streams an image archive to POST /v1/images and returns its digest. */
-export async function uploadImage(gatewayUrl: string, tarPath: string): Promise<{ digest: string; size: number }> {
+export async function uploadImage(
+  gatewayUrl: string,
+  tarPath: string,
+): Promise<{ digest: string; size: number }> {
   const size = (await stat(tarPath)).size;
   const res = await fetch(`${gatewayUrl}/v1/images`, {
     method: 'POST',

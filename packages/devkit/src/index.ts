@@ -1,3 +1,3 @@
-export { startNats, startRedis, type Service, type ServiceOptions } from './services.js';
-export { startPlatform, type Platform, type PlatformOptions } from './platform.js';
 export { ApiError, deleteFunction, deployFunction, uploadImage } from './client.js';
+export { type Platform, type PlatformOptions, startPlatform } from './platform.js';
+export { type Service, type ServiceOptions, startNats, startRedis } from './services.js';

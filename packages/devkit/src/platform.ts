@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { type Service, startNats, startRedis } from './services.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,9 @@ export interface ServiceOptions {
 }
 
 function missing(bin: string): Error {
-  return new Error(`${bin} is not installed: run "bash infra/setup.sh" (it installs the Debian packages thaw needs)`);
+  return new Error(
+    `${bin} is not installed: run "bash infra/setup.sh" (it installs the Debian packages thaw needs)`,
+  );
 }
 
 async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -70,7 +72,17 @@ export async function startNats(opts: ServiceOptions = {}): Promise<Service> {
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-nats-')));
   // 8 MB so a 6 MiB body plus headers fits in one message.
   await writeFile(join(dir, 'nats.conf'), 'max_payload: 8MB\n');
-  const args = ['-c', 'nats.conf', '-a', '127.0.0.1', '-p', String(opts.port ?? -1), '-js', '-sd', join(dir, 'js')];
+  const args = [
+    '-c',
+    'nats.conf',
+    '-a',
+    '127.0.0.1',
+    '-p',
+    String(opts.port ?? -1),
+    '-js',
+    '-sd',
+    join(dir, 'js'),
+  ];
   args.push('--ports_file_dir', dir);
   const { child, output } = start('nats-server', args, dir);
   const close = makeCloser(child, dir, ownDir);
@@ -112,7 +124,18 @@ export async function startRedis(opts: ServiceOptions = {}): Promise<Service> {
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-redis-')));
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
-    const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', '', '--appendonly', 'yes'];
+    const args = [
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+    ];
     const { child, output } = start('redis-server', args, dir);
     const close = makeCloser(child, dir, ownDir);
     const failed = await spawnFailed('redis-server', child);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Runtime, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Platform, deleteFunction, deployFunction, startPlatform, uploadImage } from '../src/index.js';
+import { deleteFunction, deployFunction, type Platform, startPlatform, uploadImage } from '../src/index.js';
 
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
@@ -32,7 +32,10 @@ afterAll(async () => {
   await rm(rt.runDir, { recursive: true, force: true });
 });
 
-async function call(path: string, init?: RequestInit): Promise<{ status: number; body: unknown; headers: Headers }> {
+async function call(
+  path: string,
+  init?: RequestInit,
+): Promise<{ status: number; body: unknown; headers: Headers }> {
   const res = await fetch(`${platform.gatewayUrl}${path}`, init);
   const text = await res.text();
   let body: unknown = text;

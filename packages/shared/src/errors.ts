@@ -7,7 +7,10 @@
 export const ErrorCatalogue = {
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request body has a content type this endpoint does not take.' },
+  UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    message: 'The request body has a content type this endpoint does not take.',
+  },
   IMAGE_INVALID: { status: 400, message: 'The uploaded file is not a valid OCI image.' },
   IMAGE_NOT_FOUND: { status: 404, message: 'No image with that digest has been uploaded.' },
   REGISTRY_UNSUPPORTED: { status: 501, message: 'Deploying from a registry reference is not supported yet.' },

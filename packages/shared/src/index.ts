@@ -1,5 +1,5 @@
+export { parseEnv } from './env.js';
 export * from './errors.js';
+export { createLogger, type Logger } from './log.js';
 export * from './schemas.js';
 export * from './subjects.js';
-export { parseEnv } from './env.js';
-export { createLogger, type Logger } from './log.js';

@@ -3,13 +3,18 @@ import { z } from 'zod';
 /** DNS-label-like, so a name is safe in NATS subjects, URLs, cgroup paths and file names. */
 export const FunctionName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,47}$/, 'must be 1-48 characters: lower-case letters, digits and "-", starting with a letter');
+  .regex(
+    /^[a-z][a-z0-9-]{0,47}$/,
+    'must be 1-48 characters: lower-case letters, digits and "-", starting with a letter',
+  );
 export type FunctionName = z.infer<typeof FunctionName>;
 
 export const ImageDigest = z.string().regex(/^sha256:[a-f0-9]{64}$/, 'must be sha256:<64 hex digits>');
 export type ImageDigest = z.infer<typeof ImageDigest>;
 
-const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
 
 /** What a user sends to deploy a function. */
 export const FunctionSpec = z.strictObject({

@@ -1,2 +1,8 @@
 export { buildTestImage, nodeBaseLayer, nodeImage, type TestImageName } from './testimages.js';
-export { writeImageArchive, type ArchiveFormat, type ImageDefinition, type LayerDefinition, type LayerEntry } from './writer.js';
+export {
+  type ArchiveFormat,
+  type ImageDefinition,
+  type LayerDefinition,
+  type LayerEntry,
+  writeImageArchive,
+} from './writer.js';

@@ -29,7 +29,12 @@ export function nodeBaseLayer(): LayerEntry[] {
   }
   for (const d of dirs) entries.push({ path: d, type: 'dir', mode: d === 'tmp' ? 0o1777 : 0o755 });
   entries.push(
-    { path: 'etc/passwd', type: 'file', mode: 0o644, content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/app:/bin/sh\n' },
+    {
+      path: 'etc/passwd',
+      type: 'file',
+      mode: 0o644,
+      content: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/app:/bin/sh\n',
+    },
     { path: 'etc/group', type: 'file', mode: 0o644, content: 'root:x:0:\napp:x:1000:\n' },
   );
   return entries;
@@ -38,7 +43,10 @@ export function nodeBaseLayer(): LayerEntry[] {
 /** An image running `server.mjs` (or another entry file under /app) with the machine's node. */
 export function nodeImage(appFiles: LayerEntry[], entry = '/app/server.mjs'): ImageDefinition {
   return {
-    layers: [{ entries: nodeBaseLayer() }, { entries: [{ path: 'app', type: 'dir', mode: 0o755 }, ...appFiles], gzip: true }],
+    layers: [
+      { entries: nodeBaseLayer() },
+      { entries: [{ path: 'app', type: 'dir', mode: 0o755 }, ...appFiles], gzip: true },
+    ],
     config: {
       Entrypoint: ['/usr/local/bin/node', entry],
       Env: ['PATH=/usr/local/bin:/usr/bin:/bin', 'PORT=8080'],
@@ -50,7 +58,9 @@ export function nodeImage(appFiles: LayerEntry[], entry = '/app/server.mjs'): Im
 
 function definition(name: TestImageName): ImageDefinition {
   if (name === 'node-hello') {
-    return nodeImage([{ path: 'app/server.mjs', type: 'file', mode: 0o644, source: join(EXAMPLES, 'node-hello/server.mjs') }]);
+    return nodeImage([
+      { path: 'app/server.mjs', type: 'file', mode: 0o644, source: join(EXAMPLES, 'node-hello/server.mjs') },
+    ]);
   }
   return {
     layers: [
@@ -67,6 +77,7 @@ function definition(name: TestImageName): ImageDefinition {
       },
     ],
     config: {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, run inside the container
       Entrypoint: ['/bin/sh', '-c', 'exec /bin/busybox httpd -f -v -p 0.0.0.0:${PORT:-8080} -h /www'],
       Env: ['PATH=/bin', 'PORT=8080'],
     },

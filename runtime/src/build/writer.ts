@@ -6,7 +6,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { type Pack, pack } from 'tar-stream';
-import { MediaType, canonicalManifest, type Descriptor } from '../store/manifest.js';
+import { canonicalManifest, type Descriptor, MediaType } from '../store/manifest.js';
 
 /** One entry of a layer: a host file copied in, literal content, a directory or a symlink. */
 export type LayerEntry =
@@ -50,13 +50,18 @@ function entryTo(p: Pack, header: Parameters<Pack['entry']>[0], body?: Buffer): 
 async function streamEntry(p: Pack, name: string, mode: number, file: string): Promise<void> {
   const size = (await stat(file)).size;
   await new Promise<void>((resolve, reject) => {
-    const sink = p.entry({ ...fixed, name, mode, size, type: 'file' }, (err) => (err ? reject(err) : resolve()));
+    const sink = p.entry({ ...fixed, name, mode, size, type: 'file' }, (err) =>
+      err ? reject(err) : resolve(),
+    );
     createReadStream(file).on('error', reject).pipe(sink);
   });
 }
 
 /** Writes a tar stream to `path` while hashing it; returns the sha256 hex and size. */
-async function writeTar(path: string, fill: (p: Pack) => Promise<void>): Promise<{ hex: string; size: number }> {
+async function writeTar(
+  path: string,
+  fill: (p: Pack) => Promise<void>,
+): Promise<{ hex: string; size: number }> {
   const p = pack();
   const hash = createHash('sha256');
   let size = 0;
@@ -83,7 +88,8 @@ async function writeLayer(layer: LayerDefinition, path: string) {
     for (const e of sorted) {
       const name = e.path.replace(/^\/+/, '');
       if (e.type === 'dir') await entryTo(p, { name: `${name}/`, type: 'directory', mode: e.mode });
-      else if (e.type === 'symlink') await entryTo(p, { name, type: 'symlink', linkname: e.target, mode: 0o777 });
+      else if (e.type === 'symlink')
+        await entryTo(p, { name, type: 'symlink', linkname: e.target, mode: 0o777 });
       else if ('source' in e) await streamEntry(p, name, e.mode, e.source);
       else {
         const body = Buffer.from(e.content);
@@ -101,7 +107,14 @@ interface Blob {
 }
 
 function bytesBlob(mediaType: string, bytes: Buffer): Blob {
-  return { desc: { mediaType, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, size: bytes.length }, bytes };
+  return {
+    desc: {
+      mediaType,
+      digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+      size: bytes.length,
+    },
+    bytes,
+  };
 }
 
 /**
@@ -127,7 +140,10 @@ export async function writeImageArchive(
         // Layers here are small when gzipped (app code); the big base layer stays plain.
         layers.push(bytesBlob(MediaType.ociLayerGzip, gzipSync(await readFile(tarPath), { level: 6 })));
       } else {
-        layers.push({ desc: { mediaType: MediaType.ociLayer, digest: `sha256:${hex}`, size }, file: tarPath });
+        layers.push({
+          desc: { mediaType: MediaType.ociLayer, digest: `sha256:${hex}`, size },
+          file: tarPath,
+        });
       }
     }
     const config = bytesBlob(
@@ -158,7 +174,11 @@ export async function writeImageArchive(
         ),
       );
       digest = manifest.desc.digest;
-      const index = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [{ ...manifest.desc, platform: { os: 'linux', architecture: 'amd64' } }] };
+      const index = {
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: [{ ...manifest.desc, platform: { os: 'linux', architecture: 'amd64' } }],
+      };
       await writeTar(tmpOut, async (p) => {
         await entryTo(p, { name: 'blobs/', type: 'directory', mode: 0o755 });
         await entryTo(p, { name: 'blobs/sha256/', type: 'directory', mode: 0o755 });
@@ -177,7 +197,14 @@ export async function writeImageArchive(
         await entryTo(p, { name: 'oci-layout', type: 'file', mode: 0o644, size: layout.length }, layout);
       });
     } else {
-      digest = `sha256:${createHash('sha256').update(canonicalManifest(config.desc, layers.map((l) => l.desc))).digest('hex')}`;
+      digest = `sha256:${createHash('sha256')
+        .update(
+          canonicalManifest(
+            config.desc,
+            layers.map((l) => l.desc),
+          ),
+        )
+        .digest('hex')}`;
       const manifestJson = Buffer.from(
         JSON.stringify([
           {
@@ -198,7 +225,11 @@ export async function writeImageArchive(
           if (b.file) await streamEntry(p, name, 0o644, b.file);
           else await entryTo(p, { name, type: 'file', mode: 0o644, size: b.bytes?.length ?? 0 }, b.bytes);
         }
-        await entryTo(p, { name: 'manifest.json', type: 'file', mode: 0o644, size: manifestJson.length }, manifestJson);
+        await entryTo(
+          p,
+          { name: 'manifest.json', type: 'file', mode: 0o644, size: manifestJson.length },
+          manifestJson,
+        );
       });
     }
     await rename(tmpOut, outPath);

@@ -38,7 +38,17 @@ export interface CgroupDriver {
 }
 
 const ROOT = '/sys/fs/cgroup';
-const V1_CONTROLLERS = ['freezer', 'memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'devices', 'blkio', 'systemd'];
+const V1_CONTROLLERS = [
+  'freezer',
+  'memory',
+  'pids',
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'devices',
+  'blkio',
+  'systemd',
+];
 
 class FdFile {
   private fd: number;

@@ -7,7 +7,10 @@ export class CommandError extends Error {
     readonly stderr: string,
     options?: { cause?: unknown },
   ) {
-    super(`${command} failed: ${stderr.trim() || String((options?.cause as Error | undefined)?.message)}`, options);
+    super(
+      `${command} failed: ${stderr.trim() || String((options?.cause as Error | undefined)?.message)}`,
+      options,
+    );
   }
 }
 

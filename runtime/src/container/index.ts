@@ -1,6 +1,6 @@
-export { Container, ContainerStartError, Runtime } from './runtime.js';
-export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';
-export type { HostResidue } from './residue.js';
-export { FreezeTimeoutError, type CgroupDriver, type CgroupStats } from './cgroups.js';
+export { type CgroupDriver, type CgroupStats, FreezeTimeoutError } from './cgroups.js';
 export { CommandError } from './exec.js';
+export type { HostResidue } from './residue.js';
+export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';
+export { Container, ContainerStartError, Runtime } from './runtime.js';
 export { scratchRuntimeOptions } from './scratch.js';

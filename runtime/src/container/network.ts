@@ -31,7 +31,6 @@ export interface NetworkDriver {
 
 const NETNS_DIR = '/run/netns';
 
-
 export class CniNetwork implements NetworkDriver {
   private readonly conf: string;
   // CNI plugins take locks of their own, but serializing ADD/DEL keeps bridge creation and

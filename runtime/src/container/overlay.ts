@@ -1,7 +1,12 @@
 import { run } from './exec.js';
 
 /** Mounts `layers` (bottom first) read-only under a private upper dir at `target`. */
-export async function mountOverlay(layers: string[], upper: string, work: string, target: string): Promise<void> {
+export async function mountOverlay(
+  layers: string[],
+  upper: string,
+  work: string,
+  target: string,
+): Promise<void> {
   if (layers.length === 0) throw new Error('an image needs at least one layer');
   // overlayfs wants the top layer first.
   const lower = [...layers].reverse().join(':');

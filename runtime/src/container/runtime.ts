@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,11 +11,11 @@ import {
   detectCgroupDriver,
   removeCgroupDirs,
 } from './cgroups.js';
-import { CniNetwork, type NetworkDriver } from './network.js';
 import { run } from './exec.js';
+import { CniNetwork, type NetworkDriver } from './network.js';
 import { isMounted, mountOverlay, unmount } from './overlay.js';
+import { findResidue, type HostResidue } from './residue.js';
 import { type OciRuntime, Runc } from './runc.js';
-import { type HostResidue, findResidue } from './residue.js';
 import { buildSpec } from './spec.js';
 
 /** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
@@ -152,7 +152,12 @@ export class Container {
   }
 }
 
-async function waitListening(ip: string, port: number, timeoutMs: number, alive: () => boolean): Promise<void> {
+async function waitListening(
+  ip: string,
+  port: number,
+  timeoutMs: number,
+  alive: () => boolean,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let delay = 1;
   while (performance.now() < deadline) {
@@ -218,7 +223,10 @@ export class Runtime {
     await mkdir(join(bundle, 'upper'), { recursive: true });
     await mkdir(join(bundle, 'work'), { recursive: true });
     await mkdir(rootfs, { recursive: true });
-    await writeFile(join(bundle, 'record.json'), JSON.stringify({ id, label: o.label ?? '', createdAt: Date.now() }));
+    await writeFile(
+      join(bundle, 'record.json'),
+      JSON.stringify({ id, label: o.label ?? '', createdAt: Date.now() }),
+    );
     try {
       const [net] = await Promise.all([
         this.network.attach(id),
@@ -229,7 +237,8 @@ export class Runtime {
       for (const [k, v] of Object.entries(o.env ?? {})) env.push(`${k}=${v}`);
       const args = o.args ?? [...cfg.entrypoint, ...cfg.cmd];
       if (args.length === 0) throw new ContainerStartError('the image has no Entrypoint or Cmd to run', '');
-      if (!env.some((e) => e.startsWith('PATH='))) env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+      if (!env.some((e) => e.startsWith('PATH=')))
+        env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
       const cgroupsPath = `/${this.opts.cgroupParent}/${id}`;
       const spec = buildSpec({
         id,
@@ -247,7 +256,10 @@ export class Runtime {
       const pid = Number(await readFile(pidFile, 'utf8'));
       const container = new Container(id, net.ip, o.port, pid, bundle, this);
       // Where the instance can be reached, for operators and benchmarks on this host.
-      await writeFile(join(bundle, 'state.json'), JSON.stringify({ id, label: o.label ?? '', ip: net.ip, port: o.port, pid }));
+      await writeFile(
+        join(bundle, 'state.json'),
+        JSON.stringify({ id, label: o.label ?? '', ip: net.ip, port: o.port, pid }),
+      );
       this.containers.set(id, container);
       container.attachCgroup(this.cgroups.open(cgroupsPath));
       try {
@@ -255,14 +267,18 @@ export class Runtime {
       } catch (err) {
         const log = await container.readLog(4096);
         await container.destroy();
-        throw new ContainerStartError(`container did not become ready: ${(err as Error).message}`, log, { cause: err });
+        throw new ContainerStartError(`container did not become ready: ${(err as Error).message}`, log, {
+          cause: err,
+        });
       }
       return container;
     } catch (err) {
       if (!this.containers.has(id)) await this.remove(id);
       if (err instanceof ContainerStartError) throw err;
       const log = await readFile(join(bundle, 'output.log'), 'utf8').catch(() => '');
-      throw new ContainerStartError(`creating the container failed: ${(err as Error).message}`, log, { cause: err });
+      throw new ContainerStartError(`creating the container failed: ${(err as Error).message}`, log, {
+        cause: err,
+      });
     }
   }
 
@@ -333,6 +349,10 @@ export class Runtime {
     await this.network.removeBridge();
     await removeCgroupDirs(this.cgroups.parentDirs(this.opts.cgroupParent));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length) throw new AggregateError(failed.map((f) => f.reason), 'runtime close left errors');
+    if (failed.length)
+      throw new AggregateError(
+        failed.map((f) => f.reason),
+        'runtime close left errors',
+      );
   }
 }

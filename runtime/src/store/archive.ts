@@ -24,7 +24,10 @@ export interface SpooledArchive {
   cleanup(): Promise<void>;
 }
 
-export async function spoolArchive(source: string | NodeJS.ReadableStream, tmpRoot: string): Promise<SpooledArchive> {
+export async function spoolArchive(
+  source: string | NodeJS.ReadableStream,
+  tmpRoot: string,
+): Promise<SpooledArchive> {
   const dir = join(tmpRoot, `spool-${randomUUID()}`);
   await mkdir(dir, { recursive: true });
   const files = new Map<string, SpooledFile>();
@@ -66,7 +69,9 @@ export async function spoolArchive(source: string | NodeJS.ReadableStream, tmpRo
   } catch (err) {
     await cleanup();
     if (err instanceof ImageInvalidError) throw err;
-    throw new ImageInvalidError(`the upload is not a readable tar archive: ${(err as Error).message}`, { cause: err });
+    throw new ImageInvalidError(`the upload is not a readable tar archive: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (files.size === 0) {
     await cleanup();
@@ -74,4 +79,3 @@ export async function spoolArchive(source: string | NodeJS.ReadableStream, tmpRo
   }
   return { dir, files, links, cleanup };
 }
-

@@ -1,3 +1,8 @@
-export { ImageStore, type ImageConfig, type ImageStoreOptions, type StoredImage } from './store.js';
-export { ImageDigestMismatchError, ImageInvalidError, UnsafeLayerEntryError, isImageInvalidError } from './errors.js';
-export { canonicalManifest, MediaType, type Descriptor, type Manifest } from './manifest.js';
+export {
+  ImageDigestMismatchError,
+  ImageInvalidError,
+  isImageInvalidError,
+  UnsafeLayerEntryError,
+} from './errors.js';
+export { canonicalManifest, type Descriptor, type Manifest, MediaType } from './manifest.js';
+export { type ImageConfig, ImageStore, type ImageStoreOptions, type StoredImage } from './store.js';

@@ -43,7 +43,8 @@ export const DIGEST = /^sha256:([a-f0-9]{64})$/;
 
 export function digestHex(digest: string, what: string): string {
   const m = DIGEST.exec(digest);
-  if (!m?.[1]) throw new ImageInvalidError(`${what} has an unsupported digest "${digest}" (only sha256 is accepted)`);
+  if (!m?.[1])
+    throw new ImageInvalidError(`${what} has an unsupported digest "${digest}" (only sha256 is accepted)`);
   return m[1];
 }
 

@@ -9,6 +9,7 @@ export function entryComponents(name: string): string[] {
   if (name.startsWith('/')) throw new UnsafeLayerEntryError(`archive entry "${name}" has an absolute path`);
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..')) throw new UnsafeLayerEntryError(`archive entry "${name}" contains ".."`);
-  if (parts.some((p) => p.includes('\0'))) throw new UnsafeLayerEntryError(`archive entry "${name}" contains NUL`);
+  if (parts.some((p) => p.includes('\0')))
+    throw new UnsafeLayerEntryError(`archive entry "${name}" contains NUL`);
   return parts;
 }

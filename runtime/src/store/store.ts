@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { type SpooledArchive, type SpooledFile, spoolArchive } from './archive.js';
 import { ImageDigestMismatchError, ImageInvalidError } from './errors.js';
 import {
+  canonicalManifest,
   type Descriptor,
+  digestHex,
   type ImageConfigFile,
   type Manifest,
   MediaType,
-  canonicalManifest,
-  digestHex,
   parseJson,
   sha256,
 } from './manifest.js';
@@ -75,7 +75,12 @@ export class ImageStore {
     const text = await readFile(join(this.root, 'images', `${m[1]}.json`), 'utf8').catch(() => undefined);
     if (!text) return undefined;
     const rec = JSON.parse(text) as ImageRecordFile;
-    return { digest: rec.digest, config: rec.config, size: rec.size, layers: rec.diffIds.map((d) => this.layerDir(d)) };
+    return {
+      digest: rec.digest,
+      config: rec.config,
+      size: rec.size,
+      layers: rec.diffIds.map((d) => this.layerDir(d)),
+    };
   }
 
   async importArchive(source: string | NodeJS.ReadableStream): Promise<StoredImage> {
@@ -164,7 +169,8 @@ export class ImageStore {
 }
 
 function fileAt(archive: SpooledArchive, name: string, what: string): SpooledFile {
-  if (archive.links.has(name)) throw new ImageInvalidError(`${what} "${name}" is a link in the archive; refused`);
+  if (archive.links.has(name))
+    throw new ImageInvalidError(`${what} "${name}" is a link in the archive; refused`);
   const f = archive.files.get(name);
   if (!f) throw new ImageInvalidError(`${what} "${name}" is missing from the archive`);
   return f;
@@ -181,7 +187,9 @@ function blobFile(archive: SpooledArchive, d: Descriptor, what: string, path?: s
   const hex = digestHex(d.digest, what);
   const f = fileAt(archive, path ?? `blobs/sha256/${hex}`, what);
   if (f.sha256 !== hex) {
-    throw new ImageDigestMismatchError(`${what} digest mismatch: expected sha256:${hex}, the content is sha256:${f.sha256}`);
+    throw new ImageDigestMismatchError(
+      `${what} digest mismatch: expected sha256:${hex}, the content is sha256:${f.sha256}`,
+    );
   }
   if (typeof d.size === 'number' && d.size !== f.size) {
     throw new ImageDigestMismatchError(`${what} size mismatch: expected ${d.size} bytes, found ${f.size}`);
@@ -203,19 +211,30 @@ function pickPlatform(index: { manifests?: Descriptor[] }, what: string): Descri
   return match;
 }
 
-function resolveManifest(archive: SpooledArchive): { digest: string; manifest: Manifest; manifestBytes: Buffer } {
+function resolveManifest(archive: SpooledArchive): {
+  digest: string;
+  manifest: Manifest;
+  manifestBytes: Buffer;
+} {
   if (archive.files.has('index.json')) {
-    let desc = pickPlatform(parseJson(readSmall(fileAt(archive, 'index.json', 'index')), 'index.json'), 'index.json');
+    let desc = pickPlatform(
+      parseJson(readSmall(fileAt(archive, 'index.json', 'index')), 'index.json'),
+      'index.json',
+    );
     for (let depth = 0; ; depth++) {
       const f = blobFile(archive, desc, 'manifest');
       const text = readSmall(f);
       const doc = parseJson<Manifest & { manifests?: Descriptor[]; mediaType?: string }>(text, 'manifest');
-      if (doc.manifests && (doc.mediaType === MediaType.ociIndex || doc.mediaType === MediaType.dockerList || !doc.config)) {
+      if (
+        doc.manifests &&
+        (doc.mediaType === MediaType.ociIndex || doc.mediaType === MediaType.dockerList || !doc.config)
+      ) {
         if (depth > 2) throw new ImageInvalidError('image indexes nest too deeply');
         desc = pickPlatform(doc, 'image index');
         continue;
       }
-      if (!doc.config || !Array.isArray(doc.layers)) throw new ImageInvalidError('the manifest has no config or layers');
+      if (!doc.config || !Array.isArray(doc.layers))
+        throw new ImageInvalidError('the manifest has no config or layers');
       return { digest: desc.digest, manifest: doc, manifestBytes: Buffer.from(text) };
     }
   }
@@ -225,13 +244,26 @@ function resolveManifest(archive: SpooledArchive): { digest: string; manifest: M
       'manifest.json',
     );
     const entry = list[0];
-    if (!entry?.Config || !Array.isArray(entry.Layers)) throw new ImageInvalidError('manifest.json has no Config or Layers');
+    if (!entry?.Config || !Array.isArray(entry.Layers))
+      throw new ImageInvalidError('manifest.json has no Config or Layers');
     const named = (p: string, what: string) => {
-      if (p.split('/').includes('..') || p.startsWith('/')) throw new ImageInvalidError(`${what} path "${p}" is not allowed`);
-      return fileAt(archive, p.split('/').filter((x) => x && x !== '.').join('/'), what);
+      if (p.split('/').includes('..') || p.startsWith('/'))
+        throw new ImageInvalidError(`${what} path "${p}" is not allowed`);
+      return fileAt(
+        archive,
+        p
+          .split('/')
+          .filter((x) => x && x !== '.')
+          .join('/'),
+        what,
+      );
     };
     const cfg = named(entry.Config, 'config');
-    const configDesc: Descriptor = { mediaType: MediaType.ociConfig, digest: `sha256:${cfg.sha256}`, size: cfg.size };
+    const configDesc: Descriptor = {
+      mediaType: MediaType.ociConfig,
+      digest: `sha256:${cfg.sha256}`,
+      size: cfg.size,
+    };
     const layers: Descriptor[] = entry.Layers.map((p, i) => {
       const f = named(p, `layer ${i}`);
       return { mediaType: MediaType.ociLayer, digest: `sha256:${f.sha256}`, size: f.size };
@@ -242,7 +274,13 @@ function resolveManifest(archive: SpooledArchive): { digest: string; manifest: M
       const f = named(p, i === 0 ? 'config' : `layer ${i - 1}`);
       archive.files.set(`blobs/sha256/${f.sha256}`, f);
     }
-    return { digest: `sha256:${sha256(text)}`, manifest: parseJson<Manifest>(text, 'manifest'), manifestBytes: Buffer.from(text) };
+    return {
+      digest: `sha256:${sha256(text)}`,
+      manifest: parseJson<Manifest>(text, 'manifest'),
+      manifestBytes: Buffer.from(text),
+    };
   }
-  throw new ImageInvalidError('the archive is neither an OCI image layout (index.json) nor a docker-archive (manifest.json)');
+  throw new ImageInvalidError(
+    'the archive is neither an OCI image layout (index.json) nor a docker-archive (manifest.json)',
+  );
 }

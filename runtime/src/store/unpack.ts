@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { type Header as Headers, extract } from 'tar-stream';
+import { extract, type Header as Headers } from 'tar-stream';
 import { run } from '../container/exec.js';
 import { ImageDigestMismatchError, ImageInvalidError, UnsafeLayerEntryError } from './errors.js';
 import { entryComponents } from './paths.js';
@@ -77,7 +77,9 @@ async function ensureParents(root: string, parts: string[]): Promise<void> {
 export async function unpackLayer(blobPath: string, root: string, o: UnpackOptions): Promise<void> {
   const m = await magic(blobPath);
   if (ZSTD_MAGIC.every((b, i) => m[i] === b)) {
-    throw new ImageInvalidError('zstd-compressed layers are not supported yet; use gzip or uncompressed layers');
+    throw new ImageInvalidError(
+      'zstd-compressed layers are not supported yet; use gzip or uncompressed layers',
+    );
   }
   const gz = GZIP_MAGIC.every((b, i) => m[i] === b);
   const hash = createHash('sha256');
@@ -86,13 +88,16 @@ export async function unpackLayer(blobPath: string, root: string, o: UnpackOptio
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       total += chunk.length;
-      if (total > o.maxBytes * 1.1 + 1024 * 1024) cb(new ImageInvalidError(`layer unpacks to more than ${o.maxBytes} bytes`));
+      if (total > o.maxBytes * 1.1 + 1024 * 1024)
+        cb(new ImageInvalidError(`layer unpacks to more than ${o.maxBytes} bytes`));
       else cb(null, chunk);
     },
   });
   await mkdir(root, { recursive: true });
   const ex = extract();
-  const source = gz ? pipeline(createReadStream(blobPath), createGunzip(), tee, ex) : pipeline(createReadStream(blobPath), tee, ex);
+  const source = gz
+    ? pipeline(createReadStream(blobPath), createGunzip(), tee, ex)
+    : pipeline(createReadStream(blobPath), tee, ex);
   source.catch(() => undefined);
   const dirModes: { path: string; h: Headers }[] = [];
   let content = 0;
@@ -107,11 +112,16 @@ export async function unpackLayer(blobPath: string, root: string, o: UnpackOptio
     await source;
   } catch (err) {
     if (err instanceof ImageInvalidError) throw err;
-    throw new ImageInvalidError(`layer ${o.diffId.slice(0, 12)} is not a valid tar: ${(err as Error).message}`, { cause: err });
+    throw new ImageInvalidError(
+      `layer ${o.diffId.slice(0, 12)} is not a valid tar: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const got = hash.digest('hex');
   if (got !== o.diffId) {
-    throw new ImageDigestMismatchError(`layer diffID mismatch: the config says sha256:${o.diffId}, the content is sha256:${got}`);
+    throw new ImageDigestMismatchError(
+      `layer diffID mismatch: the config says sha256:${o.diffId}, the content is sha256:${got}`,
+    );
   }
   // Directory modes last, deepest first: a 0555 directory must still take its children.
   for (const d of dirModes.reverse()) {
@@ -155,14 +165,18 @@ async function writeEntry(
   switch (h.type) {
     case 'directory': {
       if (stat && !stat.isDirectory()) await rm(path, { force: true });
-      if (!stat || !stat.isDirectory()) await mkdir(path, { mode: 0o755 });
+      if (!stat?.isDirectory()) await mkdir(path, { mode: 0o755 });
       dirModes.push({ path, h });
       return false;
     }
     case 'file':
     case 'contiguous-file': {
       if (stat) await rm(path, { recursive: true, force: true });
-      const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      const fh = await open(
+        path,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+        0o600,
+      );
       try {
         for await (const chunk of entry as AsyncIterable<Buffer>) await fh.write(chunk);
         await fh.chown(h.uid ?? 0, h.gid ?? 0);
@@ -183,7 +197,9 @@ async function writeEntry(
       const targetParts = entryComponents(h.linkname ?? '');
       const target = await lstatInside(root, targetParts);
       if (!target.stat?.isFile()) {
-        throw new UnsafeLayerEntryError(`hardlink "${h.name}" points at "${h.linkname}", which is not a file in this layer`);
+        throw new UnsafeLayerEntryError(
+          `hardlink "${h.name}" points at "${h.linkname}", which is not a file in this layer`,
+        );
       }
       if (stat) await rm(path, { recursive: true, force: true });
       await link(target.path, path);

@@ -1,0 +1,202 @@
+import { type Service, startNats, startRedis } from '@thaw/devkit';
+import { createLogger, IMAGE_BUCKET } from '@thaw/shared';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/index.js';
+
+const prefix = `gw${process.pid}`;
+const digest = `sha256:${'a'.repeat(64)}`;
+let nats: Service;
+let redisSrv: Service;
+let nc: NatsConnection;
+let redis: Redis;
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
+  nc = await connect({ servers: nats.url });
+  redis = new Redis(redisSrv.url);
+  app = await buildApp({
+    nc,
+    redis,
+    logger: createLogger('gateway-test', 'silent'),
+    config: {
+      THAW_PREFIX: prefix,
+      MAX_BODY_BYTES: 64 * 1024,
+      MAX_IMAGE_BYTES: 1024 * 1024,
+      PLACE_TIMEOUT_MS: 2000,
+    },
+  });
+  // An image as if uploaded earlier; no worker runs in this file, so placement fails (and is retried on invoke).
+  await redis.hset(
+    `${prefix}:images`,
+    digest,
+    JSON.stringify({ digest, object: 'upload-x', size: 1, uploadedAt: new Date().toISOString() }),
+  );
+});
+
+afterAll(async () => {
+  await app?.close();
+  await nc?.close();
+  redis?.disconnect();
+  await Promise.all([nats?.close(), redisSrv?.close()]);
+});
+
+describe('gateway API', () => {
+  it('reports health', async () => {
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ ok: true });
+  });
+
+  it('names the invalid field', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'Bad_Name', image: digest },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({
+      error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/^name: /) },
+    });
+    const mem = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'ok', image: digest, memoryMiB: 1 },
+    });
+    expect(mem.json().error.message).toMatch(/^memoryMiB: /);
+  });
+
+  it('rejects bad JSON and unknown fields', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('INVALID_JSON');
+    const extra = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'x', image: digest, cpu: 9 },
+    });
+    expect(extra.json().error.code).toBe('VALIDATION_FAILED');
+  });
+
+  it('says registry references are not supported yet, and unknown digests are not found', async () => {
+    const reg = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'reg', image: 'localhost:5000/team/fn:1.2' },
+    });
+    expect(reg.statusCode).toBe(501);
+    expect(reg.json().error).toMatchObject({
+      code: 'REGISTRY_UNSUPPORTED',
+      message: expect.stringContaining('POST /v1/images'),
+    });
+    const missing = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'missing', image: `sha256:${'b'.repeat(64)}` },
+    });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe('IMAGE_NOT_FOUND');
+  });
+
+  it('creates, lists, gets, refuses a duplicate and deletes a function', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'fn-a', image: digest },
+    });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({
+      name: 'fn-a',
+      image: digest,
+      memoryMiB: 128,
+      timeoutMs: 30_000,
+      port: 8080,
+    });
+    const dup = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'fn-a', image: digest },
+    });
+    expect(dup.statusCode).toBe(409);
+    expect(dup.json().error.code).toBe('FUNCTION_EXISTS');
+    const list = await app.inject({ method: 'GET', url: '/v1/functions' });
+    expect(list.json().functions.map((f: { name: string }) => f.name)).toContain('fn-a');
+    expect((await app.inject({ method: 'GET', url: '/v1/functions/fn-a' })).json().name).toBe('fn-a');
+
+    const removed = new Promise<string>((resolve) => {
+      const sub = nc.subscribe(`${prefix}.functions.removed`, {
+        max: 1,
+        callback: (_e, m) => {
+          resolve(new TextDecoder().decode(m.data));
+          sub.unsubscribe();
+        },
+      });
+    });
+    await nc.flush();
+    const del = await app.inject({ method: 'DELETE', url: '/v1/functions/fn-a' });
+    expect(del.statusCode).toBe(204);
+    expect(JSON.parse(await removed)).toEqual({ name: 'fn-a' });
+    const gone = await app.inject({ method: 'GET', url: '/v1/functions/fn-a' });
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json().error.code).toBe('FUNCTION_NOT_FOUND');
+    const inv = await app.inject({ method: 'GET', url: '/fn/fn-a/' });
+    expect(inv.json().error.code).toBe('FUNCTION_NOT_FOUND');
+  });
+
+  it('answers NO_WORKER when no worker can take an invocation', async () => {
+    await app.inject({ method: 'POST', url: '/v1/functions', payload: { name: 'lonely', image: digest } });
+    const res = await app.inject({ method: 'GET', url: '/fn/lonely/x' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('NO_WORKER');
+  });
+
+  it('refuses an invocation body over the limit with 413', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/fn/lonely/x',
+      headers: { 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(65 * 1024),
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('refuses images over the limit and other content types, keeping nothing', async () => {
+    const big = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      headers: { 'content-type': 'application/x-tar' },
+      payload: Buffer.alloc(2 * 1024 * 1024),
+    });
+    expect(big.statusCode).toBe(413);
+    expect(big.json().error.code).toBe('PAYLOAD_TOO_LARGE');
+    const json = await app.inject({ method: 'POST', url: '/v1/images', payload: { a: 1 } });
+    expect(json.statusCode).toBe(415);
+    expect(json.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    // No worker here to import: the upload is refused and its object removed from the store.
+    const orphan = await app.inject({
+      method: 'POST',
+      url: '/v1/images',
+      headers: { 'content-type': 'application/x-tar' },
+      payload: Buffer.alloc(1000),
+    });
+    expect(orphan.json().error.code).toBe('NO_WORKER');
+    const os = await nc.jetstream().views.os(IMAGE_BUCKET);
+    const objects = (await os.list()).filter((o) => !o.deleted);
+    expect(objects).toEqual([]);
+  });
+
+  it('answers unknown routes with ROUTE_NOT_FOUND', async () => {
+    const res = await app.inject({ method: 'GET', url: '/nope' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /nope' } });
+  });
+});
