@@ -119,7 +119,12 @@ export class ImageStore {
         size: configFile.size + layerFiles.reduce((a, f) => a + f.size, 0),
       };
       await this.writeAtomic(join(this.root, 'images', `${hex}.json`), JSON.stringify(stored));
-      return { ...stored, layers: diffIds.map((d) => this.layerDir(d)) };
+      return {
+        digest,
+        config: stored.config,
+        size: stored.size,
+        layers: diffIds.map((d) => this.layerDir(d)),
+      };
     } finally {
       await archive.cleanup();
     }
