@@ -8,8 +8,12 @@ const env = loadEnv();
 const logger = createLogger('gateway', env.LOG_LEVEL);
 const nc = await connect({ servers: env.NATS_URL, name: 'thaw-gateway', maxReconnectAttempts: -1 });
 const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
+// ioredis reconnects by itself; without a listener each failed attempt is an "unhandled" error.
+redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 const app = await buildApp({ nc, redis, config: env, logger });
-await app.listen({ port: env.PORT, host: env.HOST });
+const url = await app.listen({ port: env.PORT, host: env.HOST });
+// A parent that started us with an IPC channel (npm run up, tests) learns where we listen.
+process.send?.({ ready: true, url });
 
 let closing: Promise<void> | undefined;
 const close = () => {
@@ -18,7 +22,7 @@ const close = () => {
     for (const [name, fn] of [
       ['http', () => app.close()],
       ['nats', () => nc.drain()],
-      ['redis', () => redis.quit()],
+      ['redis', async () => (redis.status === 'ready' ? await redis.quit() : redis.disconnect())],
     ] as const) {
       try {
         await fn();

@@ -2,11 +2,11 @@ import { loadEnv } from './env.js';
 import { startWorker } from './worker.js';
 
 const worker = await startWorker(loadEnv());
-let signals = 0;
+// A parent that started us with an IPC channel (npm run up, tests) learns we are ready.
+process.send?.({ ready: true, id: worker.id });
+// Ctrl-C reaches the whole process group and the parent then sends SIGTERM too: later signals
+// must not cut the clean-up short. A worker stuck in it is SIGKILLed, and its next start
+// reclaims what is left.
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(sig, () => {
-    // A second signal means "now": leave, and let the next start reclaim what is left.
-    if (++signals > 1) process.exit(1);
-    void worker.close().then(() => process.exit(0));
-  });
+  process.on(sig, () => void worker.close().then(() => process.exit(0)));
 }

@@ -55,8 +55,15 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         }
       };
       await step('service close', () => service.close());
-      await step('nats drain', () => nc.drain());
       await step('runtime close', () => runtime.close());
+      // drain() waits for a server that may be gone already (Ctrl-C stops NATS too).
+      await step('nats drain', () =>
+        Promise.race([
+          nc.drain(),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 5000).unref()),
+        ]),
+      );
+      if (!nc.isClosed()) await nc.close();
       log.info('worker stopped');
     })();
     return closing;

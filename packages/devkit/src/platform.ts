@@ -62,14 +62,16 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     out = (out + b.toString()).slice(-64 * 1024);
   };
   const launch = (name: string, env: Record<string, string>) => {
+    const out = o.logs === 'inherit' ? 'inherit' : 'pipe';
     const child = spawn(process.execPath, [`${REPO}/${name}/dist/main.js`], {
       env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'info', ...env },
-      stdio: ['ignore', o.logs === 'inherit' ? 'inherit' : 'pipe', o.logs === 'inherit' ? 'inherit' : 'pipe'],
+      // The IPC channel carries the "ready" message, whatever the log level.
+      stdio: ['ignore', out, out, 'ipc'],
     });
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     children.push(child);
-    return child;
+    return { child, ready: readyMessage(child, name) };
   };
   const closeAll = async () => {
     for (const c of [...children].reverse()) await stop(c, 60_000);
@@ -90,23 +92,24 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     }
     const prefix = o.prefix ?? 'thaw';
     const worker = launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
-    await waitFor(() => out.includes('"worker ready"'), worker, 60_000, 'worker');
-    const port = o.gatewayPort ?? 8080;
+    await worker.ready;
     const gateway = launch('gateway', {
       NATS_URL: natsUrl,
       REDIS_URL: redisUrl,
       THAW_PREFIX: prefix,
-      PORT: String(port),
+      PORT: String(o.gatewayPort ?? 8080),
       HOST: '127.0.0.1',
     });
-    const gatewayUrl = await waitGateway(gateway, () => out, port);
+    const listening = (await gateway.ready).url;
+    // fastify reports the address it bound; callers on this machine use loopback.
+    const gatewayUrl = `http://127.0.0.1:${new URL(String(listening)).port}`;
     let closing: Promise<void> | undefined;
     return {
       gatewayUrl,
       natsUrl,
       redisUrl,
-      worker,
-      gateway,
+      worker: worker.child,
+      gateway: gateway.child,
       output: () => out,
       close: () => {
         closing ??= closeAll();
@@ -119,29 +122,17 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
   }
 }
 
-async function waitFor(check: () => boolean, child: ChildProcess, ms: number, name: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start`);
-    if (Date.now() > deadline) throw new Error(`${name} did not get ready within ${ms} ms`);
-    await sleep(20);
-  }
-}
-
-async function waitGateway(child: ChildProcess, output: () => string, port: number): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with code ${child.exitCode} during start`);
-    // With port 0 the gateway reports where it listens in its log line.
-    const m = port === 0 ? /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output()) : null;
-    const url = port === 0 ? m?.[1] : `http://127.0.0.1:${port}`;
-    if (url) {
-      const ok = await fetch(`${url}/healthz`)
-        .then((r) => r.ok)
-        .catch(() => false);
-      if (ok) return url;
-    }
-    await sleep(50);
-  }
-  throw new Error('gateway did not answer /healthz within 30 s');
+function readyMessage(child: ChildProcess, name: string): Promise<{ url?: string }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not get ready within 60 s`)), 60_000);
+    child.once('message', (m: { ready?: boolean; url?: string }) => {
+      clearTimeout(timer);
+      if (m.ready) resolve(m);
+      else reject(new Error(`${name} sent an unexpected message`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} during start`));
+    });
+  });
 }
