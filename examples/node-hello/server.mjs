@@ -1,5 +1,7 @@
 // node-hello: the test and example function. An HTTP server on $PORT that echoes the request.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect } from 'node:net';
 
 const port = Number(process.env.PORT ?? 8080);
 
@@ -32,6 +34,33 @@ const server = createServer((req, res) => {
       case '/crash':
         process.exit(1);
         return;
+      case '/status': {
+        // What the process is allowed: lets tests check the container's security settings.
+        const status = Object.fromEntries(
+          readFileSync('/proc/self/status', 'utf8')
+            .split('\n')
+            .map((l) => l.split(':\t'))
+            .filter(([k]) => ['Uid', 'Gid', 'CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp'].includes(k))
+            .map(([k, v]) => [k, v.trim()]),
+        );
+        json(res, 200, { ...status, uid: process.getuid(), hostname: process.env.HOSTNAME ?? '' });
+        return;
+      }
+      case '/connect': {
+        // Tries a TCP connection from inside: lets tests check what the instance can reach.
+        const sock = connect({
+          host: url.searchParams.get('host'),
+          port: Number(url.searchParams.get('port')),
+        });
+        const done = (result) => {
+          sock.destroy();
+          if (!res.headersSent) json(res, 200, { result });
+        };
+        sock.setTimeout(Number(url.searchParams.get('timeout') ?? 1000), () => done('timeout'));
+        sock.once('connect', () => done('connected'));
+        sock.once('error', (err) => done(err.code ?? 'error'));
+        return;
+      }
       case '/env':
         json(res, 200, process.env);
         return;

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestImage } from '../src/build/index.js';
@@ -38,6 +40,10 @@ describe('container lifecycle', () => {
     const first = await get(c, '/echo/path?x=1');
     expect(first.status).toBe(200);
     expect(await first.json()).toMatchObject({ method: 'GET', path: '/echo/path', query: { x: '1' } });
+    // Security settings as the process sees them: seccomp filter on, no new privileges, and
+    // only the default capability set (containerd's default less NET_RAW and MKNOD).
+    const status = (await (await get(c, '/status')).json()) as Record<string, string>;
+    expect(status).toMatchObject({ Seccomp: '2', NoNewPrivs: '1', CapEff: '00000000a00405fb' });
     const env = (await (await get(c, '/env')).json()) as Record<string, string>;
     expect(env.GREETING).toBe('hi');
     expect(env.PORT).toBe('8080');
@@ -59,6 +65,7 @@ describe('container lifecycle', () => {
 
     await c.destroy();
     expect(c.state).toBe('destroyed');
+    // The bridge's firewall stays while the runtime is open; everything of the container goes.
     expect(await runtime.residue()).toEqual({
       mounts: [],
       netns: [],
@@ -67,6 +74,7 @@ describe('container lifecycle', () => {
       ips: [],
       runc: [],
       bundles: [],
+      firewall: [opts.bridge],
     });
   }, 60_000);
 
@@ -85,6 +93,32 @@ describe('container lifecycle', () => {
     );
   }, 30_000);
 
+  it('keeps instances away from host services and from each other', async () => {
+    const a = await runtime.create({ image, port: 8080 });
+    const b = await runtime.create({ image, port: 8080 });
+    const hostServer = createServer((s) => s.end('host service\n'));
+    await new Promise<void>((r) => hostServer.listen(0, '0.0.0.0', r));
+    const port = (hostServer.address() as AddressInfo).port;
+    const bridgeIp = opts.subnet.replace(/0\/24$/, '1');
+    try {
+      const probe = async (host: string, p: number) =>
+        ((await (await get(a, `/connect?host=${host}&port=${p}&timeout=700`)).json()) as { result: string })
+          .result;
+      // The host reaches the instances...
+      expect((await get(b, '/')).status).toBe(200);
+      // ...but an instance reaches neither a host service on the bridge address, nor its own
+      // worker's side of things, nor another instance.
+      expect(await probe(bridgeIp, port)).not.toBe('connected');
+      expect(await probe(b.ip, 8080)).not.toBe('connected');
+      // Its own server, over loopback, is fine: the probe itself works.
+      expect(await probe('127.0.0.1', 8080)).toBe('connected');
+    } finally {
+      hostServer.close();
+      await a.destroy();
+      await b.destroy();
+    }
+  }, 30_000);
+
   it('reclaims what a crashed runtime left', async () => {
     const c = await runtime.create({ image, port: 8080 });
     await c.freeze();
@@ -95,5 +129,20 @@ describe('container lifecycle', () => {
     expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
       [],
     );
+  }, 30_000);
+
+  it('leaves nothing at all, firewall and bridge included, once closed', async () => {
+    await runtime.close();
+    expect(await runtime.residue()).toEqual({
+      mounts: [],
+      netns: [],
+      veths: [],
+      cgroups: [],
+      ips: [],
+      runc: [],
+      bundles: [],
+      firewall: [],
+    });
+    expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(` ${opts.bridge}:`);
   }, 30_000);
 });

@@ -171,8 +171,15 @@ describe('worker', () => {
   it('leaves nothing behind once closed', async () => {
     await worker.close();
     const r = await worker.runtime.residue();
-    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
-      [],
-    );
+    expect([
+      ...r.mounts,
+      ...r.netns,
+      ...r.veths,
+      ...r.cgroups,
+      ...r.ips,
+      ...r.runc,
+      ...r.bundles,
+      ...r.firewall,
+    ]).toEqual([]);
   });
 });

@@ -118,8 +118,16 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     await platform.close();
     const { runtime, reclaimed } = await Runtime.open(rt);
     expect(reclaimed).toEqual([]);
-    const r = await runtime.residue();
     await runtime.close();
-    expect(r).toEqual({ mounts: [], netns: [], veths: [], cgroups: [], ips: [], runc: [], bundles: [] });
+    expect(await runtime.residue()).toEqual({
+      mounts: [],
+      netns: [],
+      veths: [],
+      cgroups: [],
+      ips: [],
+      runc: [],
+      bundles: [],
+      firewall: [],
+    });
   }, 90_000);
 });

@@ -82,9 +82,17 @@ export class CniNetwork implements NetworkDriver {
     try {
       await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
       const out = await this.serial(() => this.cni('ADD', id, netnsPath));
-      const result = JSON.parse(out) as { ips?: { address: string }[] };
+      const result = JSON.parse(out) as {
+        ips?: { address: string }[];
+        interfaces?: { name: string; sandbox?: string }[];
+      };
       const ip = result.ips?.[0]?.address.split('/')[0];
       if (!ip) throw new Error(`CNI ADD returned no address: ${out}`);
+      // The host end of the veth: isolated ports forward only to the bridge itself (the host),
+      // never to each other, so one tenant's instance cannot reach another's.
+      const hostVeth = result.interfaces?.find((i) => !i.sandbox && i.name !== this.opts.bridge)?.name;
+      if (!hostVeth) throw new Error(`CNI ADD returned no host interface: ${out}`);
+      await run('ip', ['link', 'set', 'dev', hostVeth, 'type', 'bridge_slave', 'isolated', 'on']);
       return { netnsPath, ip };
     } catch (err) {
       await this.detach(id).catch(() => undefined);

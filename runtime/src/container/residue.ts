@@ -14,6 +14,8 @@ export interface HostResidue {
   ips: string[];
   runc: string[];
   bundles: string[];
+  /** The bridge's firewall chains, while they exist. */
+  firewall: string[];
 }
 
 export interface ResidueScope {
@@ -24,6 +26,7 @@ export interface ResidueScope {
   netnsIds: () => Promise<string[]>;
   cgroups: CgroupDriver;
   oci: OciRuntime;
+  firewall: () => Promise<boolean>;
 }
 
 async function list(dir: string): Promise<string[]> {
@@ -57,5 +60,6 @@ export async function findResidue(s: ResidueScope): Promise<HostResidue> {
     ips,
     runc: await s.oci.list(),
     bundles: await list(join(s.stateDir, 'containers')),
+    firewall: (await s.firewall()) ? [s.bridge] : [],
   };
 }

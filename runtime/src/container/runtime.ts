@@ -12,6 +12,7 @@ import {
   removeCgroupDirs,
 } from './cgroups.js';
 import { run } from './exec.js';
+import { BridgeFirewall } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
 import { isMounted, mountOverlay, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
@@ -188,6 +189,7 @@ export class Runtime {
   private readonly network: NetworkDriver;
   private readonly containers = new Map<string, Container>();
   private readonly containersDir: string;
+  private readonly firewall: BridgeFirewall;
 
   private constructor(private readonly opts: RuntimeOptions) {
     this.cgroups = detectCgroupDriver();
@@ -200,6 +202,7 @@ export class Runtime {
       netnsPrefix: opts.cgroupParent,
     });
     this.containersDir = join(opts.stateDir, 'containers');
+    this.firewall = new BridgeFirewall(opts.bridge);
   }
 
   /** Opens the runtime and removes whatever an earlier, crashed runtime with this state left. */
@@ -208,6 +211,7 @@ export class Runtime {
     await mkdir(runtime.containersDir, { recursive: true });
     await mkdir(opts.runDir, { recursive: true });
     const reclaimed = await runtime.reclaimOrphans();
+    await runtime.firewall.install();
     return { runtime, reclaimed };
   }
 
@@ -331,6 +335,7 @@ export class Runtime {
       cgroupParent: this.opts.cgroupParent,
       cgroups: this.cgroups,
       oci: this.oci,
+      firewall: () => this.firewall.present(),
       netnsIds: async () => {
         const out = await run('ip', ['netns', 'list']).catch(() => '');
         // Named by prefix, not by bundle: a leaked namespace has no bundle left to name it.
@@ -347,6 +352,7 @@ export class Runtime {
   async close(): Promise<void> {
     const results = await Promise.allSettled(this.list().map((c) => c.destroy()));
     await this.network.removeBridge();
+    await this.firewall.remove();
     await removeCgroupDirs(this.cgroups.parentDirs(this.opts.cgroupParent));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length)

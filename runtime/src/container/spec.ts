@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { seccompProfile } from './seccomp.js';
 
 export interface ProcessSpec {
   args: string[];
@@ -157,6 +158,7 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
       ],
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      seccomp: seccompProfile(),
     },
   };
 }
