@@ -31,6 +31,15 @@ const server = createServer((req, res) => {
         json(res, 200, { spun: true });
         return;
       }
+      case '/alloc': {
+        // Allocates and touches N MiB and keeps it: lets tests hit the memory limit.
+        const hold = [];
+        for (let i = 0; i < Number(url.searchParams.get('mb') ?? 0); i++)
+          hold.push(Buffer.alloc(1024 * 1024, 1));
+        globalThis.held = hold;
+        json(res, 200, { allocated: hold.length });
+        return;
+      }
       case '/crash':
         process.exit(1);
         return;

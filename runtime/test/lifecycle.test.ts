@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImage } from '../src/build/index.js';
+import { buildTestImage, writeImageArchive } from '../src/build/index.js';
 import {
   type Container,
   ImageStore,
@@ -92,6 +92,54 @@ describe('container lifecycle', () => {
       [],
     );
   }, 30_000);
+
+  it('runs a non-root user without capabilities', async () => {
+    const c = await runtime.create({ image, port: 8080, user: 'app' });
+    try {
+      const status = (await (await get(c, '/status')).json()) as Record<string, unknown>;
+      expect(status).toMatchObject({ uid: 1000, CapEff: '0000000000000000', NoNewPrivs: '1' });
+    } finally {
+      await c.destroy();
+    }
+  }, 30_000);
+
+  it('marks an instance killed for exceeding its memory limit', async () => {
+    const c = await runtime.create({ image, port: 8080, memoryMiB: 64 });
+    try {
+      await expect(get(c, '/alloc?mb=256', 10_000)).rejects.toThrow();
+      expect(await c.waitExit(2000)).toBe(true);
+      expect(c.oomKilled()).toBe(true);
+    } finally {
+      await c.destroy();
+    }
+  }, 30_000);
+
+  it.each([
+    ['/proc/self/fd/7', /inside \/proc/],
+    ['relative/dir', /not an absolute path/],
+    ['/app/../proc', /not an absolute path/],
+  ])('refuses WorkingDir %s and leaves nothing', async (workingDir, message) => {
+    const bad = { ...image, config: { ...image.config, workingDir } };
+    await expect(runtime.create({ image: bad, port: 8080 })).rejects.toThrow(message);
+    const r = await runtime.residue();
+    expect([...r.mounts, ...r.netns, ...r.veths, ...r.cgroups, ...r.ips, ...r.runc, ...r.bundles]).toEqual(
+      [],
+    );
+  });
+
+  it('refuses an image whose /dev is a symlink', async () => {
+    const evil = await writeImageArchive(
+      { layers: [{ entries: [{ path: 'dev', type: 'symlink', target: '/tmp' }] }], config: { Cmd: ['/x'] } },
+      'oci',
+      join(opts.stateDir, 'evil.tar'),
+    );
+    const evilImage = await new ImageStore(join(opts.stateDir, 'images')).importArchive(evil.path);
+    await expect(
+      runtime.create({ image: { ...evilImage, layers: [...image.layers, ...evilImage.layers] }, port: 8080 }),
+    ).rejects.toThrow(/\/dev is a symlink/);
+    const r = await runtime.residue();
+    expect([...r.mounts, ...r.netns, ...r.cgroups, ...r.runc, ...r.bundles]).toEqual([]);
+  });
 
   it('keeps instances away from host services and from each other', async () => {
     const a = await runtime.create({ image, port: 8080 });

@@ -108,10 +108,13 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
       };
     }
     const log = (await inst.container.readLog(1024)).trim().split('\n').slice(-5).join('\n');
+    const why = inst.container.oomKilled()
+      ? 'was killed for using more memory than its limit (memoryMiB)'
+      : 'exited while serving the request';
     return {
       ok: false,
       code: 'FUNCTION_CRASHED',
-      message: `the function's process exited while serving the request; it is being replaced.${log ? ` Last output:\n${log}` : ''}`,
+      message: `the function's process ${why}; it is being replaced.${log ? ` Last output:\n${log}` : ''}`,
       crashed: true,
     };
   } finally {

@@ -22,6 +22,8 @@ export interface CgroupStats {
 
 export interface CgroupHandle {
   stats(): CgroupStats;
+  /** How many processes the kernel's OOM killer has killed in this cgroup. */
+  oomKills(): number;
   freeze(timeoutMs?: number): Promise<void>;
   /** Synchronous: thawing is immediate in both v1 and v2, and it is on the request path. */
   thaw(): void;
@@ -88,6 +90,10 @@ class V2Handle implements CgroupHandle {
   constructor(private readonly dir: string) {
     this.freezeFile = new FdFile(join(dir, 'cgroup.freeze'));
   }
+  oomKills(): number {
+    const events = readFileSync(join(this.dir, 'memory.events'), 'utf8');
+    return Number(/^oom_kill (\d+)$/m.exec(events)?.[1] ?? 0);
+  }
   stats(): CgroupStats {
     const cpu = /usage_usec (\d+)/.exec(readFileSync(join(this.dir, 'cpu.stat'), 'utf8'));
     return {
@@ -120,6 +126,10 @@ class V1Handle implements CgroupHandle {
   constructor(private readonly path: string) {
     this.dir = join(ROOT, 'freezer', path);
     this.state = new FdFile(join(this.dir, 'freezer.state'));
+  }
+  oomKills(): number {
+    const control = readFileSync(join(ROOT, 'memory', this.path, 'memory.oom_control'), 'utf8');
+    return Number(/^oom_kill (\d+)$/m.exec(control)?.[1] ?? 0);
   }
   stats(): CgroupStats {
     return {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CgroupDriver,
@@ -51,6 +51,8 @@ export interface CreateOptions {
   readyTimeoutMs?: number;
   /** Short label kept in the record, e.g. the function name. */
   label?: string;
+  /** Replaces the image's User ("uid[:gid]" or a name from the image's /etc/passwd). */
+  user?: string;
 }
 
 export class ContainerStartError extends Error {
@@ -128,6 +130,15 @@ export class Container {
     return true;
   }
 
+  /** True when the kernel killed a process of this container for exceeding its memory limit. */
+  oomKilled(): boolean {
+    try {
+      return (this.handle?.oomKills() ?? 0) > 0;
+    } catch {
+      return false;
+    }
+  }
+
   stats(): CgroupStats {
     return this.handle?.stats() ?? { cpuNs: 0, memoryBytes: 0, memoryPeakBytes: 0 };
   }
@@ -176,6 +187,39 @@ async function waitListening(
     delay = Math.min(delay * 2, 20);
   }
   throw new Error(`nothing listened on port ${port} within ${timeoutMs} ms`);
+}
+
+/**
+ * The working directory must be a plain absolute path outside the kernel's filesystems: runc
+ * enters it before the process runs, and a cwd like /proc/self/fd/7 is how CVE-2024-21626
+ * leaked a host directory into a container.
+ */
+export function checkWorkingDir(dir: string): string {
+  if (!dir) return '/';
+  const norm = posix.normalize(dir);
+  if (!posix.isAbsolute(norm) || dir.split('/').includes('..')) {
+    throw new ContainerStartError(`the image's WorkingDir "${dir}" is not an absolute path`, '');
+  }
+  if (/^\/(proc|sys|dev)(\/|$)/.test(norm)) {
+    throw new ContainerStartError(
+      `the image's WorkingDir "${dir}" is inside /proc, /sys or /dev; refused`,
+      '',
+    );
+  }
+  return norm;
+}
+
+/** /proc, /sys and /dev get mounted over: as symlinks they would point runc's mounts elsewhere. */
+async function checkRootfs(rootfs: string): Promise<void> {
+  for (const d of ['proc', 'sys', 'dev']) {
+    const st = await lstat(join(rootfs, d)).catch(() => undefined);
+    if (st && !st.isDirectory()) {
+      throw new ContainerStartError(
+        `the image's /${d} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}; refused`,
+        '',
+      );
+    }
+  }
 }
 
 /**
@@ -236,7 +280,9 @@ export class Runtime {
         this.network.attach(id),
         mountOverlay(o.image.layers, join(bundle, 'upper'), join(bundle, 'work'), rootfs),
       ]);
+      await checkRootfs(rootfs);
       const cfg = o.image.config;
+      const cwd = checkWorkingDir(cfg.workingDir);
       const env = [...cfg.env.filter((e) => !e.startsWith('PORT=')), `PORT=${o.port}`];
       for (const [k, v] of Object.entries(o.env ?? {})) env.push(`${k}=${v}`);
       const args = o.args ?? [...cfg.entrypoint, ...cfg.cmd];
@@ -247,7 +293,7 @@ export class Runtime {
       const spec = buildSpec({
         id,
         rootfs,
-        process: { args, env, cwd: cfg.workingDir, user: cfg.user },
+        process: { args, env, cwd, user: o.user ?? cfg.user },
         netnsPath: net.netnsPath,
         cgroupsPath,
         memoryBytes: (o.memoryMiB ?? 128) * 1024 * 1024,
