@@ -1,12 +1,24 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, run } from './exec.js';
+
+/** A pid that exists and is not a zombie. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 /** The low-level OCI runtime behind a small interface, so crun or another can replace runc. */
 export interface OciRuntime {
   /** Creates and starts the container detached, its stdout and stderr appended to `logPath`. */
   run(id: string, bundle: string, pidFile: string, logPath: string): Promise<void>;
-  delete(id: string): Promise<void>;
+  /** Kills (if `pid` is given, waits for it) and removes the container. */
+  delete(id: string, pid?: number): Promise<void>;
   list(): Promise<string[]>;
 }
 
@@ -33,7 +45,14 @@ export class Runc implements OciRuntime {
     }).finally(() => closeSync(fd));
   }
 
-  async delete(id: string): Promise<void> {
+  async delete(id: string, pid?: number): Promise<void> {
+    if (pid) {
+      // `delete --force` on a live container kills it and then sleeps 100 ms before it looks
+      // again; killing first and watching the pid ourselves makes a destroy ~100 ms faster.
+      await run(this.bin, ['--root', this.root, 'kill', id, 'KILL']).catch(() => undefined);
+      const deadline = performance.now() + 2000;
+      while (isRunning(pid) && performance.now() < deadline) await sleep(2);
+    }
     await run(this.bin, ['--root', this.root, 'delete', '--force', id]).catch((err: CommandError) => {
       if (!/does not exist|not exist/i.test(err.message)) throw err;
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, posix } from 'node:path';
@@ -16,7 +16,7 @@ import { BridgeFirewall } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
 import { isMounted, mountOverlay, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
-import { type OciRuntime, Runc } from './runc.js';
+import { isRunning, type OciRuntime, Runc } from './runc.js';
 import { buildSpec } from './spec.js';
 
 /** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
@@ -111,13 +111,7 @@ export class Container {
    * so there is no exit event; a zombie waiting for the host's init to reap it counts as dead.
    */
   isAlive(): boolean {
-    if (this._state === 'destroyed') return false;
-    try {
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    } catch {
-      return false;
-    }
+    return this._state !== 'destroyed' && isRunning(this.pid);
   }
 
   /** Waits up to `ms` for the process to exit; true when it has. */
@@ -348,7 +342,8 @@ export class Runtime {
         errors.push(err);
       }
     };
-    await step(() => this.oci.delete(id));
+    const pid = Number(await readFile(join(bundle, 'pid'), 'utf8').catch(() => '')) || undefined;
+    await step(() => this.oci.delete(id, pid));
     await step(() => this.network.detach(id));
     await step(() => unmount(join(bundle, 'rootfs')));
     await step(() => removeCgroupDirs(this.cgroups.parentDirs(join(this.opts.cgroupParent, id))));
