@@ -1,23 +1,16 @@
-import { type FunctionRecord, InvokeHeader, type Subjects, ThawError } from '@thaw/shared';
+import {
+  endToEndHeaders,
+  type FunctionRecord,
+  type HeaderMap,
+  InvokeHeader,
+  type Subjects,
+  ThawError,
+} from '@thaw/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Msg, type NatsConnection, headers as natsHeaders } from 'nats';
 import { fromWire } from './errors.js';
 import type { Registry } from './registry.js';
 import { isNoResponders, isTimeout, type Workers } from './workers.js';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'content-length',
-  'host',
-]);
 
 // Extra time past the function's timeout for the worker's own answer to arrive.
 const REPLY_GRACE_MS = 2000;
@@ -47,8 +40,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const path = rawPath.slice(4 + name.length) || '/';
-    const fwd: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) fwd[k] = v;
+    const fwd = endToEndHeaders(req.headers);
     const h = natsHeaders();
     h.set(InvokeHeader.method, req.method);
     h.set(InvokeHeader.path, path);
@@ -60,11 +52,9 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const code = msg.headers?.get(InvokeHeader.error);
     if (code) throw fromWire(code, Buffer.from(msg.data).toString());
     const status = Number(msg.headers?.get(InvokeHeader.status) || 502);
-    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as Record<
-      string,
-      string | string[]
-    >;
-    for (const [k, v] of Object.entries(out)) if (!HOP_BY_HOP.has(k)) void reply.header(k, v);
+    // The worker sends end-to-end headers only.
+    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as HeaderMap;
+    for (const [k, v] of Object.entries(out)) void reply.header(k, v);
     return reply.code(status).send(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
   };
   app.all('/fn/:name', handler);

@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deployFunction, startPlatform, uploadImage } from '@thaw/devkit';
+import { deployFunction, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { type LoadFigures, runWrk } from './wrk.js';
@@ -20,11 +20,7 @@ const platform = await startPlatform({
   logs: 'buffer',
   logLevel: 'warn',
   workerEnv: {
-    THAW_STATE_DIR: rt.stateDir,
-    THAW_RUN_DIR: rt.runDir,
-    THAW_CGROUP_PARENT: rt.cgroupParent,
-    THAW_BRIDGE: rt.bridge,
-    THAW_SUBNET: rt.subnet,
+    ...workerEnvFor(rt),
     // Kept thawed between the gateway runs and the direct runs, so both hit a running container.
     FREEZE_AFTER_MS: '600000',
   },

@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { type ErrorCode, InvokeHeader } from '@thaw/shared';
+import { type ErrorCode, endToEndHeaders, InvokeHeader } from '@thaw/shared';
 import { type MsgHdrs, headers as natsHeaders } from 'nats';
 import type { Instance } from './instance.js';
 
@@ -18,25 +17,6 @@ export type InvokeResult =
 // A NATS reply has to fit in max_payload (8 MB as thaw configures it), headers included.
 export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024 - 64 * 1024;
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'content-length',
-  'host',
-]);
-
-function endToEnd(h: IncomingHttpHeaders | Record<string, string | string[] | undefined>) {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  return out;
-}
-
 /** Reads the envelope the gateway put in the NATS headers. */
 export function parseInvoke(hdrs: MsgHdrs | undefined, body: Uint8Array): InvokeRequest | undefined {
   const method = hdrs?.get(InvokeHeader.method);
@@ -45,7 +25,7 @@ export function parseInvoke(hdrs: MsgHdrs | undefined, body: Uint8Array): Invoke
   const raw = hdrs.get(InvokeHeader.headers);
   if (raw) {
     try {
-      headers = endToEnd(JSON.parse(raw) as Record<string, string | string[]>);
+      headers = endToEndHeaders(JSON.parse(raw) as Record<string, string | string[]>);
     } catch {
       return undefined;
     }
@@ -88,7 +68,7 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
     return {
       ok: true,
       status: res.statusCode,
-      headers: endToEnd(res.headers),
+      headers: endToEndHeaders(res.headers),
       body: Buffer.concat(chunks, size),
     };
   } catch (err) {

@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { type Service, startNats } from '@thaw/devkit';
-import { scratchRuntimeOptions } from '@thaw/runtime';
+import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
+import { residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import {
   type FunctionRecord,
@@ -35,11 +35,7 @@ beforeAll(async () => {
     loadEnv({
       NATS_URL: nats.url,
       THAW_PREFIX: prefix,
-      THAW_STATE_DIR: rt.stateDir,
-      THAW_RUN_DIR: rt.runDir,
-      THAW_CGROUP_PARENT: rt.cgroupParent,
-      THAW_BRIDGE: rt.bridge,
-      THAW_SUBNET: rt.subnet,
+      ...workerEnvFor(rt),
       FREEZE_AFTER_MS: '30',
       LOG_LEVEL: 'warn',
     }),
@@ -171,15 +167,6 @@ describe('worker', () => {
   it('leaves nothing behind once closed', async () => {
     await worker.close();
     const r = await worker.runtime.residue();
-    expect([
-      ...r.mounts,
-      ...r.netns,
-      ...r.veths,
-      ...r.cgroups,
-      ...r.ips,
-      ...r.runc,
-      ...r.bundles,
-      ...r.firewall,
-    ]).toEqual([]);
+    expect(residueItems(r)).toEqual([]);
   });
 });

@@ -1,9 +1,16 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Runtime, scratchRuntimeOptions } from '@thaw/runtime';
+import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteFunction, deployFunction, type Platform, startPlatform, uploadImage } from '../src/index.js';
+import {
+  deleteFunction,
+  deployFunction,
+  type Platform,
+  startPlatform,
+  uploadImage,
+  workerEnvFor,
+} from '../src/index.js';
 
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
@@ -14,13 +21,7 @@ beforeAll(async () => {
     gatewayPort: 0,
     prefix: `e2e${process.pid}`,
     logs: 'buffer',
-    workerEnv: {
-      THAW_STATE_DIR: rt.stateDir,
-      THAW_RUN_DIR: rt.runDir,
-      THAW_CGROUP_PARENT: rt.cgroupParent,
-      THAW_BRIDGE: rt.bridge,
-      THAW_SUBNET: rt.subnet,
-    },
+    workerEnv: workerEnvFor(rt),
   });
   const image = await buildTestImage('node-hello', 'docker-archive', join(rt.stateDir, 'archives'));
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path));
@@ -119,15 +120,6 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     const { runtime, reclaimed } = await Runtime.open(rt);
     expect(reclaimed).toEqual([]);
     await runtime.close();
-    expect(await runtime.residue()).toEqual({
-      mounts: [],
-      netns: [],
-      veths: [],
-      cgroups: [],
-      ips: [],
-      runc: [],
-      bundles: [],
-      firewall: [],
-    });
+    expect(residueItems(await runtime.residue())).toEqual([]);
   }, 90_000);
 });

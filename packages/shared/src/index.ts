@@ -1,5 +1,6 @@
 export { parseEnv } from './env.js';
 export * from './errors.js';
+export { endToEndHeaders, type HeaderMap, HOP_BY_HOP_HEADERS } from './headers.js';
 export { createLogger, type Logger } from './log.js';
 export * from './schemas.js';
 export * from './subjects.js';

@@ -63,3 +63,13 @@ export async function findResidue(s: ResidueScope): Promise<HostResidue> {
     firewall: (await s.firewall()) ? [s.bridge] : [],
   };
 }
+
+/**
+ * Everything in a residue as "kind: item" lines, for assertions and messages. While a runtime
+ * is open its bridge's firewall is expected: `exceptFirewall` leaves it out.
+ */
+export function residueItems(r: HostResidue, opts: { exceptFirewall?: boolean } = {}): string[] {
+  return Object.entries(r).flatMap(([kind, items]) =>
+    kind === 'firewall' && opts.exceptFirewall ? [] : (items as string[]).map((i) => `${kind}: ${i}`),
+  );
+}
