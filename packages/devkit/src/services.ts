@@ -155,3 +155,42 @@ export async function startRedis(opts: ServiceOptions = {}): Promise<Service> {
     if (attempt >= 3 || opts.port) throw new Error(`redis-server did not start:\n${output()}`);
   }
 }
+
+/** Starts Debian's docker-registry (the CNCF distribution registry) on 127.0.0.1, storage in a temp folder. */
+export async function startRegistry(opts: ServiceOptions = {}): Promise<Service> {
+  const ownDir = !opts.dataDir;
+  const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-registry-')));
+  for (let attempt = 0; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const config = [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n');
+    await writeFile(join(dir, 'config.yml'), config);
+    const { child, output } = start('docker-registry', ['serve', join(dir, 'config.yml')], dir);
+    const close = makeCloser(child, dir, ownDir);
+    const failed = await spawnFailed('docker-registry', child);
+    if (failed) {
+      await close();
+      throw failed;
+    }
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && child.exitCode === null) {
+      const ok = await fetch(`${url}/v2/`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) return { url, process: child, close };
+      await sleep(20);
+    }
+    await close();
+    if (attempt >= 3 || opts.port) throw new Error(`docker-registry did not start:\n${output()}`);
+  }
+}

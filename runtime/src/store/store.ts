@@ -14,6 +14,7 @@ import {
   parseJson,
   sha256,
 } from './manifest.js';
+import { type PullOptions, pullToSpool } from './registry.js';
 import { unpackLayer } from './unpack.js';
 
 export interface ImageConfig {
@@ -86,7 +87,21 @@ export class ImageStore {
   async importArchive(source: string | NodeJS.ReadableStream): Promise<StoredImage> {
     const tmp = join(this.root, 'tmp');
     await mkdir(tmp, { recursive: true });
-    const archive = await spoolArchive(source, tmp);
+    return await this.importSpooled(await spoolArchive(source, tmp));
+  }
+
+  /**
+   * Pulls `reference` (e.g. "localhost:5000/team/fn:1.2") over the registry API and imports it
+   * with the same checks as an archive.
+   */
+  async pull(reference: string, opts: PullOptions = {}): Promise<StoredImage> {
+    const tmp = join(this.root, 'tmp');
+    await mkdir(tmp, { recursive: true });
+    return await this.importSpooled(await pullToSpool(reference, tmp, opts));
+  }
+
+  /** Imports what an archive or a pull left on disk; removes it afterwards either way. */
+  private async importSpooled(archive: SpooledArchive): Promise<StoredImage> {
     try {
       const { digest, manifest, manifestBytes } = resolveManifest(archive);
       const configFile = blobFile(archive, manifest.config, 'image config');
