@@ -13,7 +13,7 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # Redis, static busybox for test images, skopeo + docker-registry for registry tests, wrk for
 # benchmarks, attr (setfattr) for overlay opaque whiteouts.
 PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server busybox-static
-  skopeo docker-registry wrk attr util-linux)
+  skopeo docker-registry wrk attr util-linux zstd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -192,6 +192,58 @@ describe('image verification', () => {
   });
 });
 
+/** A legacy `docker save` archive: <id>/layer.tar files, a repeated layer stored as a symlink. */
+async function legacyDockerArchive(layer: Buffer, secondLink: string): Promise<Buffer> {
+  const diff = `sha256:${sha(layer)}`;
+  const config = Buffer.from(
+    JSON.stringify({ config: { Cmd: ['/bin/true'] }, rootfs: { type: 'layers', diff_ids: [diff, diff] } }),
+  );
+  const manifest = JSON.stringify([
+    { Config: `${sha(config)}.json`, RepoTags: ['old:1'], Layers: ['aaa/layer.tar', 'bbb/layer.tar'] },
+  ]);
+  return await tar([
+    { name: `${sha(config)}.json`, body: config },
+    { name: 'aaa/', type: 'directory' },
+    { name: 'aaa/layer.tar', body: layer },
+    { name: 'bbb/', type: 'directory' },
+    { name: 'bbb/layer.tar', type: 'symlink', linkname: secondLink },
+    { name: 'manifest.json', body: manifest },
+  ]);
+}
+
+describe('archive formats', () => {
+  it('reads a legacy docker save with a repeated layer stored as a symlink', async () => {
+    const layer = await tar([{ name: 'etc/hello', body: 'legacy' }]);
+    const img = await importBuffer(await legacyDockerArchive(layer, '../aaa/layer.tar'));
+    expect(img.layers).toHaveLength(2);
+    expect(img.layers[0]).toBe(img.layers[1]);
+    expect(readFileSync(join(img.layers[0] as string, 'etc/hello'), 'utf8')).toBe('legacy');
+  });
+
+  it('refuses a layer stored as a symlink that leaves the archive', async () => {
+    const layer = await tar([{ name: 'etc/hello', body: 'legacy' }]);
+    const err = await importBuffer(await legacyDockerArchive(layer, '../../../etc/passwd')).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ImageInvalidError);
+    expect((err as Error).message).toMatch(/leaves the archive/);
+  });
+
+  it('refuses manifest paths with ..', async () => {
+    const bad = await tar([
+      { name: 'manifest.json', body: JSON.stringify([{ Config: '../c.json', Layers: [] }]) },
+    ]);
+    await expect(importBuffer(bad)).rejects.toThrow(/not allowed/);
+  });
+
+  it('reads zstd layers', async () => {
+    const layer = await tar([{ name: 'z.txt', body: 'zstd layer' }]);
+    const zst = execFileSync('zstd', ['-q', '-c'], { input: layer });
+    const img = await importBuffer(await ociArchive([zst], { diffIds: [`sha256:${sha(layer)}`] }));
+    expect(readFileSync(join(img.layers[0] as string, 'z.txt'), 'utf8')).toBe('zstd layer');
+  });
+});
+
 describe('safe unpacking', () => {
   const cases: [string, TarEntry[], RegExp][] = [
     ['a ../ entry', [{ name: '../../escape', body: 'x' }], /contains "\.\."/],

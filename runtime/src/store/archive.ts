@@ -19,8 +19,11 @@ export interface SpooledFile {
 export interface SpooledArchive {
   dir: string;
   files: Map<string, SpooledFile>;
-  /** Entries that are links: never followed to find a manifest or a blob. */
-  links: Set<string>;
+  /**
+   * Link entries and their targets as archive paths (resolved against the link's folder), or
+   * null when the target would leave the archive. Only `fileAt` follows them, to files.
+   */
+  links: Map<string, string | null>;
   cleanup(): Promise<void>;
 }
 
@@ -31,7 +34,7 @@ export async function spoolArchive(
   const dir = join(tmpRoot, `spool-${randomUUID()}`);
   await mkdir(dir, { recursive: true });
   const files = new Map<string, SpooledFile>();
-  const links = new Set<string>();
+  const links = new Map<string, string | null>();
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const input = typeof source === 'string' ? (await import('node:fs')).createReadStream(source) : source;
   const ex = extract();
@@ -61,7 +64,8 @@ export async function spoolArchive(
         );
         files.set(name, { path, sha256: hash.digest('hex'), size });
       } else {
-        if (h.type === 'symlink' || h.type === 'link') links.add(name);
+        if (h.type === 'symlink' || h.type === 'link')
+          links.set(name, linkTarget(name, h.linkname ?? '', h.type));
         entry.resume();
       }
     }
@@ -78,4 +82,20 @@ export async function spoolArchive(
     throw new ImageInvalidError('the upload is not a tar archive (no files found)');
   }
   return { dir, files, links, cleanup };
+}
+
+/** Where a link entry points, as an archive path; null when it points outside the archive. */
+function linkTarget(name: string, target: string, type: 'symlink' | 'link'): string | null {
+  if (target.startsWith('/')) return null;
+  // Symlinks are relative to their folder, hardlinks to the archive root.
+  const base = type === 'symlink' ? name.split('/').slice(0, -1) : [];
+  const parts: string[] = [];
+  for (const p of [...base, ...target.split('/')]) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (parts.length === 0) return null;
+      parts.pop();
+    } else parts.push(p);
+  }
+  return parts.join('/');
 }

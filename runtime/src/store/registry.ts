@@ -295,7 +295,7 @@ export async function pullToSpool(
     const index = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [entry] }));
     await writeFile(indexPath, index);
     files.set('index.json', { path: indexPath, sha256: '', size: index.length });
-    return { dir, files, links: new Set(), cleanup };
+    return { dir, files, links: new Map(), cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -188,10 +188,21 @@ export class ImageStore {
   }
 }
 
+/**
+ * A regular file of the archive. Links are followed to other files of the archive (legacy
+ * `docker save` stores a repeated layer as a symlink to the first copy); a link that leaves the
+ * archive, or loops, is refused.
+ */
 function fileAt(archive: SpooledArchive, name: string, what: string): SpooledFile {
-  if (archive.links.has(name))
-    throw new ImageInvalidError(`${what} "${name}" is a link in the archive; refused`);
-  const f = archive.files.get(name);
+  let cur = name;
+  for (let hops = 0; archive.links.has(cur); hops++) {
+    const next = archive.links.get(cur);
+    if (next === null || next === undefined || hops >= 8) {
+      throw new ImageInvalidError(`${what} "${name}" is a link that leaves the archive or loops; refused`);
+    }
+    cur = next;
+  }
+  const f = archive.files.get(cur);
   if (!f) throw new ImageInvalidError(`${what} "${name}" is missing from the archive`);
   return f;
 }

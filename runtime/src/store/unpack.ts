@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, mkdir, open, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, type Header as Headers } from 'tar-stream';
@@ -29,6 +30,24 @@ async function magic(path: string): Promise<Buffer> {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * Node 20's zlib has no zstd: the `zstd` tool (Debian's package, installed by infra/setup.sh)
+ * decompresses, and a non-zero exit fails the stream.
+ */
+function zstdDecompress(path: string): Readable {
+  const child = spawn('zstd', ['-dc', '--no-progress', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+  });
+  const out = child.stdout;
+  child.once('error', (e) => out.destroy(new ImageInvalidError(`cannot run zstd: ${e.message}`)));
+  child.once('exit', (code) => {
+    if (code !== 0) out.destroy(new ImageInvalidError(`zstd layer does not decompress: ${err.trim()}`));
+  });
+  return out;
 }
 
 /** Whether `dir/parts[0]/.../parts[n-1]` exists, refusing to pass through any symlink. */
@@ -76,12 +95,8 @@ async function ensureParents(root: string, parts: string[]): Promise<void> {
  */
 export async function unpackLayer(blobPath: string, root: string, o: UnpackOptions): Promise<void> {
   const m = await magic(blobPath);
-  if (ZSTD_MAGIC.every((b, i) => m[i] === b)) {
-    throw new ImageInvalidError(
-      'zstd-compressed layers are not supported yet; use gzip or uncompressed layers',
-    );
-  }
   const gz = GZIP_MAGIC.every((b, i) => m[i] === b);
+  const zstd = ZSTD_MAGIC.every((b, i) => m[i] === b);
   const hash = createHash('sha256');
   let total = 0;
   const tee = new Transform({
@@ -95,9 +110,11 @@ export async function unpackLayer(blobPath: string, root: string, o: UnpackOptio
   });
   await mkdir(root, { recursive: true });
   const ex = extract();
-  const source = gz
-    ? pipeline(createReadStream(blobPath), createGunzip(), tee, ex)
-    : pipeline(createReadStream(blobPath), tee, ex);
+  const source = zstd
+    ? pipeline(zstdDecompress(blobPath), tee, ex)
+    : gz
+      ? pipeline(createReadStream(blobPath), createGunzip(), tee, ex)
+      : pipeline(createReadStream(blobPath), tee, ex);
   source.catch(() => undefined);
   const dirModes: { path: string; h: Headers }[] = [];
   let content = 0;
