@@ -1,5 +1,5 @@
 // node-hello: the test and example function. An HTTP server on $PORT that echoes the request.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect } from 'node:net';
 
@@ -68,6 +68,16 @@ const server = createServer((req, res) => {
         sock.setTimeout(Number(url.searchParams.get('timeout') ?? 1000), () => done('timeout'));
         sock.once('connect', () => done('connected'));
         sock.once('error', (err) => done(err.code ?? 'error'));
+        return;
+      }
+      case '/write': {
+        // Writes a small file: lets tests check what is writable.
+        try {
+          writeFileSync(url.searchParams.get('path') ?? '', 'x');
+          json(res, 200, { result: 'written' });
+        } catch (err) {
+          json(res, 200, { result: err.code ?? 'error' });
+        }
         return;
       }
       case '/env':

@@ -93,6 +93,21 @@ describe('container lifecycle', () => {
     }
   }, 30_000);
 
+  it('mounts a read-only root filesystem with a writable /tmp when asked', async () => {
+    const write = async (c: Container, path: string) =>
+      ((await (await get(c, `/write?path=${path}`)).json()) as { result: string }).result;
+    const ro = await runtime.create({ image, port: 8080, readOnlyRootfs: true });
+    const rw = await runtime.create({ image, port: 8080 });
+    try {
+      expect(await write(ro, '/app/x')).toBe('EROFS');
+      expect(await write(ro, '/tmp/x')).toBe('written');
+      expect(await write(rw, '/app/x')).toBe('written');
+    } finally {
+      await ro.destroy();
+      await rw.destroy();
+    }
+  }, 30_000);
+
   it('marks an instance killed for exceeding its memory limit', async () => {
     const c = await runtime.create({ image, port: 8080, memoryMiB: 64 });
     try {

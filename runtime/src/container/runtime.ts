@@ -53,6 +53,8 @@ export interface CreateOptions {
   label?: string;
   /** Replaces the image's User ("uid[:gid]" or a name from the image's /etc/passwd). */
   user?: string;
+  /** Mount the root filesystem read-only (a 64 MiB tmpfs at /tmp stays writable). */
+  readOnlyRootfs?: boolean;
 }
 
 export class ContainerStartError extends Error {
@@ -293,6 +295,7 @@ export class Runtime {
         memoryBytes: (o.memoryMiB ?? 128) * 1024 * 1024,
         pidsLimit: o.pidsLimit ?? 256,
         ...(o.cpus ? { cpus: o.cpus } : {}),
+        readOnlyRootfs: o.readOnlyRootfs ?? false,
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       const pidFile = join(bundle, 'pid');

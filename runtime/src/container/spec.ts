@@ -20,6 +20,8 @@ export interface SpecOptions {
   pidsLimit: number;
   /** CPU quota in cores (e.g. 0.5); unlimited when absent. */
   cpus?: number;
+  /** A read-only root filesystem, with a size-limited tmpfs at /tmp for scratch files. */
+  readOnlyRootfs?: boolean;
 }
 
 /**
@@ -116,7 +118,7 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
       noNewPrivileges: true,
     },
-    root: { path: o.rootfs, readonly: false },
+    root: { path: o.rootfs, readonly: o.readOnlyRootfs ?? false },
     hostname: o.id,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -145,6 +147,16 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
         options: ['nosuid', 'noexec', 'nodev'],
       },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      ...(o.readOnlyRootfs
+        ? [
+            {
+              destination: '/tmp',
+              type: 'tmpfs',
+              source: 'tmpfs',
+              options: ['nosuid', 'nodev', 'mode=1777', 'size=65536k'],
+            },
+          ]
+        : []),
     ],
     linux: {
       resources,
