@@ -170,6 +170,35 @@ describe('test images', () => {
   });
 });
 
+describe('garbage collection', () => {
+  it('removes unreferenced images with the layers and blobs only they used', async () => {
+    const gcStore = new ImageStore(join(dir, 'gc'));
+    const a = await gcStore.importArchive(
+      (await buildTestImage('busybox-httpd', 'oci', join(dir, 'gc-in'))).path,
+    );
+    const b = await gcStore.importArchive(
+      (
+        await writeImageArchive(
+          {
+            layers: [{ entries: [{ path: 'only-b', type: 'file', mode: 0o644, content: 'b' }] }],
+            config: {},
+          },
+          'oci',
+          join(dir, 'gc-in', 'b.tar'),
+        )
+      ).path,
+    );
+    const removed = await gcStore.gc([a.digest]);
+    expect(removed.images).toEqual([b.digest]);
+    expect(removed.layers).toHaveLength(1);
+    expect(existsSync(b.layers[0] as string)).toBe(false);
+    expect(existsSync(a.layers[0] as string)).toBe(true);
+    expect(await gcStore.get(a.digest)).toEqual(a);
+    expect(await gcStore.get(b.digest)).toBeUndefined();
+    expect(await gcStore.gc([a.digest])).toEqual({ images: [], layers: [], blobs: [] });
+  });
+});
+
 describe('image verification', () => {
   it('refuses something that is not a tar', async () => {
     await expect(importBuffer(Buffer.from('hello, not a tar'))).rejects.toBeInstanceOf(ImageInvalidError);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type SpooledArchive, type SpooledFile, spoolArchive } from './archive.js';
 import { ImageDigestMismatchError, ImageInvalidError } from './errors.js';
@@ -39,6 +39,8 @@ interface ImageRecordFile {
   digest: string;
   config: ImageConfig;
   diffIds: string[];
+  /** sha256 hex of the manifest, config and layer blobs, so gc knows what an image holds. */
+  blobs: string[];
   size: number;
 }
 
@@ -131,6 +133,7 @@ export class ImageStore {
           user: c.User ?? '',
         },
         diffIds,
+        blobs: [hex, configFile.sha256, ...layerFiles.map((f) => f.sha256)],
         size: configFile.size + layerFiles.reduce((a, f) => a + f.size, 0),
       };
       await this.writeAtomic(join(this.root, 'images', `${hex}.json`), JSON.stringify(stored));
@@ -143,6 +146,48 @@ export class ImageStore {
     } finally {
       await archive.cleanup();
     }
+  }
+
+  /** Digests of every stored image. */
+  async list(): Promise<string[]> {
+    const names = await readdir(join(this.root, 'images')).catch(() => [] as string[]);
+    return names.filter((n) => /^[a-f0-9]{64}\.json$/.test(n)).map((n) => `sha256:${n.slice(0, 64)}`);
+  }
+
+  /**
+   * Removes every image not in `keep`, then the layers and blobs no kept image uses. The caller
+   * names what is in use (images of deployed functions and of running containers): a layer
+   * under a mounted rootfs must stay.
+   */
+  async gc(keep: Iterable<string>): Promise<{ images: string[]; layers: string[]; blobs: string[] }> {
+    const kept = new Set(keep);
+    const removed = { images: [] as string[], layers: [] as string[], blobs: [] as string[] };
+    const liveLayers = new Set<string>();
+    const liveBlobs = new Set<string>();
+    for (const digest of await this.list()) {
+      const hex = digest.slice(7);
+      const recPath = join(this.root, 'images', `${hex}.json`);
+      if (!kept.has(digest)) {
+        await rm(recPath, { force: true });
+        removed.images.push(digest);
+        continue;
+      }
+      const rec = JSON.parse(await readFile(recPath, 'utf8')) as ImageRecordFile & { blobs?: string[] };
+      for (const d of rec.diffIds) liveLayers.add(d);
+      liveBlobs.add(hex);
+      for (const b of rec.blobs ?? []) liveBlobs.add(b);
+    }
+    for (const d of await readdir(join(this.root, 'layers')).catch(() => [] as string[])) {
+      if (liveLayers.has(d) || this.layerJobs.has(d)) continue;
+      await rm(join(this.root, 'layers', d), { recursive: true, force: true });
+      removed.layers.push(d);
+    }
+    for (const b of await readdir(join(this.root, 'blobs', 'sha256')).catch(() => [] as string[])) {
+      if (liveBlobs.has(b)) continue;
+      await rm(join(this.root, 'blobs', 'sha256', b), { force: true });
+      removed.blobs.push(b);
+    }
+    return removed;
   }
 
   private ensureLayer(file: SpooledFile, diffHex: string): Promise<void> {
