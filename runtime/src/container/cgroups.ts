@@ -85,7 +85,8 @@ function readNumber(path: string): number {
   }
 }
 
-class V2Handle implements CgroupHandle {
+/** The v2 freezer of one cgroup directory (exported for tests on hybrid hosts' unified tree). */
+export class V2Handle implements CgroupHandle {
   private readonly freezeFile: FdFile;
   constructor(private readonly dir: string) {
     this.freezeFile = new FdFile(join(dir, 'cgroup.freeze'));
