@@ -32,13 +32,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Another gateway deleted a function: drop our cached copy at once.
   const json = JSONCodec<unknown>();
-  const removed: Subscription = nc.subscribe(subjects.functionRemoved, {
-    callback: (_err, msg) => {
-      const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
-      if (parsed.success) registry.evict(parsed.data.name);
-    },
+  const evictions: Subscription[] = [subjects.functionRemoved, subjects.functionChanged].map((subject) =>
+    nc.subscribe(subject, {
+      callback: (_err, msg) => {
+        const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
+        if (parsed.success) registry.evict(parsed.data.name);
+      },
+    }),
+  );
+  app.addHook('onClose', async () => {
+    for (const s of evictions) s.unsubscribe();
   });
-  app.addHook('onClose', async () => removed.unsubscribe());
 
   installErrorHandling(app);
   app.get('/healthz', async (_req, reply) => {

@@ -2,7 +2,9 @@ import {
   type FunctionRecord,
   FunctionSpec,
   ImageDigest,
+  type ImageSource,
   type Logger,
+  RegistryReference,
   type Subjects,
   ThawError,
 } from '@thaw/shared';
@@ -25,32 +27,30 @@ const json = JSONCodec<unknown>();
 export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Promise<void> {
   app.post('/v1/functions', async (req, reply) => {
     const spec = FunctionSpec.parse(req.body ?? {});
-    if (!ImageDigest.safeParse(spec.image).success) {
-      if (spec.image.startsWith('sha256:')) {
-        throw new ThawError(
-          'VALIDATION_FAILED',
-          'image: a digest is sha256: followed by 64 lower-case hex digits',
-        );
-      }
+    const fromRegistry = RegistryReference.safeParse(spec.image).success;
+    if (!fromRegistry && !ImageDigest.safeParse(spec.image).success) {
       throw new ThawError(
-        'REGISTRY_UNSUPPORTED',
-        `image "${spec.image}" looks like a registry reference; pulling from registries is not supported yet. Upload the image archive to POST /v1/images and deploy with the digest it returns.`,
+        'VALIDATION_FAILED',
+        'image: must be a digest from POST /v1/images (sha256:<64 hex digits>) or a registry reference (host[:port]/repository[:tag])',
       );
     }
-    const image = await d.registry.getImage(spec.image);
-    if (!image)
-      throw new ThawError(
-        'IMAGE_NOT_FOUND',
-        `no image ${spec.image} was uploaded; upload it to POST /v1/images first`,
-      );
     const now = new Date().toISOString();
-    const fn: FunctionRecord = { ...spec, image: image.digest, createdAt: now, updatedAt: now };
+    const fn: FunctionRecord = fromRegistry
+      ? { ...spec, status: 'pulling', createdAt: now, updatedAt: now }
+      : { ...spec, imageDigest: spec.image, status: 'ready', createdAt: now, updatedAt: now };
+    // Checked before the record is written, so a bad digest leaves nothing behind.
+    const source = await d.registry.imageSource(fn);
     if (!(await d.registry.createFunction(fn))) {
       throw new ThawError('FUNCTION_EXISTS', `a function named "${fn.name}" exists already; delete it first`);
     }
+    if (fromRegistry) {
+      // Pulling can take minutes: answer now; GET /v1/functions/:name shows pulling → ready or failed.
+      void pullAndPlace(d, fn, source);
+      return reply.code(202).send(fn);
+    }
     // Warm one instance now so that the first call is a thaw, not a cold start. If no worker can
     // take it yet, the function still exists and the first call tries again.
-    await d.workers.place(fn, image).catch((err: unknown) => {
+    await d.workers.place(fn, source).catch((err: unknown) => {
       req.log.warn({ err, fn: fn.name }, 'could not place the new function yet');
     });
     return reply.code(201).send(fn);
@@ -74,4 +74,20 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     await d.nc.flush();
     return reply.code(204).send();
   });
+}
+
+/** A registry function's first placement: the worker pulls, and the record says how it went. */
+async function pullAndPlace(d: FunctionDeps, fn: FunctionRecord, source: ImageSource): Promise<void> {
+  let next: FunctionRecord;
+  try {
+    const placed = await d.workers.place(fn, source);
+    next = { ...fn, status: 'ready', imageDigest: placed.digest, updatedAt: new Date().toISOString() };
+  } catch (err) {
+    const reason = err instanceof ThawError ? err.message : String(err);
+    d.log.warn({ fn: fn.name, reason }, 'pulling the function image failed');
+    next = { ...fn, status: 'failed', reason, updatedAt: new Date().toISOString() };
+  }
+  if (await d.registry.updateFunction(next)) {
+    d.nc.publish(d.subjects.functionChanged, json.encode({ name: fn.name }));
+  }
 }

@@ -35,6 +35,12 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const { name } = req.params;
     const fn = await d.registry.getFunction(name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    if (fn.status === 'pulling') {
+      void reply.header('retry-after', '1');
+      throw new ThawError('FUNCTION_NOT_READY', `function "${name}" is still pulling ${fn.image}`);
+    }
+    if (fn.status === 'failed')
+      throw new ThawError('IMAGE_PULL_FAILED', fn.reason ?? `pulling ${fn.image} failed`);
 
     const url = req.url;
     const q = url.indexOf('?');
@@ -76,10 +82,7 @@ async function send(
     if (!isNoResponders(err)) throw err;
   }
   // No worker holds the function: have one take it on, then send the same request there.
-  const image = await d.registry.getImage(fn.image);
-  if (!image)
-    throw new ThawError('IMAGE_NOT_FOUND', `the image ${fn.image} of function "${fn.name}" is gone`);
-  await d.workers.place(fn, image);
+  await d.workers.place(fn, await d.registry.imageSource(fn));
   try {
     return await d.nc.request(subject, body, opts);
   } catch (err) {

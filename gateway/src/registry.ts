@@ -1,4 +1,4 @@
-import { FunctionRecord, ImageRecord, type Logger } from '@thaw/shared';
+import { FunctionRecord, ImageRecord, type ImageSource, type Logger, ThawError } from '@thaw/shared';
 import type { Redis } from 'ioredis';
 
 /**
@@ -39,6 +39,32 @@ export class Registry {
     const created = (await this.redis.hsetnx(this.fnKey, fn.name, JSON.stringify(fn))) === 1;
     if (created) this.cache.set(fn.name, fn);
     return created;
+  }
+
+  /** Replaces a record that still exists (a function deleted meanwhile stays deleted). */
+  async updateFunction(fn: FunctionRecord): Promise<boolean> {
+    const updated = (await this.redis.eval(
+      "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) + 1 else return 0 end",
+      1,
+      this.fnKey,
+      fn.name,
+      JSON.stringify(fn),
+    )) as number;
+    if (updated > 0) this.cache.set(fn.name, fn);
+    return updated > 0;
+  }
+
+  /** Where workers get the function's image from. */
+  async imageSource(fn: FunctionRecord): Promise<ImageSource> {
+    if (!fn.image.startsWith('sha256:')) return { kind: 'registry', reference: fn.image };
+    const record = await this.getImage(fn.image);
+    if (!record) {
+      throw new ThawError(
+        'IMAGE_NOT_FOUND',
+        `no image ${fn.image} was uploaded; upload it to POST /v1/images first`,
+      );
+    }
+    return { kind: 'upload', record };
   }
 
   async deleteFunction(name: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import {
   type FunctionRecord,
-  type ImageRecord,
+  type ImageSource,
   ImportReply,
   type Logger,
   PlaceReply,
@@ -21,7 +21,7 @@ export function isTimeout(err: unknown): boolean {
 
 /** Requests to the workers' queue group: image import and function placement. */
 export class Workers {
-  private readonly placing = new Map<string, Promise<string>>();
+  private readonly placing = new Map<string, Promise<{ workerId: string; digest: string }>>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -52,14 +52,14 @@ export class Workers {
    * Asks one worker to take the function on. Concurrent first requests share one placement,
    * so a burst on a cold function does not start an instance per request.
    */
-  place(fn: FunctionRecord, image: ImageRecord): Promise<string> {
+  place(fn: FunctionRecord, image: ImageSource): Promise<{ workerId: string; digest: string }> {
     let p = this.placing.get(fn.name);
     if (!p) {
       p = (async () => {
         const reply = PlaceReply.parse(await this.request(this.subjects.place, { fn, image }));
         if (!reply.ok) throw fromWire(reply.error.code, reply.error.message);
         this.log.info({ fn: fn.name, worker: reply.workerId }, 'function placed');
-        return reply.workerId;
+        return { workerId: reply.workerId, digest: reply.digest };
       })().finally(() => this.placing.delete(fn.name));
       this.placing.set(fn.name, p);
     }

@@ -86,17 +86,26 @@ describe('gateway API', () => {
     expect(extra.json().error.code).toBe('VALIDATION_FAILED');
   });
 
-  it('says registry references are not supported yet, and unknown digests are not found', async () => {
+  it('takes registry references as pulling, and refuses unknown digests and other strings', async () => {
     const reg = await app.inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'reg', image: 'localhost:5000/team/fn:1.2' },
     });
-    expect(reg.statusCode).toBe(501);
-    expect(reg.json().error).toMatchObject({
-      code: 'REGISTRY_UNSUPPORTED',
-      message: expect.stringContaining('POST /v1/images'),
-    });
+    expect(reg.statusCode).toBe(202);
+    expect(reg.json()).toMatchObject({ name: 'reg', status: 'pulling' });
+    // No worker runs in this file: the pull cannot happen, and the record says so.
+    let fn = reg.json();
+    const deadline = Date.now() + 10_000;
+    while (fn.status === 'pulling' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      fn = (await app.inject({ method: 'GET', url: '/v1/functions/reg' })).json();
+    }
+    expect(fn).toMatchObject({ status: 'failed', reason: expect.stringMatching(/no worker/) });
+    const inv = await app.inject({ method: 'GET', url: '/fn/reg/' });
+    expect(inv.statusCode).toBe(502);
+    expect(inv.json().error.code).toBe('IMAGE_PULL_FAILED');
+
     const missing = await app.inject({
       method: 'POST',
       url: '/v1/functions',
@@ -104,6 +113,14 @@ describe('gateway API', () => {
     });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('IMAGE_NOT_FOUND');
+    expect((await app.inject({ method: 'GET', url: '/v1/functions/missing' })).statusCode).toBe(404);
+    const neither = await app.inject({
+      method: 'POST',
+      url: '/v1/functions',
+      payload: { name: 'x', image: 'team/fn' },
+    });
+    expect(neither.statusCode).toBe(400);
+    expect(neither.json().error.message).toMatch(/^image: /);
   });
 
   it('creates, lists, gets, refuses a duplicate and deletes a function', async () => {

@@ -2,6 +2,16 @@ import { hostname } from 'node:os';
 import { parseEnv } from '@thaw/shared';
 import { z } from 'zod';
 
+const RegistryAuth = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
 const Env = z.object({
   /** Names this worker in replies, logs and (later) heartbeats. */
   WORKER_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
@@ -34,6 +44,29 @@ const Env = z.object({
   FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(100),
   /** How long a new instance has to start listening on its port. */
   START_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+  /** Registries (host:port, comma-separated) reached over plain HTTP; loopback ones always are. */
+  THAW_INSECURE_REGISTRIES: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    ),
+  /** Registry credentials as JSON: {"host:port": {"username": "...", "password": "..."}}. Never logged. */
+  THAW_REGISTRY_AUTH: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      const parsed = RegistryAuth.safeParse(safeJson(s));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be JSON: {"host:port": {"username": "...", "password": "..."}}',
+      });
+      return z.NEVER;
+    }),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type WorkerEnv = z.infer<typeof Env>;

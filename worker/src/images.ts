@@ -1,12 +1,19 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { type ImageStore, isImageInvalidError, type StoredImage } from '@thaw/runtime';
-import { IMAGE_BUCKET, type ImageRecord, ThawError } from '@thaw/shared';
+import {
+  type ImageStore,
+  isImageInvalidError,
+  isRegistryError,
+  type PullOptions,
+  type StoredImage,
+} from '@thaw/runtime';
+import { IMAGE_BUCKET, type ImageSource, ThawError } from '@thaw/shared';
 import type { JetStreamClient } from 'nats';
 
 /**
- * Brings images from the JetStream object store (where the gateway streams uploads) into this
- * host's image store. Concurrent requests for one object share one import.
+ * Brings images into this host's image store: uploads from the JetStream object store (where
+ * the gateway streams them), and registry references by pulling. Concurrent requests for one
+ * object or reference share one import.
  */
 export class ImageFetcher {
   private readonly pending = new Map<string, Promise<StoredImage>>();
@@ -14,28 +21,53 @@ export class ImageFetcher {
   constructor(
     private readonly js: JetStreamClient,
     private readonly store: ImageStore,
+    private readonly pullOptions: PullOptions = {},
   ) {}
 
-  importObject(object: string): Promise<StoredImage> {
-    let p = this.pending.get(object);
+  private once(key: string, load: () => Promise<StoredImage>): Promise<StoredImage> {
+    let p = this.pending.get(key);
     if (!p) {
-      p = this.load(object).finally(() => this.pending.delete(object));
-      this.pending.set(object, p);
+      p = load().finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
     }
     return p;
   }
 
-  async ensure(image: ImageRecord): Promise<StoredImage> {
-    const have = await this.store.get(image.digest);
+  importObject(object: string): Promise<StoredImage> {
+    return this.once(object, () => this.load(object));
+  }
+
+  /** The image, from this host's store when it has it (`knownDigest`), else fetched or pulled. */
+  async ensure(source: ImageSource, knownDigest?: string): Promise<StoredImage> {
+    const digest = source.kind === 'upload' ? source.record.digest : knownDigest;
+    const have = digest ? await this.store.get(digest) : undefined;
     if (have) return have;
-    const stored = await this.importObject(image.object);
-    if (stored.digest !== image.digest) {
+    if (source.kind === 'registry')
+      return await this.once(source.reference, () => this.pull(source.reference));
+    const stored = await this.importObject(source.record.object);
+    if (stored.digest !== source.record.digest) {
       throw new ThawError(
         'IMAGE_INVALID',
-        `object ${image.object} holds ${stored.digest}, not ${image.digest}`,
+        `object ${source.record.object} holds ${stored.digest}, not ${source.record.digest}`,
       );
     }
     return stored;
+  }
+
+  private async pull(reference: string): Promise<StoredImage> {
+    try {
+      return await this.store.pull(reference, this.pullOptions);
+    } catch (err) {
+      if (isRegistryError(err)) {
+        throw new ThawError('IMAGE_PULL_FAILED', `pulling ${reference}: ${err.kind}: ${err.message}`, {
+          cause: err,
+        });
+      }
+      if (isImageInvalidError(err)) {
+        throw new ThawError('IMAGE_PULL_FAILED', `pulling ${reference}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   private async load(object: string): Promise<StoredImage> {

@@ -27,7 +27,7 @@ function wireError(err: unknown): { code: string; message: string } {
 export class WorkerService {
   private readonly hosts = new Map<
     string,
-    { host: FunctionHost; sub?: Subscription; placing: Promise<void> }
+    { host: FunctionHost; sub?: Subscription; placing: Promise<string> }
   >();
   private readonly subs: Subscription[] = [];
 
@@ -77,8 +77,8 @@ export class WorkerService {
     let reply: PlaceReply;
     try {
       const req = PlaceRequest.parse(json.decode(msg.data));
-      await this.place(req);
-      reply = { ok: true, workerId: this.workerId };
+      const digest = await this.place(req);
+      reply = { ok: true, workerId: this.workerId, digest };
     } catch (err) {
       this.log.warn({ err }, 'placement failed');
       reply = { ok: false, error: wireError(err) };
@@ -86,26 +86,30 @@ export class WorkerService {
     msg.respond(json.encode(reply));
   }
 
-  /** Takes the function on: image in, first instance started and frozen, then subscribed. */
-  place(req: PlaceRequest): Promise<void> {
+  /**
+   * Takes the function on: image in, first instance started and frozen, then subscribed.
+   * Resolves to the image's manifest digest.
+   */
+  place(req: PlaceRequest): Promise<string> {
     const existing = this.hosts.get(req.fn.name);
     if (existing && existing.host.fn.image === req.fn.image) return existing.placing;
     if (existing) void this.drop(req.fn.name);
-    const entry: { host?: FunctionHost; sub?: Subscription; placing: Promise<void> } = {
-      placing: Promise.resolve(),
+    const entry: { host?: FunctionHost; sub?: Subscription; placing: Promise<string> } = {
+      placing: Promise.resolve(''),
     };
     entry.placing = (async () => {
-      const image = await this.images.ensure(req.image);
+      const image = await this.images.ensure(req.image, req.fn.imageDigest);
       const host = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
       entry.host = host;
       await host.warm();
-      if (this.hosts.get(req.fn.name) !== entry) return; // removed while starting
+      if (this.hosts.get(req.fn.name) !== entry) return image.digest; // removed while starting
       entry.sub = this.nc.subscribe(this.subjects.invoke(req.fn.name), {
         queue: WORKER_QUEUE,
         callback: (_e, m) => void this.onInvoke(host, m),
       });
+      return image.digest;
     })();
-    this.hosts.set(req.fn.name, entry as { host: FunctionHost; placing: Promise<void> });
+    this.hosts.set(req.fn.name, entry as { host: FunctionHost; placing: Promise<string> });
     return entry.placing.catch(async (err: unknown) => {
       if (this.hosts.get(req.fn.name) === entry) this.hosts.delete(req.fn.name);
       await entry.host?.close().catch(() => undefined);

@@ -30,7 +30,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       throw err;
     },
   );
-  const images = new ImageFetcher(nc.jetstream(), new ImageStore(join(env.THAW_STATE_DIR, 'images')));
+  const images = new ImageFetcher(nc.jetstream(), new ImageStore(join(env.THAW_STATE_DIR, 'images')), {
+    insecureRegistries: env.THAW_INSECURE_REGISTRIES,
+    credentials: (registry) => env.THAW_REGISTRY_AUTH[registry],
+  });
   const service = new WorkerService(
     env.WORKER_ID,
     nc,

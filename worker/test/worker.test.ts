@@ -66,6 +66,7 @@ function fnRecord(name: string, timeoutMs = 5000): FunctionRecord {
     memoryMiB: 128,
     timeoutMs,
     port: 8080,
+    status: 'ready',
     createdAt: now,
     updatedAt: now,
   };
@@ -114,9 +115,13 @@ describe('worker', () => {
   });
 
   it('places a function: one instance, started and left frozen', async () => {
-    const msg = await nc.request(subj.place, json.encode({ fn: fnRecord('echo'), image }), {
-      timeout: 60_000,
-    });
+    const msg = await nc.request(
+      subj.place,
+      json.encode({ fn: fnRecord('echo'), image: { kind: 'upload', record: image } }),
+      {
+        timeout: 60_000,
+      },
+    );
     expect(PlaceReply.parse(json.decode(msg.data))).toMatchObject({ ok: true, workerId: worker.id });
     const [c] = worker.runtime.list();
     expect(worker.runtime.list()).toHaveLength(1);

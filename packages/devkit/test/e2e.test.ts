@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
@@ -7,7 +8,9 @@ import {
   deleteFunction,
   deployFunction,
   type Platform,
+  type Service,
   startPlatform,
+  startRegistry,
   uploadImage,
   workerEnvFor,
 } from '../src/index.js';
@@ -15,6 +18,7 @@ import {
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
 let digest: string;
+let registry: Service;
 
 beforeAll(async () => {
   platform = await startPlatform({
@@ -25,10 +29,19 @@ beforeAll(async () => {
   });
   const image = await buildTestImage('node-hello', 'docker-archive', join(rt.stateDir, 'archives'));
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path));
+  registry = await startRegistry();
+  const host = new URL(registry.url).host;
+  execFileSync('skopeo', [
+    'copy',
+    '--dest-tls-verify=false',
+    `docker-archive:${image.path}`,
+    `docker://${host}/team/hello:1`,
+  ]);
 }, 180_000);
 
 afterAll(async () => {
   await platform?.close();
+  await registry?.close();
   await rm(rt.stateDir, { recursive: true, force: true });
   await rm(rt.runDir, { recursive: true, force: true });
 });
@@ -46,6 +59,17 @@ async function call(
     // not JSON: keep the text
   }
   return { status: res.status, body, headers: res.headers };
+}
+
+/** Polls the function until it is no longer pulling. */
+async function settled(name: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { body } = await call(`/v1/functions/${name}`);
+    const fn = body as Record<string, unknown>;
+    if (fn.status !== 'pulling' || Date.now() > deadline) return fn;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 describe('end to end: upload → deploy → invoke → delete', () => {
@@ -98,6 +122,40 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(next.status).toBe(200);
     expect(next.body).toMatchObject({ path: '/after-crash' });
   }, 30_000);
+
+  it('deploys from a registry reference: pulling, then ready, then serving', async () => {
+    const ref = `${new URL(registry.url).host}/team/hello:1`;
+    const res = await call('/v1/functions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'fromreg', image: ref }),
+    });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'pulling', image: ref });
+    const fn = await settled('fromreg');
+    expect(fn).toMatchObject({ status: 'ready', imageDigest: expect.stringMatching(/^sha256:/) });
+    const hello = await call('/fn/fromreg/pulled?x=1');
+    expect(hello.status).toBe(200);
+    expect(hello.body).toMatchObject({ path: '/pulled', query: { x: '1' } });
+    await deleteFunction(platform.gatewayUrl, 'fromreg');
+  }, 60_000);
+
+  it('marks a function whose registry image does not exist failed, with the reason', async () => {
+    const ref = `${new URL(registry.url).host}/team/hello:missing`;
+    await call('/v1/functions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'badreg', image: ref }),
+    });
+    expect(await settled('badreg')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/not-found/),
+    });
+    const res = await call('/fn/badreg/');
+    expect(res.status).toBe(502);
+    expect(res.body).toMatchObject({ error: { code: 'IMAGE_PULL_FAILED' } });
+    await deleteFunction(platform.gatewayUrl, 'badreg');
+  }, 60_000);
 
   it('deletes the function: 404 afterwards and its containers are gone', async () => {
     await deleteFunction(platform.gatewayUrl, 'hello');

@@ -35,10 +35,29 @@ export const FunctionSpec = z.strictObject({
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;
 
+/**
+ * "host[:port]/repository[:tag|@digest]": an image in a registry. The host is required (there
+ * is no default hub: thaw pulls only from registries you name).
+ */
+export const RegistryReference = z
+  .string()
+  .regex(
+    /^(?:localhost|[\w-]+(?:\.[\w-]+)+|[\w.-]+:\d+|\[[0-9a-f:]+\](?::\d+)?)\/[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})?$/,
+    'must be host[:port]/repository[:tag] or host[:port]/repository@sha256:<digest>',
+  );
+
+export const FunctionStatus = z.enum(['pulling', 'ready', 'failed']);
+export type FunctionStatus = z.infer<typeof FunctionStatus>;
+
 /** A deployed function as stored in the registry. */
 export const FunctionRecord = FunctionSpec.extend({
-  /** sha256 digest of the image manifest. */
-  image: ImageDigest,
+  /** An uploaded image's digest, or a registry reference. */
+  image: z.union([ImageDigest, RegistryReference]),
+  /** The manifest digest the image resolved to (once pulled, for registry references). */
+  imageDigest: ImageDigest.optional(),
+  /** pulling → ready, or failed with `reason`; uploaded images are ready at once. */
+  status: FunctionStatus.default('ready'),
+  reason: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
@@ -64,14 +83,25 @@ export const ImportReply = z.discriminatedUnion('ok', [
 ]);
 export type ImportReply = z.infer<typeof ImportReply>;
 
+/** Where a worker gets a function's image: an upload in the object store, or a registry. */
+export const ImageSource = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('upload'), record: ImageRecord }),
+  z.object({ kind: z.literal('registry'), reference: RegistryReference }),
+]);
+export type ImageSource = z.infer<typeof ImageSource>;
+
 /** thaw.place: a worker with room starts serving the function. */
-export const PlaceRequest = z.object({ fn: FunctionRecord, image: ImageRecord });
+export const PlaceRequest = z.object({ fn: FunctionRecord, image: ImageSource });
 export type PlaceRequest = z.infer<typeof PlaceRequest>;
 export const PlaceReply = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true), workerId: z.string() }),
+  z.object({ ok: z.literal(true), workerId: z.string(), digest: ImageDigest }),
   z.object({ ok: z.literal(false), error: WireError }),
 ]);
 export type PlaceReply = z.infer<typeof PlaceReply>;
+
+/** thaw.functions.changed: gateways drop their cached copy (status changes, for now). */
+export const FunctionChanged = z.object({ name: FunctionName });
+export type FunctionChanged = z.infer<typeof FunctionChanged>;
 
 /** thaw.functions.removed: every worker drops the function's instances. */
 export const FunctionRemoved = z.object({ name: FunctionName });

@@ -10,6 +10,7 @@ export function subjects(prefix = 'thaw') {
     place: `${prefix}.place`,
     importImage: `${prefix}.images.import`,
     functionRemoved: `${prefix}.functions.removed`,
+    functionChanged: `${prefix}.functions.changed`,
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;
