@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * What test and benchmark runs (scratch runtimes: `thaw-<tag>-<hex>` cgroups and namespaces,
+ * `th<hex>` bridges, /tmp/thaw-* and /run/thaw-* folders) and their servers left on this host.
+ * A running `npm run up` uses other names (thaw, thaw0, /run/thaw) and is not counted.
+ */
+export function findTestResidue(): string[] {
+  const found: string[] = [];
+  const sh = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return '';
+    }
+  };
+  const scratch = /^thaw-[a-z0-9]+-[0-9a-f]{6}/;
+  for (const line of sh('ip', ['netns', 'list']).split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (scratch.test(name)) found.push(`netns ${name}`);
+  }
+  for (const line of sh('ip', ['-o', 'link']).split('\n')) {
+    const name = line.split(':')[1]?.trim().split('@')[0] ?? '';
+    if (/^th[0-9a-f]{6}$/.test(name)) found.push(`bridge ${name}`);
+  }
+  for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
+    const [, target = '', type] = line.split(' ');
+    if (type === 'overlay' && /\/thaw-[^/]+\/containers\//.test(target)) found.push(`mount ${target}`);
+  }
+  for (const base of [
+    '/sys/fs/cgroup',
+    '/sys/fs/cgroup/unified',
+    ...['freezer', 'memory', 'pids', 'cpu'].map((c) => `/sys/fs/cgroup/${c}`),
+  ]) {
+    if (!existsSync(base)) continue;
+    for (const d of readdirSync(base)) if (scratch.test(d)) found.push(`cgroup ${join(base, d)}`);
+  }
+  for (const line of sh('iptables', ['-w', '5', '-S']).split('\n')) {
+    const m = /^-N (THAW-(?:IN|FW)-th[0-9a-f]{6})$/.exec(line);
+    if (m) found.push(`iptables chain ${m[1]}`);
+  }
+  for (const d of readdirSync('/run')) if (scratch.test(d)) found.push(`folder /run/${d}`);
+  for (const d of readdirSync('/tmp')) if (/^thaw-[a-z0-9]+-/.test(d)) found.push(`folder /tmp/${d}`);
+  for (const proc of ['nats-server', 'redis-server', 'docker-registry']) {
+    const pids = sh('pgrep', ['-x', proc]).trim();
+    if (pids) found.push(`process ${proc} (${pids.split('\n').join(', ')})`);
+  }
+  return found;
+}
