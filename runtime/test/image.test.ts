@@ -49,7 +49,7 @@ const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 /** An OCI image-layout archive around raw layer blobs; `diffIds` may lie on purpose. */
 async function ociArchive(
   layers: Buffer[],
-  o: { diffIds?: string[]; tamper?: boolean } = {},
+  o: { diffIds?: string[]; tamper?: boolean; platform?: { os: string; architecture: string } } = {},
 ): Promise<Buffer> {
   const diffIds = o.diffIds ?? layers.map((l) => `sha256:${sha(l[0] === 0x1f ? gunzipSync(l) : l)}`);
   const config = Buffer.from(
@@ -83,6 +83,7 @@ async function ociArchive(
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         digest: `sha256:${sha(manifest)}`,
         size: manifest.length,
+        ...(o.platform ? { platform: o.platform } : {}),
       },
     ],
   });
@@ -296,6 +297,23 @@ describe('safe unpacking', () => {
     ['a hardlink to /etc/shadow', [{ name: 'shadow', type: 'link', linkname: '/etc/shadow' }], /absolute/],
     ['a hardlink to ../', [{ name: 'up', type: 'link', linkname: '../../etc/passwd' }], /\.\./],
     ['a whiteout named .wh..', [{ name: 'dir/.wh..', body: '' }], /invalid whiteout/],
+    ['a bare .wh.', [{ name: 'dir/.wh.', body: '' }], /invalid whiteout/],
+    [
+      'a whiteout through a symlinked parent',
+      [
+        { name: 'link', type: 'symlink', linkname: '' },
+        { name: 'link/.wh.keep', body: '' },
+      ],
+      /symlink/,
+    ],
+    [
+      'a hardlink through a symlink',
+      [
+        { name: 'link', type: 'symlink', linkname: '' },
+        { name: 'hard', type: 'link', linkname: 'link/keep' },
+      ],
+      /symlink/,
+    ],
   ];
   it.each(cases)('refuses %s and writes nothing outside', async (_what, entries, message) => {
     // Symlinks aimed at the sentinel folder itself, where a write would show.
@@ -307,6 +325,53 @@ describe('safe unpacking', () => {
     expect((err as Error).message).toMatch(message);
     untouched();
     expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('keeps a later layer inside its own root when an earlier layer has a symlink at the same path', async () => {
+    const first = await tar([{ name: 'link', type: 'symlink', linkname: sentinel }]);
+    const second = await tar([
+      { name: 'link/', type: 'directory' },
+      { name: 'link/pwned', body: 'x' },
+    ]);
+    const img = await importBuffer(await ociArchive([first, second]));
+    // Each layer is unpacked on its own: the second gets a real directory, overlayfs puts it
+    // above the symlink, and nothing reaches the sentinel.
+    expect(lstatSync(join(img.layers[1] as string, 'link')).isDirectory()).toBe(true);
+    untouched();
+  });
+
+  it('skips device nodes and fifos', async () => {
+    const p = pack();
+    p.entry({
+      name: 'dev-null',
+      type: 'character-device',
+      devmajor: 1,
+      devminor: 3,
+      mode: 0o666,
+      mtime: new Date(0),
+    });
+    p.entry({ name: 'fifo', type: 'fifo', mode: 0o644, mtime: new Date(0) });
+    p.entry({ name: 'ok', mode: 0o644, mtime: new Date(0) }, 'fine');
+    p.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of p) chunks.push(c as Buffer);
+    const img = await importBuffer(await ociArchive([Buffer.concat(chunks)]));
+    expect(readdirSync(img.layers[0] as string).sort()).toEqual(['ok']);
+  });
+
+  it('refuses a truncated layer', async () => {
+    const layer = await tar([{ name: 'big', body: 'y'.repeat(10_000) }]);
+    const cut = layer.subarray(0, 3000);
+    const err = await importBuffer(await ociArchive([cut], { diffIds: [`sha256:${sha(cut)}`] })).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ImageInvalidError);
+  });
+
+  it('says so when an index has no image for this platform', async () => {
+    const layer = await tar([{ name: 'a', body: 'x' }]);
+    const archive = await ociArchive([layer], { platform: { os: 'linux', architecture: 'arm64' } });
+    await expect(importBuffer(archive)).rejects.toThrow(/no linux\/amd64 variant \(it has linux\/arm64\)/);
   });
 
   it('turns whiteouts into 0:0 character devices and opaque markers into the overlay xattr', async () => {
