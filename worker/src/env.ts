@@ -40,6 +40,8 @@ const Env = z.object({
     .string()
     .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/)
     .default('10.209.0.0/16'),
+  /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
+  THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
   /** Idle time after which a thawed instance is frozen again. */
   FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(100),
   /** How long a new instance has to start listening on its port. */

@@ -22,6 +22,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     cgroupParent: env.THAW_CGROUP_PARENT,
     bridge: env.THAW_BRIDGE,
     subnet: env.THAW_SUBNET,
+    egress: env.THAW_EGRESS,
   });
   if (reclaimed.length) log.warn({ reclaimed }, 'removed containers left by an earlier run');
   const nc = await connect({ servers: env.NATS_URL, name: env.WORKER_ID, maxReconnectAttempts: -1 }).catch(

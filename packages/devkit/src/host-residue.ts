@@ -23,7 +23,7 @@ export function findTestResidue(): string[] {
   }
   for (const line of sh('ip', ['-o', 'link']).split('\n')) {
     const name = line.split(':')[1]?.trim().split('@')[0] ?? '';
-    if (/^th[0-9a-f]{6}$/.test(name)) found.push(`bridge ${name}`);
+    if (/^t[he][0-9a-f]{6}$/.test(name)) found.push(`link ${name}`);
   }
   for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
     const [, target = '', type] = line.split(' ');
@@ -37,8 +37,11 @@ export function findTestResidue(): string[] {
     if (!existsSync(base)) continue;
     for (const d of readdirSync(base)) if (scratch.test(d)) found.push(`cgroup ${join(base, d)}`);
   }
-  for (const line of sh('iptables', ['-w', '5', '-S']).split('\n')) {
-    const m = /^-N (THAW-(?:IN|FW)-th[0-9a-f]{6})$/.exec(line);
+  for (const line of [
+    ...sh('iptables', ['-w', '5', '-S']).split('\n'),
+    ...sh('iptables', ['-w', '5', '-t', 'nat', '-S']).split('\n'),
+  ]) {
+    const m = /^-N (THAW-(?:IN|FW|NAT)-th[0-9a-f]{6})$/.exec(line);
     if (m) found.push(`iptables chain ${m[1]}`);
   }
   for (const d of readdirSync('/run')) if (scratch.test(d)) found.push(`folder /run/${d}`);

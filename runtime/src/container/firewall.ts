@@ -1,19 +1,29 @@
+import { readFile } from 'node:fs/promises';
 import { run } from './exec.js';
 
+export type Egress = 'off' | 'masquerade';
+
 /**
- * Host-side rules for one bridge: instances answer the host's connections but open none to it,
- * and nothing leaves the bridge (no egress). Everything lives in two chains of the bridge's own,
- * hooked from INPUT and FORWARD, so removing them takes every rule with it.
- * Instances cannot reach each other either: their bridge ports are isolated (see network.ts).
+ * Host-side rules for one bridge. Instances answer the host's connections but open none to it;
+ * nothing reaches them from outside; they reach each other neither directly (their bridge
+ * ports are isolated, see network.ts) nor routed through the host. Egress is off, or
+ * masqueraded behind the host's address. Every rule lives in chains of the bridge's own, hooked
+ * from INPUT, FORWARD and nat POSTROUTING, so removing the chains takes every rule with it.
  */
 export class BridgeFirewall {
   private readonly input: string;
   private readonly forward: string;
+  private readonly nat: string;
 
-  constructor(private readonly bridge: string) {
+  constructor(
+    private readonly bridge: string,
+    private readonly subnet: string,
+    private readonly egress: Egress = 'off',
+  ) {
     // iptables chain names are at most 28 characters; bridge names at most 15.
     this.input = `THAW-IN-${bridge}`;
     this.forward = `THAW-FW-${bridge}`;
+    this.nat = `THAW-NAT-${bridge}`;
   }
 
   private ipt(args: string[]): Promise<string> {
@@ -23,36 +33,75 @@ export class BridgeFirewall {
   /** Idempotent: replaces whatever an earlier run with this bridge left. */
   async install(): Promise<void> {
     await this.remove();
+    if (
+      this.egress === 'masquerade' &&
+      (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1'
+    ) {
+      throw new Error('egress "masquerade" needs IP forwarding: sysctl -w net.ipv4.ip_forward=1');
+    }
+    const br = this.bridge;
     await this.ipt(['-N', this.input]);
     await this.ipt(['-A', this.input, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
     await this.ipt(['-A', this.input, '-j', 'DROP']);
-    await this.ipt(['-I', 'INPUT', '1', '-i', this.bridge, '-j', this.input]);
+    await this.ipt(['-I', 'INPUT', '1', '-i', br, '-j', this.input]);
     await this.ipt(['-N', this.forward]);
-    await this.ipt(['-A', this.forward, '-j', 'DROP']);
-    await this.ipt(['-I', 'FORWARD', '1', '-i', this.bridge, '-j', this.forward]);
+    await this.ipt([
+      '-A',
+      this.forward,
+      '-o',
+      br,
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'ESTABLISHED,RELATED',
+      '-j',
+      'ACCEPT',
+    ]);
+    await this.ipt(['-A', this.forward, '-o', br, '-j', 'DROP']);
+    await this.ipt(['-A', this.forward, '-i', br, '-j', this.egress === 'masquerade' ? 'ACCEPT' : 'DROP']);
+    await this.ipt(['-I', 'FORWARD', '1', '-i', br, '-j', this.forward]);
+    await this.ipt(['-I', 'FORWARD', '1', '-o', br, '-j', this.forward]);
+    if (this.egress === 'masquerade') {
+      await this.ipt(['-t', 'nat', '-N', this.nat]);
+      await this.ipt(['-t', 'nat', '-A', this.nat, '-s', this.subnet, '!', '-o', br, '-j', 'MASQUERADE']);
+      await this.ipt(['-t', 'nat', '-I', 'POSTROUTING', '1', '-j', this.nat]);
+    }
   }
 
   async remove(): Promise<void> {
-    for (const [hook, chain] of [
-      ['INPUT', this.input],
-      ['FORWARD', this.forward],
-    ] as const) {
+    const br = this.bridge;
+    const hooks: [string[], string][] = [
+      [['INPUT', '-i', br], this.input],
+      [['FORWARD', '-i', br], this.forward],
+      [['FORWARD', '-o', br], this.forward],
+      [['-t', 'nat', 'POSTROUTING'], this.nat],
+    ];
+    for (const [hook, chain] of hooks) {
+      const table = hook[0] === '-t' ? hook.slice(0, 2) : [];
+      const rest = hook[0] === '-t' ? hook.slice(2) : hook;
       // A jump may have been added more than once by crashed runs: delete until none is left.
       for (let i = 0; i < 10; i++) {
-        const removed = await this.ipt(['-D', hook, '-i', this.bridge, '-j', chain]).then(
+        const removed = await this.ipt([...table, '-D', ...rest, '-j', chain]).then(
           () => true,
           () => false,
         );
         if (!removed) break;
       }
-      await this.ipt(['-F', chain]).catch(() => undefined);
-      await this.ipt(['-X', chain]).catch(() => undefined);
+    }
+    for (const [table, chain] of [
+      [[], this.input],
+      [[], this.forward],
+      [['-t', 'nat'], this.nat],
+    ] as const) {
+      await this.ipt([...table, '-F', chain]).catch(() => undefined);
+      await this.ipt([...table, '-X', chain]).catch(() => undefined);
     }
   }
 
   /** The rules in place, for residue checks. */
   async present(): Promise<boolean> {
     const out = await this.ipt(['-S']).catch(() => '');
-    return out.includes(this.input) || out.includes(this.forward);
+    const nat = await this.ipt(['-t', 'nat', '-S']).catch(() => '');
+    return out.includes(this.input) || out.includes(this.forward) || nat.includes(this.nat);
   }
 }

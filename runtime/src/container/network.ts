@@ -46,7 +46,14 @@ export class CniNetwork implements NetworkDriver {
       isGateway: true,
       ipMasq: false,
       hairpinMode: false,
-      ipam: { type: 'host-local', ranges: [[{ subnet: opts.subnet }]], dataDir: opts.ipamDir },
+      // A default route through the bridge even when egress is off: the firewall, not a
+      // missing route, is what keeps instances in (and what the tests check).
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: opts.subnet }]],
+        routes: [{ dst: '0.0.0.0/0' }],
+        dataDir: opts.ipamDir,
+      },
     });
   }
 

@@ -12,7 +12,7 @@ import {
   removeCgroupDirs,
 } from './cgroups.js';
 import { run } from './exec.js';
-import { BridgeFirewall } from './firewall.js';
+import { BridgeFirewall, type Egress } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
 import { isMounted, mountOverlay, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   bridge: string;
   subnet: string;
   cniPath?: string;
+  /** What instances may reach beyond the host: nothing (default), or anything, masqueraded. */
+  egress?: Egress;
 }
 
 export interface CreateOptions {
@@ -242,7 +244,7 @@ export class Runtime {
       netnsPrefix: opts.cgroupParent,
     });
     this.containersDir = join(opts.stateDir, 'containers');
-    this.firewall = new BridgeFirewall(opts.bridge);
+    this.firewall = new BridgeFirewall(opts.bridge, opts.subnet, opts.egress ?? 'off');
   }
 
   /** Opens the runtime and removes whatever an earlier, crashed runtime with this state left. */
