@@ -397,6 +397,67 @@ describe('safe unpacking', () => {
     expect(lstatSync(join(root, 'bin/tool')).mode & 0o7777).toBe(0o4755);
   });
 
+  it('applies no xattrs from the archive, trusted.overlay.* included', async () => {
+    const p = pack();
+    p.entry({
+      name: 'dir/',
+      type: 'directory',
+      mode: 0o755,
+      mtime: new Date(0),
+      pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y' },
+    });
+    p.entry(
+      {
+        name: 'dir/f',
+        mode: 0o644,
+        mtime: new Date(0),
+        pax: { 'SCHILY.xattr.trusted.overlay.redirect': '/etc' },
+      },
+      'x',
+    );
+    p.finalize();
+    const chunks: Buffer[] = [];
+    for await (const c of p) chunks.push(c as Buffer);
+    const img = await importBuffer(await ociArchive([Buffer.concat(chunks)]));
+    const root = img.layers[0] as string;
+    for (const f of ['dir', 'dir/f']) {
+      const attrs = execFileSync('getfattr', ['-d', '-m', '-', join(root, f)], { encoding: 'utf8' });
+      expect(attrs).not.toMatch(/trusted\.overlay/);
+    }
+  });
+
+  it('makes opaque whiteouts hide lower-layer content only, once mounted', async () => {
+    const lower = await tar([
+      { name: 'var/old', body: 'lower' },
+      { name: 'keep', body: 'kept' },
+    ]);
+    const upper = await tar([
+      { name: 'var/', type: 'directory' },
+      { name: 'var/.wh..wh..opq', body: '' },
+      { name: 'var/new', body: 'upper' },
+    ]);
+    const img = await importBuffer(await ociArchive([lower, upper]));
+    const merged = join(dir, 'merged');
+    await mkdir(merged, { recursive: true });
+    await mkdir(join(dir, 'ovl-up'), { recursive: true });
+    await mkdir(join(dir, 'ovl-work'), { recursive: true });
+    const lowerdir = [...img.layers].reverse().join(':');
+    execFileSync('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lowerdir},upperdir=${join(dir, 'ovl-up')},workdir=${join(dir, 'ovl-work')}`,
+      merged,
+    ]);
+    try {
+      expect(readdirSync(join(merged, 'var'))).toEqual(['new']);
+      expect(readFileSync(join(merged, 'keep'), 'utf8')).toBe('kept');
+    } finally {
+      execFileSync('umount', [merged]);
+    }
+  });
+
   it('replaces a file by a directory and a directory by a symlink within a layer', async () => {
     const layer = await tar([
       { name: 'x', body: 'file first' },

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -105,6 +106,22 @@ describe('container lifecycle', () => {
     } finally {
       await ro.destroy();
       await rw.destroy();
+    }
+  }, 30_000);
+
+  it('applies the CPU quota and pids limit', async () => {
+    const c = await runtime.create({ image, port: 8080, cpus: 0.5, pidsLimit: 64 });
+    try {
+      const path = `${opts.cgroupParent}/${c.id}`;
+      if (runtime.cgroups.kind === 'v1') {
+        expect(readFileSync(`/sys/fs/cgroup/cpu/${path}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('50000');
+        expect(readFileSync(`/sys/fs/cgroup/pids/${path}/pids.max`, 'utf8').trim()).toBe('64');
+      } else {
+        expect(readFileSync(`/sys/fs/cgroup/${path}/cpu.max`, 'utf8').trim()).toBe('50000 100000');
+        expect(readFileSync(`/sys/fs/cgroup/${path}/pids.max`, 'utf8').trim()).toBe('64');
+      }
+    } finally {
+      await c.destroy();
     }
   }, 30_000);
 
