@@ -31,6 +31,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     const e = toThawError(err);
     if (e.code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
     const body: ErrorBody = e.toBody();
+    // Both pass soon: a client may retry after a second.
+    if (e.code === 'OVERLOADED' || e.code === 'FUNCTION_NOT_READY') void reply.header('retry-after', '1');
     void reply.code(e.status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -36,7 +36,6 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const fn = await d.registry.getFunction(name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     if (fn.status === 'pulling') {
-      void reply.header('retry-after', '1');
       throw new ThawError('FUNCTION_NOT_READY', `function "${name}" is still pulling ${fn.image}`);
     }
     if (fn.status === 'failed')

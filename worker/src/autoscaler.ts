@@ -39,7 +39,8 @@ export class Autoscaler {
 
   constructor(private readonly cfg: AutoscalerConfig) {
     if (cfg.targetPerInstance <= 0) throw new Error('targetPerInstance must be positive');
-    if (cfg.panicWindowMs > cfg.stableWindowMs) throw new Error('the panic window must be within the stable window');
+    if (cfg.panicWindowMs > cfg.stableWindowMs)
+      throw new Error('the panic window must be within the stable window');
   }
 
   /** One observation of the average concurrency since the last one, taken at time `t` (ms). */
@@ -62,7 +63,8 @@ export class Autoscaler {
   }
 
   decide(now: number, current: number): Decision {
-    const { targetPerInstance, minInstances, maxInstances, panicThreshold, stableWindowMs, panicWindowMs } = this.cfg;
+    const { targetPerInstance, minInstances, maxInstances, panicThreshold, stableWindowMs, panicWindowMs } =
+      this.cfg;
     const stableAverage = this.average(now, stableWindowMs);
     const panicAverage = this.average(now, panicWindowMs);
     const clamp = (n: number) => Math.min(maxInstances, Math.max(minInstances, n));

@@ -1,23 +1,47 @@
-import type { Runtime } from '@thaw/runtime';
+import type { Container, Runtime } from '@thaw/runtime';
 import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
 import type { FunctionRecord, Logger } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
+import { Autoscaler, DEFAULT_AUTOSCALER } from './autoscaler.js';
 import { Instance } from './instance.js';
 import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
 
 export interface HostOptions {
   freezeAfterMs: number;
   startTimeoutMs: number;
+  /** How often the autoscaler samples concurrency and decides. */
+  tickMs?: number;
+  /** Requests that may wait for an instance, per instance the function may have. */
+  queuePerInstance?: number;
+}
+
+interface Waiter {
+  resolve: (inst: Instance) => void;
+  reject: (err: ThawError) => void;
+  timer: NodeJS.Timeout;
 }
 
 /**
- * A function as this worker holds it: one instance for now (pools come later), replaced when it
- * crashes. Requests that arrive while it starts wait for it.
+ * A function's pool of instances on this worker. A request takes a free slot (an instance with
+ * fewer than `concurrency` requests in flight, thawing it), or waits in a bounded queue while
+ * a new instance starts (up to `maxInstances`); beyond the queue it is refused (OVERLOADED).
+ * The autoscaler, fed the average concurrency every tick, starts instances ahead of demand;
+ * instances idle longer than `idleTtlMs` go while there are more than the autoscaler and
+ * `minInstances` ask for. A crashed instance is replaced.
  */
 export class FunctionHost {
-  private instance: Instance | undefined;
-  private starting: Promise<Instance> | undefined;
+  private readonly instances = new Set<Instance>();
+  private starting = 0;
+  private readonly waiters: Waiter[] = [];
+  private readonly autoscaler: Autoscaler;
+  private readonly ticker: NodeJS.Timeout;
   private closed = false;
+  private lastStartError: ThawError | undefined;
+  // Time-weighted in-flight count since the last tick: the autoscaler's input.
+  private inflight = 0;
+  private area = 0;
+  private lastChange = performance.now();
+  private lastTick = performance.now();
 
   constructor(
     readonly fn: FunctionRecord,
@@ -25,28 +49,41 @@ export class FunctionHost {
     private readonly runtime: Runtime,
     private readonly opts: HostOptions,
     private readonly log: Logger,
-  ) {}
-
-  /** Starts the first instance and leaves it frozen, so the first request is only a thaw. */
-  async warm(): Promise<void> {
-    const inst = await this.ready();
-    await inst.freezeIfIdle();
-  }
-
-  private ready(): Promise<Instance> {
-    if (this.instance) return Promise.resolve(this.instance);
-    this.starting ??= this.start().finally(() => {
-      this.starting = undefined;
+  ) {
+    this.autoscaler = new Autoscaler({
+      targetPerInstance: fn.concurrency * DEFAULT_AUTOSCALER.targetUtilisation,
+      stableWindowMs: Math.min(DEFAULT_AUTOSCALER.stableWindowMs, fn.idleTtlMs),
+      panicWindowMs: Math.min(DEFAULT_AUTOSCALER.panicWindowMs, fn.idleTtlMs),
+      panicThreshold: DEFAULT_AUTOSCALER.panicThreshold,
+      minInstances: fn.minInstances,
+      maxInstances: fn.maxInstances,
     });
-    return this.starting;
+    this.ticker = setInterval(() => this.tick(), opts.tickMs ?? 1000);
+    this.ticker.unref();
   }
 
-  private async start(): Promise<Instance> {
-    if (this.closed) throw new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`);
-    const t0 = performance.now();
-    let container: Awaited<ReturnType<Runtime['create']>>;
+  get size(): number {
+    return this.instances.size;
+  }
+
+  containers(): Container[] {
+    return [...this.instances].map((i) => i.container);
+  }
+
+  /** Starts max(1, minInstances) instances and leaves them frozen: the first request is a thaw. */
+  async warm(): Promise<void> {
+    const n = Math.max(1, this.fn.minInstances);
+    const started = await Promise.all(Array.from({ length: n }, () => this.startInstance()));
+    await Promise.all(started.map((i) => i?.freezeIfIdle()));
+    if (started.every((i) => !i)) throw this.lastStartError ?? new ThawError('FUNCTION_START_FAILED');
+  }
+
+  /** Starts one instance; on failure records the error and fails the waiters if nothing else can serve them. */
+  private async startInstance(): Promise<Instance | undefined> {
+    this.starting++;
     try {
-      container = await this.runtime.create({
+      const t0 = performance.now();
+      const container = await this.runtime.create({
         image: this.image,
         port: this.fn.port,
         env: this.fn.env,
@@ -54,63 +91,198 @@ export class FunctionHost {
         readyTimeoutMs: this.opts.startTimeoutMs,
         label: this.fn.name,
       });
+      const inst = new Instance(container, this.opts.freezeAfterMs, this.log);
+      if (this.closed) {
+        await inst.destroy();
+        return undefined;
+      }
+      this.instances.add(inst);
+      this.log.info(
+        {
+          fn: this.fn.name,
+          container: container.id,
+          instances: this.instances.size,
+          ms: Math.round(performance.now() - t0),
+        },
+        'instance started',
+      );
+      return inst;
     } catch (err) {
       const log =
         err instanceof ContainerStartError && err.log ? `; its output: ${err.log.trim().slice(-500)}` : '';
-      throw new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, { cause: err });
+      this.lastStartError = new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, {
+        cause: err,
+      });
+      this.log.warn({ fn: this.fn.name, err: this.lastStartError.message }, 'instance failed to start');
+      return undefined;
+    } finally {
+      this.starting--;
+      this.dispatch();
     }
-    const inst = new Instance(container, this.opts.freezeAfterMs, this.log);
-    if (this.closed) {
-      await inst.destroy();
-      throw new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`);
+  }
+
+  private freeSlot(): Instance | undefined {
+    let best: Instance | undefined;
+    for (const inst of this.instances) {
+      if (inst.busy >= this.fn.concurrency || !inst.container.isAlive()) continue;
+      // Pack requests onto busy instances first, so idle ones stay frozen and can age out.
+      if (!best || inst.busy > best.busy || (inst.busy === best.busy && inst.lastUsed > best.lastUsed))
+        best = inst;
     }
-    this.instance = inst;
-    this.log.info(
-      { fn: this.fn.name, container: container.id, ip: container.ip, ms: Math.round(performance.now() - t0) },
-      'instance started',
-    );
-    return inst;
+    return best;
+  }
+
+  private setInflight(delta: number): void {
+    const now = performance.now();
+    this.area += this.inflight * (now - this.lastChange);
+    this.lastChange = now;
+    this.inflight += delta;
+  }
+
+  /** Hands free slots to waiting requests; when none can be served, fails them or starts more. */
+  private dispatch(): void {
+    for (;;) {
+      const waiter = this.waiters[0];
+      if (!waiter) return;
+      const inst = this.freeSlot();
+      if (!inst) break;
+      this.waiters.shift();
+      clearTimeout(waiter.timer);
+      this.setInflight(1);
+      void inst.acquire().then(() => waiter.resolve(inst));
+    }
+    if (this.instances.size === 0 && this.starting === 0) {
+      const err =
+        this.lastStartError ?? new ThawError('FUNCTION_START_FAILED', 'no instance could be started');
+      for (const w of this.waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(err);
+      }
+      return;
+    }
+    this.scaleFor(this.waiters.length);
+  }
+
+  /** Reactive scale-up: enough instances starting to take `waiting` requests, within max. */
+  private scaleFor(waiting: number): void {
+    const needed = Math.ceil(waiting / this.fn.concurrency) - this.starting;
+    const room = this.fn.maxInstances - this.instances.size - this.starting;
+    for (let i = 0; i < Math.min(needed, room); i++) void this.startInstance();
+  }
+
+  private slot(): Promise<Instance> {
+    const free = this.waiters.length === 0 ? this.freeSlot() : undefined;
+    if (free) {
+      this.setInflight(1);
+      return free.acquire().then(() => free);
+    }
+    const limit = (this.opts.queuePerInstance ?? 10) * this.fn.maxInstances * this.fn.concurrency;
+    if (this.waiters.length >= limit) {
+      return Promise.reject(
+        new ThawError(
+          'OVERLOADED',
+          `function "${this.fn.name}" has ${this.waiters.length} requests waiting already`,
+        ),
+      );
+    }
+    return new Promise<Instance>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(
+            new ThawError(
+              'FUNCTION_TIMEOUT',
+              `no instance of "${this.fn.name}" was free within ${this.fn.timeoutMs} ms`,
+            ),
+          );
+        }, this.fn.timeoutMs),
+      };
+      this.waiters.push(waiter);
+      this.dispatch();
+    });
   }
 
   async invoke(req: InvokeRequest): Promise<InvokeResult> {
+    if (this.closed)
+      return { ok: false, code: 'FUNCTION_NOT_FOUND', message: `function ${this.fn.name} was removed` };
     let inst: Instance;
     try {
-      inst = await this.ready();
+      inst = await this.slot();
     } catch (err) {
-      const e = err instanceof ThawError ? err : new ThawError('FUNCTION_START_FAILED', String(err));
+      const e = err instanceof ThawError ? err : new ThawError('INTERNAL', String(err));
       return { ok: false, code: e.code, message: e.message };
     }
-    await inst.acquire();
     try {
       const result = await forward(inst, req, this.fn.timeoutMs);
       if (!result.ok && result.crashed) this.replace(inst);
       return result;
     } finally {
       inst.release();
+      this.setInflight(-1);
+      this.dispatch();
     }
   }
 
   private replace(dead: Instance): void {
-    if (this.instance !== dead) return;
-    this.instance = undefined;
+    if (!this.instances.delete(dead)) return;
     this.log.warn({ fn: this.fn.name, container: dead.container.id }, 'instance crashed; replacing it');
     dead.destroy().catch((err: unknown) => this.log.error({ err }, 'removing a crashed instance failed'));
-    if (!this.closed)
-      this.ready().catch((err: unknown) => this.log.error({ err }, 'replacement failed to start'));
+    if (!this.closed && this.instances.size + this.starting < Math.max(1, this.fn.minInstances)) {
+      void this.startInstance();
+    }
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    const now = performance.now();
+    this.setInflight(0);
+    const sample = this.area / Math.max(1, now - this.lastTick);
+    this.area = 0;
+    this.lastTick = now;
+    this.autoscaler.record(now, sample);
+    const current = this.instances.size + this.starting;
+    const d = this.autoscaler.decide(now, current);
+    if (d.desired !== current) {
+      this.log.debug({ fn: this.fn.name, ...d, current }, 'autoscaler decision');
+    }
+    // Ahead of demand: new instances start, and freeze until a request comes.
+    for (let i = current; i < d.desired; i++) {
+      void this.startInstance().then((inst) => inst?.freezeIfIdle());
+    }
+    // Idle instances beyond what is wanted age out; never below minInstances.
+    const keep = Math.max(d.desired, this.fn.minInstances);
+    for (const inst of [...this.instances].sort((a, b) => a.lastUsed - b.lastUsed)) {
+      if (this.instances.size <= keep) break;
+      if (inst.busy === 0 && now - inst.lastUsed >= this.fn.idleTtlMs) {
+        this.instances.delete(inst);
+        this.log.info(
+          { fn: this.fn.name, container: inst.container.id, instances: this.instances.size },
+          'idle instance removed',
+        );
+        inst.destroy().catch((err: unknown) => this.log.error({ err }, 'removing an idle instance failed'));
+      }
+    }
   }
 
   /** Resolves once no request is in flight, or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while ((this.instance?.busy ?? 0) > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    const inst = this.instance ?? (await this.starting?.catch(() => undefined));
-    this.instance = undefined;
-    await inst?.destroy();
+    clearInterval(this.ticker);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`));
+    }
+    while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
+    const all = [...this.instances];
+    this.instances.clear();
+    await Promise.allSettled(all.map((i) => i.destroy()));
   }
 }

@@ -10,6 +10,8 @@ import { Pool } from 'undici';
 export class Instance {
   readonly http: Pool;
   private inflight = 0;
+  /** When the last request ended (performance.now()), for the idle time-to-live. */
+  lastUsed = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private freezing: Promise<void> | undefined;
   private closed = false;
@@ -46,6 +48,7 @@ export class Instance {
 
   release(): void {
     this.inflight--;
+    this.lastUsed = performance.now();
     if (this.inflight === 0 && !this.closed) {
       this.timer = setTimeout(() => this.freezeIfIdle(), this.freezeAfterMs);
       this.timer.unref();

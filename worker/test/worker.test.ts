@@ -6,7 +6,8 @@ import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
 import { residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import {
-  type FunctionRecord,
+  FunctionRecord,
+  type FunctionSpecInput,
   IMAGE_BUCKET,
   type ImageRecord,
   ImportReply,
@@ -57,19 +58,17 @@ afterAll(async () => {
   await rm(rt.runDir, { recursive: true, force: true });
 });
 
-function fnRecord(name: string, timeoutMs = 5000): FunctionRecord {
+function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): FunctionRecord {
   const now = new Date().toISOString();
-  return {
+  return FunctionRecord.parse({
     name,
     image: image.digest,
-    env: {},
-    memoryMiB: 128,
-    timeoutMs,
-    port: 8080,
-    status: 'ready',
+    imageDigest: image.digest,
+    timeoutMs: 5000,
+    ...extra,
     createdAt: now,
     updatedAt: now,
-  };
+  });
 }
 
 async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {
@@ -117,7 +116,7 @@ describe('worker', () => {
   it('places a function: one instance, started and left frozen', async () => {
     const msg = await nc.request(
       subj.place,
-      json.encode({ fn: fnRecord('echo'), image: { kind: 'upload', record: image } }),
+      json.encode({ fn: fnRecord('echo', { concurrency: 64 }), image: { kind: 'upload', record: image } }),
       {
         timeout: 60_000,
       },
@@ -154,6 +153,36 @@ describe('worker', () => {
     }
     expect(results.filter((s) => s !== 200)).toEqual([]);
   });
+
+  it('grows the pool for concurrent requests, up to maxInstances, and refuses beyond its queue', async () => {
+    const place = (fn: FunctionRecord) =>
+      nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
+        timeout: 60_000,
+      });
+    await place(fnRecord('pool', { maxInstances: 3, concurrency: 1, idleTtlMs: 1000 }));
+    const before = worker.runtime.list().length;
+    const three = await Promise.all([1, 2, 3].map((i) => invoke('pool', `/sleep?ms=400&i=${i}`)));
+    expect(three.map((r) => r.status)).toEqual([200, 200, 200]);
+    // The placement's warm instance and two more.
+    expect(worker.runtime.list().length - before).toBe(2);
+
+    await place(fnRecord('tiny', { maxInstances: 1, concurrency: 1, idleTtlMs: 1000 }));
+    // One running, ten waiting (the queue: 10 per instance), the rest refused at once.
+    const burst = await Promise.all(
+      Array.from({ length: 14 }, (_, i) => invoke('tiny', `/sleep?ms=100&i=${i}`)),
+    );
+    const refused = burst.filter((r) => r.error === 'OVERLOADED');
+    expect(burst.filter((r) => r.status === 200)).toHaveLength(11);
+    expect(refused).toHaveLength(3);
+  }, 60_000);
+
+  it('scales an idle pool back to zero after its idle time-to-live', async () => {
+    const deadline = Date.now() + 15_000;
+    const pooled = () => worker.runtime.list().filter((c) => c.state !== 'destroyed').length;
+    // 'echo' keeps one frozen instance until its own (default, 60 s) TTL; pool and tiny go.
+    while (pooled() > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(pooled()).toBe(1);
+  }, 20_000);
 
   it('rejects a malformed envelope', async () => {
     const reply = await nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 5000 });

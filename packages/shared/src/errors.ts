@@ -24,6 +24,7 @@ export const ErrorCatalogue = {
   FUNCTION_START_FAILED: { status: 502, message: 'The function instance did not start.' },
   UPSTREAM_ERROR: { status: 502, message: 'The function instance closed the connection without answering.' },
   RESPONSE_TOO_LARGE: { status: 502, message: "The function's response is larger than the limit." },
+  OVERLOADED: { status: 429, message: 'The function is at its maximum instances and its queue is full.' },
   NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -31,6 +31,14 @@ export const FunctionSpec = z.strictObject({
   timeoutMs: z.number().int().min(100).max(900_000).default(30_000),
   /** The port the image's HTTP server listens on; also passed as $PORT. */
   port: z.number().int().min(1).max(65535).default(8080),
+  /** Instances kept (frozen) on each worker that holds the function, even when idle. */
+  minInstances: z.number().int().min(0).max(100).default(0),
+  /** Most instances on one worker. */
+  maxInstances: z.number().int().min(1).max(1000).default(10),
+  /** Requests one instance serves at once; more wait for a free instance or a new one. */
+  concurrency: z.number().int().min(1).max(1000).default(1),
+  /** Idle time after which instances above the minimum are removed (scale to zero by default). */
+  idleTtlMs: z.number().int().min(1000).max(86_400_000).default(60_000),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;

@@ -11,6 +11,10 @@ describe('FunctionSpec', () => {
       memoryMiB: 128,
       timeoutMs: 30_000,
       port: 8080,
+      minInstances: 0,
+      maxInstances: 10,
+      concurrency: 1,
+      idleTtlMs: 60_000,
     });
   });
   it.each([
