@@ -124,7 +124,9 @@ export class FunctionHost {
   private freeSlot(): Instance | undefined {
     let best: Instance | undefined;
     for (const inst of this.instances) {
-      if (inst.busy >= this.fn.concurrency || !inst.container.isAlive()) continue;
+      // Dead instances leave the set when a request finds them dead (replace()), not here: this
+      // runs for every request, and a liveness check costs a read of /proc.
+      if (inst.busy >= this.fn.concurrency) continue;
       // Pack requests onto busy instances first, so idle ones stay frozen and can age out.
       if (!best || inst.busy > best.busy || (inst.busy === best.busy && inst.lastUsed > best.lastUsed))
         best = inst;
