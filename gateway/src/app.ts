@@ -2,6 +2,8 @@ import { FunctionRemoved, type Logger, subjects as makeSubjects } from '@thaw/sh
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import { Caller } from './caller.js';
+import { Cluster } from './cluster.js';
 import type { GatewayEnv } from './env.js';
 import { installErrorHandling } from './errors.js';
 import { functionRoutes } from './functions.js';
@@ -28,7 +30,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const subjects = makeSubjects(config.THAW_PREFIX);
   const registry = new Registry(redis, config.THAW_PREFIX, logger);
-  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger);
+  const cluster = new Cluster(nc, subjects, logger);
+  const caller = new Caller(nc, cluster);
+  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger, cluster);
 
   // Another gateway deleted a function: drop our cached copy at once.
   const json = JSONCodec<unknown>();
@@ -42,21 +46,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   app.addHook('onClose', async () => {
     for (const s of evictions) s.unsubscribe();
+    caller.close();
+    cluster.close();
   });
 
   installErrorHandling(app);
+  app.get('/v1/workers', async () => ({ workers: cluster.list() }));
   app.get('/healthz', async (_req, reply) => {
     const ok = !nc.isClosed() && redis.status === 'ready';
     return reply.code(ok ? 200 : 503).send({ ok, nats: !nc.isClosed(), redis: redis.status });
   });
   await app.register(async (scope) =>
-    functionRoutes(scope, { nc, subjects, registry, workers, log: logger }),
+    functionRoutes(scope, { nc, subjects, registry, workers, cluster, log: logger }),
   );
   await app.register(async (scope) =>
     imageRoutes(scope, { nc, registry, workers, maxImageBytes: config.MAX_IMAGE_BYTES, log: logger }),
   );
   await app.register(async (scope) =>
-    invokeRoutes(scope, { nc, subjects, registry, workers, maxBodyBytes: config.MAX_BODY_BYTES }),
+    invokeRoutes(scope, {
+      caller,
+      cluster,
+      subjects,
+      registry,
+      workers,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+    }),
   );
   return app;
 }

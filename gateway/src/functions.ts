@@ -10,6 +10,7 @@ import {
 } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
+import type { Cluster } from './cluster.js';
 import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
 
@@ -18,6 +19,7 @@ export interface FunctionDeps {
   subjects: Subjects;
   registry: Registry;
   workers: Workers;
+  cluster: Cluster;
   log: Logger;
 }
 
@@ -61,7 +63,8 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
     const fn = await d.registry.getFunction(req.params.name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${req.params.name}"`);
-    return fn;
+    // Instances per worker, as the workers' latest heartbeats (at most ~0.5 s old) tell.
+    return { ...fn, workers: d.cluster.instancesOf(fn.name) };
   });
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (req, reply) => {

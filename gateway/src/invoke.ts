@@ -7,16 +7,19 @@ import {
   ThawError,
 } from '@thaw/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Msg, type NatsConnection, headers as natsHeaders } from 'nats';
+import { type Msg, headers as natsHeaders } from 'nats';
+import { type Caller, NoRespondersError } from './caller.js';
+import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
 import type { Registry } from './registry.js';
-import { isNoResponders, isTimeout, type Workers } from './workers.js';
+import type { Workers } from './workers.js';
 
 // Extra time past the function's timeout for the worker's own answer to arrive.
 const REPLY_GRACE_MS = 2000;
 
 export interface InvokeDeps {
-  nc: NatsConnection;
+  caller: Caller;
+  cluster: Cluster;
   subjects: Subjects;
   registry: Registry;
   workers: Workers;
@@ -53,8 +56,17 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     h.set(InvokeHeader.headers, JSON.stringify(fwd));
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
 
-    const msg = await send(d, fn, body, h);
-    const code = msg.headers?.get(InvokeHeader.error);
+    let msg = await send(d, fn, body, h);
+    let code = msg.headers?.get(InvokeHeader.error);
+    if (code === 'OVERLOADED') {
+      // The workers holding the function are full: spread it to one with room, if there is one.
+      const target = d.cluster.pick(fn.name, fn.memoryMiB);
+      if (target) {
+        await d.workers.place(fn, await d.registry.imageSource(fn), target);
+        msg = await send(d, fn, body, h);
+        code = msg.headers?.get(InvokeHeader.error);
+      }
+    }
     if (code) throw fromWire(code, Buffer.from(msg.data).toString());
     const status = Number(msg.headers?.get(InvokeHeader.status) || 502);
     // The worker sends end-to-end headers only.
@@ -72,25 +84,32 @@ async function send(
   body: Buffer,
   h: ReturnType<typeof natsHeaders>,
 ): Promise<Msg> {
-  const opts = { headers: h, timeout: fn.timeoutMs + REPLY_GRACE_MS };
+  const timeoutMs = fn.timeoutMs + REPLY_GRACE_MS;
   const subject = d.subjects.invoke(fn.name);
   try {
-    return await d.nc.request(subject, body, opts);
+    return await d.caller.call(subject, body, h, timeoutMs);
   } catch (err) {
-    if (isTimeout(err)) throw timeout(fn);
-    if (!isNoResponders(err)) throw err;
+    if (!(err instanceof NoRespondersError)) throw named(err, fn);
   }
   // No worker holds the function: have one take it on, then send the same request there.
   await d.workers.place(fn, await d.registry.imageSource(fn));
   try {
-    return await d.nc.request(subject, body, opts);
+    return await d.caller.call(subject, body, h, timeoutMs);
   } catch (err) {
-    if (isTimeout(err)) throw timeout(fn);
-    if (isNoResponders(err)) throw new ThawError('NO_WORKER', `no worker serves "${fn.name}" right now`);
-    throw err;
+    if (err instanceof NoRespondersError)
+      throw new ThawError('NO_WORKER', `no worker serves "${fn.name}" right now`);
+    throw named(err, fn);
   }
 }
 
-function timeout(fn: FunctionRecord): ThawError {
-  return new ThawError('FUNCTION_TIMEOUT', `function "${fn.name}" did not answer within ${fn.timeoutMs} ms`);
+/** The caller's errors, with the function named. */
+function named(err: unknown, fn: FunctionRecord): unknown {
+  if (err instanceof ThawError && err.code === 'FUNCTION_TIMEOUT') {
+    return new ThawError(
+      'FUNCTION_TIMEOUT',
+      `function "${fn.name}" did not answer within ${fn.timeoutMs} ms`,
+    );
+  }
+  if (err instanceof ThawError) return new ThawError(err.code, `function "${fn.name}": ${err.message}`);
+  return err;
 }

@@ -8,14 +8,15 @@ import {
   ThawError,
 } from '@thaw/shared';
 import { ErrorCode, JSONCodec, type NatsConnection, type NatsError } from 'nats';
+import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
 
 const json = JSONCodec<unknown>();
 
-export function isNoResponders(err: unknown): boolean {
+function isNoResponders(err: unknown): boolean {
   return (err as NatsError)?.code === ErrorCode.NoResponders;
 }
-export function isTimeout(err: unknown): boolean {
+function isTimeout(err: unknown): boolean {
   return (err as NatsError)?.code === ErrorCode.Timeout;
 }
 
@@ -28,6 +29,7 @@ export class Workers {
     private readonly subjects: Subjects,
     private readonly timeoutMs: number,
     private readonly log: Logger,
+    private readonly cluster: Cluster,
   ) {}
 
   private async request(subject: string, body: unknown): Promise<unknown> {
@@ -49,14 +51,29 @@ export class Workers {
   }
 
   /**
-   * Asks one worker to take the function on. Concurrent first requests share one placement,
-   * so a burst on a cold function does not start an instance per request.
+   * Asks one worker to take the function on: `target`, or the one with most room by the
+   * heartbeats, or (none heard yet) whichever worker of the queue group answers. Concurrent
+   * first requests share one placement, so a burst on a cold function does not start an
+   * instance per request.
    */
-  place(fn: FunctionRecord, image: ImageSource): Promise<{ workerId: string; digest: string }> {
+  place(
+    fn: FunctionRecord,
+    image: ImageSource,
+    target?: string,
+  ): Promise<{ workerId: string; digest: string }> {
     let p = this.placing.get(fn.name);
     if (!p) {
       p = (async () => {
-        const reply = PlaceReply.parse(await this.request(this.subjects.place, { fn, image }));
+        const to = target ?? this.cluster.pick(fn.name, fn.memoryMiB);
+        let answer: unknown;
+        try {
+          answer = await this.request(to ? this.subjects.placeOn(to) : this.subjects.place, { fn, image });
+        } catch (err) {
+          // The chosen worker went away since its last heartbeat: let the queue group answer.
+          if (!to || !(err instanceof ThawError && err.code === 'NO_WORKER')) throw err;
+          answer = await this.request(this.subjects.place, { fn, image });
+        }
+        const reply = PlaceReply.parse(answer);
         if (!reply.ok) throw fromWire(reply.error.code, reply.error.message);
         this.log.info({ fn: fn.name, worker: reply.workerId }, 'function placed');
         return { workerId: reply.workerId, digest: reply.digest };

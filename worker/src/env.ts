@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
-import { parseEnv } from '@thaw/shared';
+import { hostname, totalmem } from 'node:os';
+import { parseEnv, WorkerId } from '@thaw/shared';
 import { z } from 'zod';
 
 const RegistryAuth = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
@@ -13,8 +13,12 @@ function safeJson(s: string): unknown {
 }
 
 const Env = z.object({
-  /** Names this worker in replies, logs and (later) heartbeats. */
-  WORKER_ID: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  /** Names this worker in replies, logs, heartbeats and its placement subject. */
+  WORKER_ID: WorkerId.default(
+    `${hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 40)}-${process.pid}`,
+  ),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   /** Prefix of every NATS subject, so installations can share a NATS server. */
   THAW_PREFIX: z
@@ -69,6 +73,18 @@ const Env = z.object({
       });
       return z.NEVER;
     }),
+  /**
+   * Memory this worker may commit to instances (the sum of their memory limits). Beyond it,
+   * idle instances of other functions are evicted, least recently used first, or the start is
+   * refused. Default: 80% of the host's memory.
+   */
+  THAW_MEMORY_MIB: z.coerce
+    .number()
+    .int()
+    .min(16)
+    .default(Math.floor((totalmem() * 0.8) / 2 ** 20)),
+  /** How often the worker announces itself; gateways take it as lost after three missed beats. */
+  HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(500),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type WorkerEnv = z.infer<typeof Env>;

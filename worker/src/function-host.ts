@@ -4,6 +4,7 @@ import type { FunctionRecord, Logger } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
 import { Autoscaler, DEFAULT_AUTOSCALER } from './autoscaler.js';
 import { Instance } from './instance.js';
+import type { MemoryBudget } from './memory.js';
 import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
 
 export interface HostOptions {
@@ -13,6 +14,15 @@ export interface HostOptions {
   tickMs?: number;
   /** Requests that may wait for an instance, per instance the function may have. */
   queuePerInstance?: number;
+  /** The worker's memory budget, shared by all its functions. */
+  memory: MemoryBudget;
+}
+
+/** What a heartbeat says of one function on this worker. */
+export interface HostSnapshot {
+  name: string;
+  starting: number;
+  instances: { id: string; state: 'running' | 'frozen'; busy: number }[];
 }
 
 interface Waiter {
@@ -81,7 +91,17 @@ export class FunctionHost {
   /** Starts one instance; on failure records the error and fails the waiters if nothing else can serve them. */
   private async startInstance(): Promise<Instance | undefined> {
     this.starting++;
+    let reserved = false;
+    let failed = false;
     try {
+      reserved = await this.opts.memory.reserve(this.fn.memoryMiB, this.fn.name);
+      if (!reserved) {
+        throw new ThawError(
+          'OVERLOADED',
+          `this worker's memory budget is full (${this.opts.memory.committedMiB} of ${this.opts.memory.budgetMiB} MiB committed, ${this.fn.memoryMiB} MiB more needed)`,
+        );
+      }
+      if (this.closed) return undefined;
       const t0 = performance.now();
       const container = await this.runtime.create({
         image: this.image,
@@ -97,6 +117,7 @@ export class FunctionHost {
         return undefined;
       }
       this.instances.add(inst);
+      reserved = false; // from here the instance owns the reservation: removeInstance() returns it
       this.log.info(
         {
           fn: this.fn.name,
@@ -110,14 +131,17 @@ export class FunctionHost {
     } catch (err) {
       const log =
         err instanceof ContainerStartError && err.log ? `; its output: ${err.log.trim().slice(-500)}` : '';
-      this.lastStartError = new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, {
-        cause: err,
-      });
+      this.lastStartError =
+        err instanceof ThawError
+          ? err
+          : new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, { cause: err });
       this.log.warn({ fn: this.fn.name, err: this.lastStartError.message }, 'instance failed to start');
+      failed = true;
       return undefined;
     } finally {
+      if (reserved) this.opts.memory.release(this.fn.memoryMiB);
       this.starting--;
-      this.dispatch();
+      this.dispatch(!failed);
     }
   }
 
@@ -141,8 +165,12 @@ export class FunctionHost {
     this.inflight += delta;
   }
 
-  /** Hands free slots to waiting requests; when none can be served, fails them or starts more. */
-  private dispatch(): void {
+  /**
+   * Hands free slots to waiting requests; when none is free, starts more (unless `mayStart` is
+   * false: right after a failed start, which would fail the same way again), and fails the
+   * waiters when nothing runs and nothing is starting.
+   */
+  private dispatch(mayStart = true): void {
     for (;;) {
       const waiter = this.waiters[0];
       if (!waiter) return;
@@ -153,6 +181,10 @@ export class FunctionHost {
       this.setInflight(1);
       void inst.acquire().then(() => waiter.resolve(inst));
     }
+    if (this.waiters.length === 0) return;
+    // From zero, this starts the first instance; only when nothing runs and nothing could be
+    // started are the waiters failed (with why the last start failed).
+    if (mayStart) this.scaleFor(this.waiters.length);
     if (this.instances.size === 0 && this.starting === 0) {
       const err =
         this.lastStartError ?? new ThawError('FUNCTION_START_FAILED', 'no instance could be started');
@@ -160,9 +192,7 @@ export class FunctionHost {
         clearTimeout(w.timer);
         w.reject(err);
       }
-      return;
     }
-    this.scaleFor(this.waiters.length);
   }
 
   /** Reactive scale-up: enough instances starting to take `waiting` requests, within max. */
@@ -228,10 +258,48 @@ export class FunctionHost {
     }
   }
 
+  /** Takes the instance out of the pool, destroys it and returns its memory to the budget. */
+  private async removeInstance(inst: Instance, why: string): Promise<void> {
+    if (!this.instances.delete(inst)) return;
+    this.log.info(
+      { fn: this.fn.name, container: inst.container.id, instances: this.instances.size, why },
+      'instance removed',
+    );
+    try {
+      await inst.destroy();
+    } catch (err) {
+      this.log.error({ err, fn: this.fn.name, container: inst.container.id }, 'removing an instance failed');
+    } finally {
+      this.opts.memory.release(this.fn.memoryMiB);
+    }
+  }
+
+  /** Idle instances above the minimum, least recently used first: what memory pressure may take. */
+  evictable(): Instance[] {
+    const idle = [...this.instances].filter((i) => i.busy === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    return idle.slice(0, Math.max(0, this.instances.size - this.fn.minInstances));
+  }
+
+  evict(inst: Instance): Promise<void> {
+    return inst.busy === 0 ? this.removeInstance(inst, 'evicted for memory') : Promise.resolve();
+  }
+
+  snapshot(): HostSnapshot {
+    return {
+      name: this.fn.name,
+      starting: this.starting,
+      instances: [...this.instances].map((i) => ({
+        id: i.container.id,
+        state: i.container.state === 'frozen' ? 'frozen' : 'running',
+        busy: i.busy,
+      })),
+    };
+  }
+
   private replace(dead: Instance): void {
-    if (!this.instances.delete(dead)) return;
+    if (!this.instances.has(dead)) return;
     this.log.warn({ fn: this.fn.name, container: dead.container.id }, 'instance crashed; replacing it');
-    dead.destroy().catch((err: unknown) => this.log.error({ err }, 'removing a crashed instance failed'));
+    void this.removeInstance(dead, 'crashed');
     if (!this.closed && this.instances.size + this.starting < Math.max(1, this.fn.minInstances)) {
       void this.startInstance();
     }
@@ -259,12 +327,7 @@ export class FunctionHost {
     for (const inst of [...this.instances].sort((a, b) => a.lastUsed - b.lastUsed)) {
       if (this.instances.size <= keep) break;
       if (inst.busy === 0 && now - inst.lastUsed >= this.fn.idleTtlMs) {
-        this.instances.delete(inst);
-        this.log.info(
-          { fn: this.fn.name, container: inst.container.id, instances: this.instances.size },
-          'idle instance removed',
-        );
-        inst.destroy().catch((err: unknown) => this.log.error({ err }, 'removing an idle instance failed'));
+        void this.removeInstance(inst, 'idle time-to-live');
       }
     }
   }
@@ -283,8 +346,6 @@ export class FunctionHost {
       w.reject(new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`));
     }
     while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
-    const all = [...this.instances];
-    this.instances.clear();
-    await Promise.allSettled(all.map((i) => i.destroy()));
+    await Promise.allSettled([...this.instances].map((i) => this.removeInstance(i, 'function closed')));
   }
 }

@@ -4,19 +4,23 @@ import {
   FunctionRemoved,
   type ImportReply,
   ImportRequest,
+  InvokeHeader,
   isThawError,
   type Logger,
   type PlaceReply,
   PlaceRequest,
   type Subjects,
+  ThawError,
   WORKER_QUEUE,
+  type WorkerHeartbeat,
 } from '@thaw/shared';
-import { JSONCodec, type Msg, type NatsConnection, type Subscription } from 'nats';
+import { JSONCodec, type Msg, type NatsConnection, headers as natsHeaders, type Subscription } from 'nats';
 import { FunctionHost, type HostOptions } from './function-host.js';
 import type { ImageFetcher } from './images.js';
 import { encodeReply, parseInvoke } from './proxy.js';
 
 const json = JSONCodec<unknown>();
+const EMPTY = new Uint8Array(0);
 
 function wireError(err: unknown): { code: string; message: string } {
   if (isThawError(err)) return { code: err.code, message: err.message };
@@ -30,6 +34,9 @@ export class WorkerService {
     { host: FunctionHost; sub?: Subscription; placing: Promise<string> }
   >();
   private readonly subs: Subscription[] = [];
+  private readonly accepted = natsHeaders();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private draining = false;
 
   constructor(
     readonly workerId: string,
@@ -39,10 +46,18 @@ export class WorkerService {
     private readonly images: ImageFetcher,
     private readonly opts: HostOptions,
     private readonly log: Logger,
-  ) {}
+    private readonly heartbeatMs = 500,
+  ) {
+    this.accepted.set(InvokeHeader.accepted, workerId);
+  }
 
   start(): void {
     this.subs.push(
+      // Gateways address placements to the worker with most room (from heartbeats); the queue
+      // group is the fallback for a gateway that has heard no heartbeat yet.
+      this.nc.subscribe(this.subjects.placeOn(this.workerId), {
+        callback: (_e, msg) => void this.onPlace(msg),
+      }),
       this.nc.subscribe(this.subjects.place, {
         queue: WORKER_QUEUE,
         callback: (_e, msg) => void this.onPlace(msg),
@@ -54,6 +69,43 @@ export class WorkerService {
       // Every worker hears removals (no queue group): each drops its own instances.
       this.nc.subscribe(this.subjects.functionRemoved, { callback: (_e, msg) => void this.onRemoved(msg) }),
     );
+    this.beat();
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+  }
+
+  /** Idle frozen instances of functions other than `forFunction`, least recently used first, until `needMiB` is free. */
+  async evictFor(needMiB: number, forFunction: string): Promise<void> {
+    const candidates = [...this.hosts.values()]
+      .filter((e) => e.host && e.host.fn.name !== forFunction)
+      .flatMap((e) => e.host.evictable().map((inst) => ({ host: e.host, inst })))
+      .sort((a, b) => a.inst.lastUsed - b.inst.lastUsed);
+    let freed = 0;
+    const evictions: Promise<void>[] = [];
+    for (const c of candidates) {
+      if (freed >= needMiB) break;
+      freed += c.host.fn.memoryMiB;
+      this.log.info(
+        { fn: c.host.fn.name, container: c.inst.container.id, for: forFunction },
+        'evicting an idle instance for memory',
+      );
+      evictions.push(c.host.evict(c.inst));
+    }
+    await Promise.all(evictions);
+  }
+
+  heartbeatMessage(): WorkerHeartbeat {
+    return {
+      workerId: this.workerId,
+      intervalMs: this.heartbeatMs,
+      draining: this.draining,
+      memory: { budgetMiB: this.opts.memory.budgetMiB, committedMiB: this.opts.memory.committedMiB },
+      functions: [...this.hosts.values()].filter((e) => e.host).map((e) => e.host.snapshot()),
+    };
+  }
+
+  private beat(): void {
+    if (this.nc.isClosed()) return;
+    this.nc.publish(this.subjects.heartbeat, json.encode(this.heartbeatMessage()));
   }
 
   functions(): FunctionRecord[] {
@@ -76,6 +128,7 @@ export class WorkerService {
   private async onPlace(msg: Msg): Promise<void> {
     let reply: PlaceReply;
     try {
+      if (this.draining) throw new ThawError('NO_WORKER', `worker ${this.workerId} is draining`);
       const req = PlaceRequest.parse(json.decode(msg.data));
       const digest = await this.place(req);
       reply = { ok: true, workerId: this.workerId, digest };
@@ -118,6 +171,8 @@ export class WorkerService {
   }
 
   private async onInvoke(host: FunctionHost, msg: Msg): Promise<void> {
+    // Taken: from now on the gateway ties the call to this worker's heartbeats.
+    if (msg.reply) this.nc.publish(msg.reply, EMPTY, { headers: this.accepted });
     const req = parseInvoke(msg.headers, msg.data);
     if (!req) {
       const bad = encodeReply({
@@ -153,9 +208,13 @@ export class WorkerService {
 
   /** Stops taking work, lets in-flight calls finish (up to `drainMs`), removes every instance. */
   async close(drainMs = 30_000): Promise<void> {
+    // Heartbeats go on while draining (marked so): the worker is alive, its calls still count.
+    this.draining = true;
+    this.beat();
     for (const s of this.subs) s.unsubscribe();
     for (const e of this.hosts.values()) e.sub?.unsubscribe();
     await Promise.allSettled([...this.hosts.values()].map((e) => e.host?.drain(drainMs)));
     await Promise.allSettled([...this.hosts.keys()].map((name) => this.drop(name)));
+    clearInterval(this.heartbeat);
   }
 }

@@ -4,6 +4,7 @@ import { createLogger, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images.js';
+import { MemoryBudget } from './memory.js';
 import { WorkerService } from './service.js';
 
 export interface RunningWorker {
@@ -35,15 +36,23 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     insecureRegistries: env.THAW_INSECURE_REGISTRIES,
     credentials: (registry) => env.THAW_REGISTRY_AUTH[registry],
   });
+  // The service evicts for the budget, and the budget is made first: a late binding.
+  const late: { service?: WorkerService } = {};
+  const memory = new MemoryBudget(
+    env.THAW_MEMORY_MIB,
+    (need, fn) => late.service?.evictFor(need, fn) ?? Promise.resolve(),
+  );
   const service = new WorkerService(
     env.WORKER_ID,
     nc,
     subjects(env.THAW_PREFIX),
     runtime,
     images,
-    { freezeAfterMs: env.FREEZE_AFTER_MS, startTimeoutMs: env.START_TIMEOUT_MS },
+    { freezeAfterMs: env.FREEZE_AFTER_MS, startTimeoutMs: env.START_TIMEOUT_MS, memory },
     log,
+    env.HEARTBEAT_MS,
   );
+  late.service = service;
   service.start();
   await nc.flush();
   log.info({ nats: env.NATS_URL, cgroups: runtime.cgroups.kind }, 'worker ready');

@@ -15,7 +15,16 @@ import {
   PlaceReply,
   subjects,
 } from '@thaw/shared';
-import { connect, headers, JSONCodec, type NatsConnection, StorageType } from 'nats';
+import {
+  connect,
+  headers,
+  JSONCodec,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  RequestStrategy,
+  StorageType,
+} from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
 
@@ -71,13 +80,33 @@ function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): Functio
   });
 }
 
+/** An invocation as the gateway makes it: the worker's "accepted" message first, then the answer. */
+async function call(subject: string, body: Uint8Array, h?: MsgHdrs, timeout = 10_000): Promise<Msg> {
+  const replies = await nc.requestMany(subject, body, {
+    strategy: RequestStrategy.Count,
+    maxMessages: 2,
+    maxWait: timeout,
+    headers: h,
+  });
+  let acceptedBy: string | undefined;
+  for await (const m of replies) {
+    if (m.headers?.get(InvokeHeader.accepted)) {
+      acceptedBy = m.headers.get(InvokeHeader.accepted);
+      continue;
+    }
+    expect(acceptedBy).toBe(worker.id);
+    return m;
+  }
+  throw new Error(`no answer on ${subject}`);
+}
+
 async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {
   const h = headers();
   h.set(InvokeHeader.method, method);
   h.set(InvokeHeader.path, path);
   h.set(InvokeHeader.query, '');
   h.set(InvokeHeader.headers, JSON.stringify({ 'x-test': '1' }));
-  const reply = await nc.request(subj.invoke(name), body, { headers: h, timeout: 10_000 });
+  const reply = await call(subj.invoke(name), body, h);
   return {
     status: Number(reply.headers?.get(InvokeHeader.status) || 0),
     error: reply.headers?.get(InvokeHeader.error) ?? '',
@@ -184,8 +213,27 @@ describe('worker', () => {
     expect(pooled()).toBe(1);
   }, 20_000);
 
+  it('serves concurrent first requests from zero instances, starting no more than they need', async () => {
+    const echo = worker.runtime.list().map((c) => c.id);
+    const place = (fn: FunctionRecord) =>
+      nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
+        timeout: 60_000,
+      });
+    // Placed, then left to age out to zero; then four concurrent first requests, concurrency 4.
+    await place(fnRecord('wide', { maxInstances: 5, concurrency: 4, idleTtlMs: 1000 }));
+    const deadline = Date.now() + 10_000;
+    const wide = () => worker.service.heartbeatMessage().functions.find((f) => f.name === 'wide');
+    while ((wide()?.instances.length ?? 1) > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(wide()?.instances).toEqual([]);
+    const four = await Promise.all([1, 2, 3, 4].map((i) => invoke('wide', `/sleep?ms=100&i=${i}`)));
+    expect(four.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(wide()?.instances.length).toBe(1);
+    expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBe(1);
+  }, 20_000);
+
   it('rejects a malformed envelope', async () => {
-    const reply = await nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 5000 });
+    const reply = await call(subj.invoke('echo'), new Uint8Array(), undefined, 5000);
     expect(reply.headers?.get(InvokeHeader.error)).toBe('VALIDATION_FAILED');
   });
 
@@ -195,7 +243,7 @@ describe('worker', () => {
     while (worker.runtime.list().length > 0 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 20));
     expect(worker.runtime.list()).toEqual([]);
-    await expect(nc.request(subj.invoke('echo'), new Uint8Array(), { timeout: 2000 })).rejects.toThrow();
+    await expect(call(subj.invoke('echo'), new Uint8Array(), undefined, 2000)).rejects.toThrow();
   });
 
   it('leaves nothing behind once closed', async () => {

@@ -25,6 +25,10 @@ export const ErrorCatalogue = {
   UPSTREAM_ERROR: { status: 502, message: 'The function instance closed the connection without answering.' },
   RESPONSE_TOO_LARGE: { status: 502, message: "The function's response is larger than the limit." },
   OVERLOADED: { status: 429, message: 'The function is at its maximum instances and its queue is full.' },
+  WORKER_LOST: {
+    status: 502,
+    message: 'The worker serving the call stopped before it answered; the call may have run in part.',
+  },
   NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -114,3 +114,30 @@ export type FunctionChanged = z.infer<typeof FunctionChanged>;
 /** thaw.functions.removed: every worker drops the function's instances. */
 export const FunctionRemoved = z.object({ name: FunctionName });
 export type FunctionRemoved = z.infer<typeof FunctionRemoved>;
+
+/** A worker id: safe as a NATS subject token. */
+export const WorkerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
+
+export const InstanceState = z.enum(['running', 'frozen']);
+export type InstanceState = z.infer<typeof InstanceState>;
+
+/** thaw.workers.heartbeat: what a worker holds and how much room it has left. */
+export const WorkerHeartbeat = z.object({
+  workerId: WorkerId,
+  /** How often heartbeats come; a worker silent for three of these is taken as lost. */
+  intervalMs: z.number().int().positive(),
+  /** A draining worker finishes its calls and takes no new functions. */
+  draining: z.boolean(),
+  memory: z.object({ budgetMiB: z.number().int(), committedMiB: z.number().int() }),
+  functions: z.array(
+    z.object({
+      name: FunctionName,
+      /** Instances being created, not yet listening. */
+      starting: z.number().int().nonnegative(),
+      instances: z.array(
+        z.object({ id: z.string(), state: InstanceState, busy: z.number().int().nonnegative() }),
+      ),
+    }),
+  ),
+});
+export type WorkerHeartbeat = z.infer<typeof WorkerHeartbeat>;

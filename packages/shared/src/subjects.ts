@@ -8,6 +8,10 @@ export function subjects(prefix = 'thaw') {
   return {
     invoke: (fn: string) => `${prefix}.invoke.${fn}`,
     place: `${prefix}.place`,
+    /** Placement addressed to one worker, chosen by the gateway from heartbeats. */
+    placeOn: (workerId: string) => `${prefix}.place.${workerId}`,
+    /** Every worker's periodic state: capacity, draining, instances per function. */
+    heartbeat: `${prefix}.workers.heartbeat`,
     importImage: `${prefix}.images.import`,
     functionRemoved: `${prefix}.functions.removed`,
     functionChanged: `${prefix}.functions.changed`,
@@ -27,6 +31,12 @@ export const InvokeHeader = {
   status: 'thaw-status',
   /** Set on a reply when the worker failed the call: an ErrorCode; the payload is the message. */
   error: 'thaw-error',
+  /**
+   * Set on the worker's first, empty message to the reply subject: it has taken the call (its
+   * id is the value). Before it, the call may go to another worker; after it, the call's fate
+   * is tied to that worker's heartbeats.
+   */
+  accepted: 'thaw-accepted',
 } as const;
 
 /** The name of the JetStream object store holding uploaded image archives. */

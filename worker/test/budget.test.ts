@@ -1,0 +1,211 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import {
+  FunctionRecord,
+  type FunctionSpecInput,
+  IMAGE_BUCKET,
+  type ImageRecord,
+  ImportReply,
+  InvokeHeader,
+  PlaceReply,
+  subjects,
+  WorkerHeartbeat,
+} from '@thaw/shared';
+import {
+  connect,
+  headers,
+  JSONCodec,
+  type Msg,
+  type NatsConnection,
+  RequestStrategy,
+  StorageType,
+} from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
+import { MemoryBudget } from '../src/memory.js';
+
+describe('MemoryBudget', () => {
+  it('reserves within the budget, asks for eviction beyond it, and refuses what eviction cannot free', async () => {
+    const asked: number[] = [];
+    let budget: MemoryBudget | undefined;
+    budget = new MemoryBudget(256, async (need) => {
+      asked.push(need);
+      if (need <= 128) budget?.release(128); // one 128 MiB instance can go
+    });
+    expect(await budget.reserve(128, 'a')).toBe(true);
+    expect(await budget.reserve(128, 'b')).toBe(true);
+    expect(await budget.reserve(128, 'c')).toBe(true); // after evicting one
+    expect(budget.committedMiB).toBe(256);
+    expect(await budget.reserve(256, 'd')).toBe(false);
+    expect(asked).toEqual([128, 256]);
+    expect(budget.committedMiB).toBe(256);
+  });
+});
+
+const rt = scratchRuntimeOptions('wbg');
+const prefix = `wb${process.pid}`;
+const subj = subjects(prefix);
+const json = JSONCodec<unknown>();
+let nats: Service;
+let nc: NatsConnection;
+let worker: RunningWorker;
+let image: ImageRecord;
+let nodeImage: ImageRecord;
+const beats: WorkerHeartbeat[] = [];
+
+beforeAll(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url });
+  nc.subscribe(subj.heartbeat, {
+    callback: (_e, m) => {
+      beats.push(WorkerHeartbeat.parse(json.decode(m.data)));
+    },
+  });
+  worker = await startWorker(
+    loadEnv({
+      NATS_URL: nats.url,
+      THAW_PREFIX: prefix,
+      WORKER_ID: 'budget-worker',
+      ...workerEnvFor(rt),
+      THAW_MEMORY_MIB: '300',
+      HEARTBEAT_MS: '100',
+      FREEZE_AFTER_MS: '30',
+      LOG_LEVEL: 'warn',
+    }),
+  );
+  image = await upload('busybox-httpd');
+  nodeImage = await upload('node-hello');
+}, 180_000);
+
+async function upload(which: 'busybox-httpd' | 'node-hello'): Promise<ImageRecord> {
+  const built = await buildTestImage(which, 'oci', join(rt.stateDir, 'archives'));
+  const object = `budget-${which}-${process.pid}`;
+  const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+  await os.put({ name: object }, Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>);
+  const msg = await nc.request(subj.importImage, json.encode({ object }), { timeout: 60_000 });
+  const reply = ImportReply.parse(json.decode(msg.data));
+  if (!reply.ok) throw new Error(reply.error.message);
+  return { digest: reply.digest, object, size: reply.size, uploadedAt: new Date().toISOString() };
+}
+
+afterAll(async () => {
+  await worker?.close();
+  await nc?.close();
+  await nats?.close();
+  await rm(rt.stateDir, { recursive: true, force: true });
+  await rm(rt.runDir, { recursive: true, force: true });
+});
+
+function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): FunctionRecord {
+  const now = new Date().toISOString();
+  return FunctionRecord.parse({
+    name,
+    image: image.digest,
+    imageDigest: image.digest,
+    memoryMiB: 128,
+    timeoutMs: 5000,
+    ...extra,
+    createdAt: now,
+    updatedAt: now,
+  });
+}
+
+async function place(fn: FunctionRecord, record = image): Promise<PlaceReply> {
+  const msg = await nc.request(
+    subj.placeOn('budget-worker'),
+    json.encode({ fn, image: { kind: 'upload', record } }),
+    {
+      timeout: 60_000,
+    },
+  );
+  return PlaceReply.parse(json.decode(msg.data));
+}
+
+async function call(name: string, path: string): Promise<Msg> {
+  const h = headers();
+  h.set(InvokeHeader.method, 'GET');
+  h.set(InvokeHeader.path, path);
+  h.set(InvokeHeader.query, '');
+  const replies = await nc.requestMany(subj.invoke(name), new Uint8Array(), {
+    strategy: RequestStrategy.Count,
+    maxMessages: 2,
+    maxWait: 10_000,
+    headers: h,
+  });
+  for await (const m of replies) if (!m.headers?.get(InvokeHeader.accepted)) return m;
+  throw new Error('no answer');
+}
+
+async function nextBeat(): Promise<WorkerHeartbeat> {
+  const seen = beats.length;
+  while (beats.length === seen) await new Promise((r) => setTimeout(r, 20));
+  const b = beats.at(-1);
+  if (!b) throw new Error('no heartbeat');
+  return b;
+}
+
+describe('worker memory budget and heartbeats', () => {
+  it('heartbeats carry the budget, what is committed and each instance with its state', async () => {
+    expect((await place(fnRecord('first'))).ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 100)); // let it freeze
+    const beat = await nextBeat();
+    expect(beat).toMatchObject({
+      workerId: 'budget-worker',
+      intervalMs: 100,
+      draining: false,
+      memory: { budgetMiB: 300, committedMiB: 128 },
+    });
+    expect(beat.functions).toEqual([
+      { name: 'first', starting: 0, instances: [{ id: expect.any(String), state: 'frozen', busy: 0 }] },
+    ]);
+  });
+
+  it('evicts the least recently used idle instance of another function when the budget is full', async () => {
+    expect((await place(fnRecord('second'))).ok).toBe(true);
+    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
+    // "second" was used last, so "first" (idle longest) makes room for "third".
+    expect((await call('second', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    expect((await place(fnRecord('third'))).ok).toBe(true);
+    const after = worker.service.heartbeatMessage();
+    expect(after.memory.committedMiB).toBe(256);
+    const count = (n: string) => after.functions.find((f) => f.name === n)?.instances.length;
+    expect([count('first'), count('second'), count('third')]).toEqual([0, 1, 1]);
+    expect(worker.runtime.list()).toHaveLength(2);
+    // The evicted function still serves: an instance starts again, evicting the next idle one.
+    expect((await call('first', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
+  });
+
+  it('refuses an instance that does not fit even after eviction, with a clear error', async () => {
+    const reply = await place(fnRecord('huge', { memoryMiB: 512 }));
+    expect(reply).toMatchObject({ ok: false, error: { code: 'OVERLOADED' } });
+    if (reply.ok) return;
+    expect(reply.error.message).toMatch(/memory budget is full .*300 MiB/);
+    expect(worker.service.heartbeatMessage().functions.map((f) => f.name)).not.toContain('huge');
+  });
+
+  it('drains on close: in-flight calls finish, placements are refused, heartbeats say draining', async () => {
+    const fn = FunctionRecord.parse({
+      ...fnRecord('slow', { memoryMiB: 32 }),
+      image: nodeImage.digest,
+      imageDigest: nodeImage.digest,
+    });
+    expect((await place(fn, nodeImage)).ok).toBe(true);
+    const slow = call('slow', '/sleep?ms=800');
+    await new Promise((r) => setTimeout(r, 200)); // the call is in the container now
+    const closing = worker.close();
+    expect((await nextBeat()).draining).toBe(true);
+    // It no longer listens for placements at all.
+    await expect(place(fnRecord('late'))).rejects.toThrow(/503/);
+    const answer = await slow;
+    expect(answer.headers?.get(InvokeHeader.status)).toBe('200');
+    expect(JSON.parse(Buffer.from(answer.data).toString())).toMatchObject({ slept: 800 });
+    await closing;
+    expect(worker.runtime.list()).toHaveLength(0);
+  });
+});
