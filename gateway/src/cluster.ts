@@ -24,6 +24,8 @@ export interface WorkerInstances {
  */
 export class Cluster {
   private readonly workers = new Map<string, Seen>();
+  // Placements made here that heartbeats may not show yet: function → worker → when.
+  private readonly placed = new Map<string, Map<string, number>>();
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -46,6 +48,10 @@ export class Cluster {
       for (const [id, s] of this.workers) {
         if (Date.now() - s.at > 60_000) this.workers.delete(id);
       }
+      for (const [fn, m] of this.placed) {
+        for (const [id, at] of m) if (Date.now() - at > 60_000) m.delete(id);
+        if (m.size === 0) this.placed.delete(fn);
+      }
     }, 10_000);
     this.sweeper.unref();
   }
@@ -66,6 +72,23 @@ export class Cluster {
     return [...this.workers.values()].filter((s) => this.alive(s.beat.workerId)).map((s) => s.beat);
   }
 
+  /** Records a placement at once, before the worker's next heartbeat shows it. */
+  notePlaced(fn: string, workerId: string): void {
+    const m = this.placed.get(fn) ?? new Map<string, number>();
+    m.set(workerId, Date.now());
+    this.placed.set(fn, m);
+  }
+
+  /** When this gateway last placed `fn` anywhere (0 if never). */
+  lastPlaced(fn: string): number {
+    return Math.max(0, ...(this.placed.get(fn)?.values() ?? []));
+  }
+
+  private placedRecently(fn: string, workerId: string): boolean {
+    const at = this.placed.get(fn)?.get(workerId);
+    return at !== undefined && Date.now() - at < 5_000;
+  }
+
   /**
    * The live, non-draining worker with the most free memory that does not hold `fn` yet and can
    * fit one instance of `memoryMiB`; undefined when none (or no heartbeat heard yet).
@@ -73,7 +96,8 @@ export class Cluster {
   pick(fn: string, memoryMiB: number): string | undefined {
     let best: { id: string; free: number } | undefined;
     for (const b of this.live()) {
-      if (b.draining || b.functions.some((f) => f.name === fn)) continue;
+      if (b.draining || b.functions.some((f) => f.name === fn) || this.placedRecently(fn, b.workerId))
+        continue;
       const free = b.memory.budgetMiB - b.memory.committedMiB;
       if (free < memoryMiB) continue;
       if (!best || free > best.free) best = { id: b.workerId, free };

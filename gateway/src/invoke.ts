@@ -57,6 +57,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
 
     let msg = await send(d, fn, body, h);
+    if (msg.headers?.get(InvokeHeader.saturated)) spread(d, fn);
     let code = msg.headers?.get(InvokeHeader.error);
     if (code === 'OVERLOADED') {
       // The workers holding the function are full: spread it to one with room, if there is one.
@@ -100,6 +101,22 @@ async function send(
       throw new ThawError('NO_WORKER', `no worker serves "${fn.name}" right now`);
     throw named(err, fn);
   }
+}
+
+/**
+ * The function's pool is full where it runs: place it on one more worker with room, in the
+ * background (the request that told us is answered already). Placements of one function are
+ * shared, so a stream of saturated replies makes one placement at a time.
+ */
+function spread(d: InvokeDeps, fn: FunctionRecord): void {
+  // One more worker per second at most: the last one needs a moment to take load.
+  if (Date.now() - d.cluster.lastPlaced(fn.name) < 1000) return;
+  const target = d.cluster.pick(fn.name, fn.memoryMiB);
+  if (!target) return;
+  void d.registry
+    .imageSource(fn)
+    .then((source) => d.workers.place(fn, source, target))
+    .catch(() => undefined); // the next saturated reply tries again
 }
 
 /** The caller's errors, with the function named. */

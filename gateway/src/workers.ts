@@ -75,6 +75,7 @@ export class Workers {
         }
         const reply = PlaceReply.parse(answer);
         if (!reply.ok) throw fromWire(reply.error.code, reply.error.message);
+        this.cluster.notePlaced(fn.name, reply.workerId);
         this.log.info({ fn: fn.name, worker: reply.workerId }, 'function placed');
         return { workerId: reply.workerId, digest: reply.digest };
       })().finally(() => this.placing.delete(fn.name));

@@ -47,6 +47,7 @@ export class FunctionHost {
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
   private lastStartError: ThawError | undefined;
+  private saturatedAt = Number.NEGATIVE_INFINITY;
   // Time-weighted in-flight count since the last tick: the autoscaler's input.
   private inflight = 0;
   private area = 0;
@@ -74,6 +75,11 @@ export class FunctionHost {
 
   get size(): number {
     return this.instances.size;
+  }
+
+  /** Whether, within the last second, a request had to wait while the pool was at its maximum. */
+  get saturated(): boolean {
+    return performance.now() - this.saturatedAt < 1000;
   }
 
   containers(): Container[] {
@@ -217,6 +223,7 @@ export class FunctionHost {
         ),
       );
     }
+    if (this.instances.size + this.starting >= this.fn.maxInstances) this.saturatedAt = performance.now();
     return new Promise<Instance>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
@@ -332,10 +339,12 @@ export class FunctionHost {
     }
   }
 
-  /** Resolves once no request is in flight, or after `timeoutMs`. */
+  /** Resolves once no request is in flight or waiting for an instance, or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.inflight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while ((this.inflight > 0 || this.waiters.length > 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async close(): Promise<void> {

@@ -79,6 +79,8 @@ export class WorkerService {
       .filter((e) => e.host && e.host.fn.name !== forFunction)
       .flatMap((e) => e.host.evictable().map((inst) => ({ host: e.host, inst })))
       .sort((a, b) => a.inst.lastUsed - b.inst.lastUsed);
+    // Evicting what cannot make enough room would only cost other functions their warm instances.
+    if (candidates.reduce((sum, c) => sum + c.host.fn.memoryMiB, 0) < needMiB) return;
     let freed = 0;
     const evictions: Promise<void>[] = [];
     for (const c of candidates) {
@@ -185,6 +187,7 @@ export class WorkerService {
     }
     const result = await host.invoke(req);
     const reply = encodeReply(result);
+    if (host.saturated) reply.headers.set(InvokeHeader.saturated, '1');
     msg.respond(reply.data, { headers: reply.headers });
   }
 

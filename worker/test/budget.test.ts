@@ -187,6 +187,9 @@ describe('worker memory budget and heartbeats', () => {
     if (reply.ok) return;
     expect(reply.error.message).toMatch(/memory budget is full .*300 MiB/);
     expect(worker.service.heartbeatMessage().functions.map((f) => f.name)).not.toContain('huge');
+    // Nothing was evicted for it: eviction could not have made enough room.
+    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
+    expect(worker.runtime.list()).toHaveLength(2);
   });
 
   it('drains on close: in-flight calls finish, placements are refused, heartbeats say draining', async () => {

@@ -19,6 +19,8 @@ export interface PlatformOptions {
   prefix?: string;
   /** Environment of the worker (THAW_STATE_DIR, THAW_BRIDGE, ...), on top of the defaults. */
   workerEnv?: Record<string, string>;
+  /** Start a worker on this host (default); false when the caller starts its own (startWorkerHost). */
+  worker?: boolean;
   /** 'inherit' shows the processes' logs; 'buffer' keeps the last lines for errors. */
   logs?: 'inherit' | 'buffer';
   logLevel?: string;
@@ -28,7 +30,7 @@ export interface Platform {
   readonly gatewayUrl: string;
   readonly natsUrl: string;
   readonly redisUrl: string;
-  readonly worker: ChildProcess;
+  readonly worker: ChildProcess | undefined;
   readonly gateway: ChildProcess;
   /** Last lines the worker and gateway printed (with logs: 'buffer'). */
   output(): string;
@@ -91,8 +93,11 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       redisUrl = redis.url;
     }
     const prefix = o.prefix ?? 'thaw';
-    const worker = launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
-    await worker.ready;
+    const worker =
+      o.worker === false
+        ? undefined
+        : launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
+    await worker?.ready;
     const gateway = launch('gateway', {
       NATS_URL: natsUrl,
       REDIS_URL: redisUrl,
@@ -108,7 +113,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       gatewayUrl,
       natsUrl,
       redisUrl,
-      worker: worker.child,
+      worker: worker?.child,
       gateway: gateway.child,
       output: () => out,
       close: () => {

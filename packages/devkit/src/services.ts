@@ -17,6 +17,8 @@ export interface ServiceOptions {
   dataDir?: string;
   /** Fixed port; a free random one when absent. */
   port?: number;
+  /** Address to listen on (127.0.0.1 by default; 0.0.0.0 for workers in other namespaces). */
+  listen?: string;
 }
 
 function missing(bin: string): Error {
@@ -76,7 +78,7 @@ export async function startNats(opts: ServiceOptions = {}): Promise<Service> {
     '-c',
     'nats.conf',
     '-a',
-    '127.0.0.1',
+    opts.listen ?? '127.0.0.1',
     '-p',
     String(opts.port ?? -1),
     '-js',

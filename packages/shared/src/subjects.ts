@@ -37,6 +37,11 @@ export const InvokeHeader = {
    * is tied to that worker's heartbeats.
    */
   accepted: 'thaw-accepted',
+  /**
+   * Set on a reply when the function's pool on that worker is at its maximum with requests
+   * waiting: the gateway places the function on another worker with room as well.
+   */
+  saturated: 'thaw-saturated',
 } as const;
 
 /** The name of the JetStream object store holding uploaded image archives. */
