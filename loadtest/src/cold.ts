@@ -1,0 +1,94 @@
+/**
+ * `cold` scenario: from the first request to a function with no instance (its pool scaled to
+ * zero after the idle time-to-live) to its response, through the gateway, for `node-hello`
+ * and `busybox-httpd`, RUNS runs each. The baseline, in the same run, is the second request to
+ * the same function right after (a thaw of the instance the first one started).
+ * Writes loadtest/results/cold.json.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deployFunction, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { type Summary, summarize } from './stats.js';
+
+const runs = Number(process.env.BENCH_RUNS ?? 30);
+const results = fileURLToPath(new URL('../results/', import.meta.url));
+const rt = scratchRuntimeOptions('cold');
+const IDLE_TTL_MS = 1000;
+
+const platform = await startPlatform({
+  gatewayPort: 0,
+  prefix: 'cold',
+  logs: 'buffer',
+  logLevel: 'warn',
+  workerEnv: { ...workerEnvFor(rt), THAW_SUBNET: '10.231.0.0/16' },
+});
+
+async function timed(url: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  const ms = performance.now() - t0;
+  if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
+  return ms;
+}
+
+async function instances(name: string): Promise<number> {
+  const fn = (await (await fetch(`${platform.gatewayUrl}/v1/functions/${name}`)).json()) as {
+    workers: { instances: unknown[]; starting: number }[];
+  };
+  return fn.workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
+}
+
+async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{ cold: Summary; warm: Summary }> {
+  const built = await buildTestImage(image, 'oci', join(rt.stateDir, 'archives'));
+  const { digest } = await uploadImage(platform.gatewayUrl, built.path);
+  const names = Array.from({ length: runs }, (_, i) => `cold-${image.split('-')[0]}-${i}`);
+  for (const name of names) {
+    await deployFunction(platform.gatewayUrl, { name, image: digest, idleTtlMs: IDLE_TTL_MS, memoryMiB: 64 });
+  }
+  // Every pool goes to zero once its instance has been idle for the time-to-live.
+  const deadline = Date.now() + 60_000;
+  for (const name of names) {
+    while ((await instances(name)) > 0) {
+      if (Date.now() > deadline) throw new Error(`${name} did not scale to zero`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (const name of names) {
+    cold.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
+    warm.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
+  }
+  for (const name of names) await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, { method: 'DELETE' });
+  return { cold: summarize(cold), warm: summarize(warm) };
+}
+
+try {
+  const node = await scenario('node-hello');
+  const busybox = await scenario('busybox-httpd');
+  for (const [k, v] of [
+    ['node', node],
+    ['busybox', busybox],
+  ] as const) {
+    console.log(
+      `${k.padEnd(8)} cold p50 ${v.cold.p50_ms.toFixed(1)} ms  p99 ${v.cold.p99_ms.toFixed(1)} ms  (n ${v.cold.n});  ` +
+        `next call (thaw) p50 ${v.warm.p50_ms.toFixed(2)} ms;  cold/thaw ${(v.cold.p50_ms / v.warm.p50_ms).toFixed(0)}x`,
+    );
+  }
+  await mkdir(results, { recursive: true });
+  const out = {
+    node: node.cold,
+    busybox: busybox.cold,
+    baseline_thaw: { node: node.warm, busybox: busybox.warm },
+  };
+  await writeFile(join(results, 'cold.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote ${join(results, 'cold.json')}`);
+} finally {
+  await platform.close();
+  await rm(rt.stateDir, { recursive: true, force: true });
+  await rm(rt.runDir, { recursive: true, force: true });
+}
