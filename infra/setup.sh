@@ -31,6 +31,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   trap - EXIT
 fi
 
+# promtool (the tests check both /metrics endpoints with it), taken out of Debian's prometheus
+# package rather than installing it: the package would bring a whole Prometheus server.
+PROMTOOL=.cache/bin/promtool
+if [ ! -x "$PROMTOOL" ]; then
+  say "fetching promtool from Debian's prometheus package"
+  mkdir -p .cache/deb .cache/bin
+  (cd .cache/deb && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  dpkg-deb --fsys-tarfile .cache/deb/prometheus_*.deb | tar -x -O ./usr/bin/promtool > "$PROMTOOL.tmp"
+  chmod +x "$PROMTOOL.tmp" && mv "$PROMTOOL.tmp" "$PROMTOOL"
+  rm -rf .cache/deb
+fi
+
 # npm dependencies, when the lock file changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies"

@@ -9,6 +9,7 @@ import { installErrorHandling } from './errors.js';
 import { functionRoutes } from './functions.js';
 import { imageRoutes } from './images.js';
 import { invokeRoutes } from './invoke.js';
+import { GatewayMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { Workers } from './workers.js';
 
@@ -32,7 +33,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = new Registry(redis, config.THAW_PREFIX, logger);
   const cluster = new Cluster(nc, subjects, logger);
   const caller = new Caller(nc, cluster);
-  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger, cluster);
+  const metrics = new GatewayMetrics(cluster);
+  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger, cluster, metrics);
 
   // Another gateway deleted a function: drop our cached copy at once.
   const json = JSONCodec<unknown>();
@@ -52,6 +54,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   installErrorHandling(app);
   app.get('/v1/workers', async () => ({ workers: cluster.list() }));
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   app.get('/healthz', async (_req, reply) => {
     const ok = !nc.isClosed() && redis.status === 'ready';
     return reply.code(ok ? 200 : 503).send({ ok, nats: !nc.isClosed(), redis: redis.status });
@@ -69,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       subjects,
       registry,
       workers,
+      metrics,
       maxBodyBytes: config.MAX_BODY_BYTES,
     }),
   );

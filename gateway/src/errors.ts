@@ -31,12 +31,15 @@ export function installErrorHandling(app: FastifyInstance): void {
     const e = toThawError(err);
     if (e.code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
     const body: ErrorBody = e.toBody();
+    // Tells thaw's own errors from a function's answers with the same status, in one header.
+    void reply.header('x-thaw-error', e.code);
     // Both pass soon: a client may retry after a second.
     if (e.code === 'OVERLOADED' || e.code === 'FUNCTION_NOT_READY') void reply.header('retry-after', '1');
     void reply.code(e.status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
     const e = new ThawError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+    void reply.header('x-thaw-error', e.code);
     void reply.code(e.status).send(e.toBody());
   });
 }

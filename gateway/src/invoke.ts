@@ -11,6 +11,7 @@ import { type Msg, headers as natsHeaders } from 'nats';
 import { type Caller, NoRespondersError } from './caller.js';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
+import type { GatewayMetrics } from './metrics.js';
 import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
 
@@ -24,6 +25,7 @@ export interface InvokeDeps {
   registry: Registry;
   workers: Workers;
   maxBodyBytes: number;
+  metrics: GatewayMetrics;
 }
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
@@ -34,10 +36,25 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     done(null, body);
   });
 
+  // Which function a request invoked, for the metrics; names that are not functions are not
+  // labels (anyone can send any name).
+  const invoked = new WeakMap<FastifyRequest, string>();
+  app.addHook('onResponse', async (req, reply) => {
+    const fn = invoked.get(req) ?? '(unknown)';
+    const code = reply.getHeader('x-thaw-error');
+    d.metrics.invocations.inc({
+      function: fn,
+      status: String(reply.statusCode),
+      code: typeof code === 'string' ? code : '',
+    });
+    d.metrics.duration.observe({ function: fn }, reply.elapsedTime / 1000);
+  });
+
   const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     const { name } = req.params;
     const fn = await d.registry.getFunction(name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    invoked.set(req, fn.name);
     if (fn.status === 'pulling') {
       throw new ThawError('FUNCTION_NOT_READY', `function "${name}" is still pulling ${fn.image}`);
     }

@@ -10,6 +10,7 @@ import {
 import { ErrorCode, JSONCodec, type NatsConnection, type NatsError } from 'nats';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
+import type { GatewayMetrics } from './metrics.js';
 
 const json = JSONCodec<unknown>();
 
@@ -30,6 +31,7 @@ export class Workers {
     private readonly timeoutMs: number,
     private readonly log: Logger,
     private readonly cluster: Cluster,
+    private readonly metrics?: GatewayMetrics,
   ) {}
 
   private async request(subject: string, body: unknown): Promise<unknown> {
@@ -74,6 +76,7 @@ export class Workers {
           answer = await this.request(this.subjects.place, { fn, image });
         }
         const reply = PlaceReply.parse(answer);
+        this.metrics?.placements.inc({ result: reply.ok ? 'ok' : reply.error.code });
         if (!reply.ok) throw fromWire(reply.error.code, reply.error.message);
         this.cluster.notePlaced(fn.name, reply.workerId);
         this.log.info({ fn: fn.name, worker: reply.workerId }, 'function placed');

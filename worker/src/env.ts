@@ -1,4 +1,4 @@
-import { hostname, totalmem } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import { parseEnv, WorkerId } from '@thaw/shared';
 import { z } from 'zod';
 
@@ -48,6 +48,13 @@ const Env = z.object({
   THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
   /** Idle time after which a thawed instance is frozen again. */
   FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(100),
+  /** Containers this worker creates at once; more wait their turn (default: 2 per CPU core). */
+  START_CONCURRENCY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(Math.max(2, 2 * availableParallelism())),
   /** How long a new instance has to start listening on its port. */
   START_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
   /** Registries (host:port, comma-separated) reached over plain HTTP; loopback ones always are. */
@@ -85,6 +92,9 @@ const Env = z.object({
     .default(Math.floor((totalmem() * 0.8) / 2 ** 20)),
   /** How often the worker announces itself; gateways take it as lost after three missed beats. */
   HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(500),
+  /** Port of GET /metrics (Prometheus); 0 picks a free one (tests). */
+  THAW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  THAW_METRICS_HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type WorkerEnv = z.infer<typeof Env>;

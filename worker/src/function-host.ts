@@ -5,7 +5,9 @@ import { ThawError } from '@thaw/shared';
 import { Autoscaler, DEFAULT_AUTOSCALER } from './autoscaler.js';
 import { Instance } from './instance.js';
 import type { MemoryBudget } from './memory.js';
+import type { WorkerMetrics } from './metrics.js';
 import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
+import type { Semaphore } from './semaphore.js';
 
 export interface HostOptions {
   freezeAfterMs: number;
@@ -16,7 +18,16 @@ export interface HostOptions {
   queuePerInstance?: number;
   /** The worker's memory budget, shared by all its functions. */
   memory: MemoryBudget;
+  /**
+   * Container starts in progress on this worker, shared by all its functions: on a small host,
+   * dozens of starts at once all finish late; a few at a time, the first ones serve sooner.
+   */
+  starts?: Semaphore;
+  metrics?: WorkerMetrics;
 }
+
+/** Why an instance is started: the metrics' `reason` label. */
+type StartReason = 'minimum' | 'request' | 'autoscaler' | 'replace';
 
 /** What a heartbeat says of one function on this worker. */
 export interface HostSnapshot {
@@ -48,6 +59,7 @@ export class FunctionHost {
   private closed = false;
   private lastStartError: ThawError | undefined;
   private saturatedAt = Number.NEGATIVE_INFINITY;
+  private lastDecision = { desired: 0, panic: false };
   // Time-weighted in-flight count since the last tick: the autoscaler's input.
   private inflight = 0;
   private area = 0;
@@ -89,13 +101,13 @@ export class FunctionHost {
   /** Starts max(1, minInstances) instances and leaves them frozen: the first request is a thaw. */
   async warm(): Promise<void> {
     const n = Math.max(1, this.fn.minInstances);
-    const started = await Promise.all(Array.from({ length: n }, () => this.startInstance()));
+    const started = await Promise.all(Array.from({ length: n }, () => this.startInstance('minimum')));
     await Promise.all(started.map((i) => i?.freezeIfIdle()));
     if (started.every((i) => !i)) throw this.lastStartError ?? new ThawError('FUNCTION_START_FAILED');
   }
 
   /** Starts one instance; on failure records the error and fails the waiters if nothing else can serve them. */
-  private async startInstance(): Promise<Instance | undefined> {
+  private async startInstance(reason: StartReason): Promise<Instance | undefined> {
     this.starting++;
     let reserved = false;
     let failed = false;
@@ -109,15 +121,20 @@ export class FunctionHost {
       }
       if (this.closed) return undefined;
       const t0 = performance.now();
-      const container = await this.runtime.create({
-        image: this.image,
-        port: this.fn.port,
-        env: this.fn.env,
-        memoryMiB: this.fn.memoryMiB,
-        readyTimeoutMs: this.opts.startTimeoutMs,
-        label: this.fn.name,
-      });
-      const inst = new Instance(container, this.opts.freezeAfterMs, this.log);
+      const create = () =>
+        this.runtime.create({
+          image: this.image,
+          port: this.fn.port,
+          env: this.fn.env,
+          memoryMiB: this.fn.memoryMiB,
+          readyTimeoutMs: this.opts.startTimeoutMs,
+          label: this.fn.name,
+        });
+      const container = await (this.opts.starts ? this.opts.starts.use(create) : create());
+      const inst = new Instance(container, this.opts.freezeAfterMs, this.log, this.opts.metrics);
+      const seconds = (performance.now() - t0) / 1000;
+      this.opts.metrics?.starts.inc({ function: this.fn.name, reason, result: 'ok' });
+      this.opts.metrics?.startDuration.observe({ function: this.fn.name }, seconds);
       if (this.closed) {
         await inst.destroy();
         return undefined;
@@ -143,6 +160,7 @@ export class FunctionHost {
           : new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, { cause: err });
       this.log.warn({ fn: this.fn.name, err: this.lastStartError.message }, 'instance failed to start');
       failed = true;
+      this.opts.metrics?.starts.inc({ function: this.fn.name, reason, result: this.lastStartError.code });
       return undefined;
     } finally {
       if (reserved) this.opts.memory.release(this.fn.memoryMiB);
@@ -205,7 +223,7 @@ export class FunctionHost {
   private scaleFor(waiting: number): void {
     const needed = Math.ceil(waiting / this.fn.concurrency) - this.starting;
     const room = this.fn.maxInstances - this.instances.size - this.starting;
-    for (let i = 0; i < Math.min(needed, room); i++) void this.startInstance();
+    for (let i = 0; i < Math.min(needed, room); i++) void this.startInstance('request');
   }
 
   private slot(): Promise<Instance> {
@@ -245,6 +263,17 @@ export class FunctionHost {
   }
 
   async invoke(req: InvokeRequest): Promise<InvokeResult> {
+    const t0 = performance.now();
+    const result = await this.serve(req);
+    const m = this.opts.metrics;
+    if (m) {
+      m.invocations.inc({ function: this.fn.name, outcome: result.ok ? String(result.status) : result.code });
+      m.duration.observe({ function: this.fn.name }, (performance.now() - t0) / 1000);
+    }
+    return result;
+  }
+
+  private async serve(req: InvokeRequest): Promise<InvokeResult> {
     if (this.closed)
       return { ok: false, code: 'FUNCTION_NOT_FOUND', message: `function ${this.fn.name} was removed` };
     let inst: Instance;
@@ -288,7 +317,32 @@ export class FunctionHost {
   }
 
   evict(inst: Instance): Promise<void> {
-    return inst.busy === 0 ? this.removeInstance(inst, 'evicted for memory') : Promise.resolve();
+    if (inst.busy > 0) return Promise.resolve();
+    this.opts.metrics?.evictions.inc({ function: this.fn.name });
+    return this.removeInstance(inst, 'evicted for memory');
+  }
+
+  /** What the metrics' gauges show of this function. */
+  gauges(): {
+    name: string;
+    starting: number;
+    running: number;
+    frozen: number;
+    queued: number;
+    desired: number;
+    panicking: boolean;
+  } {
+    let frozen = 0;
+    for (const i of this.instances) if (i.container.state === 'frozen') frozen++;
+    return {
+      name: this.fn.name,
+      starting: this.starting,
+      running: this.instances.size - frozen,
+      frozen,
+      queued: this.waiters.length,
+      desired: this.lastDecision.desired,
+      panicking: this.lastDecision.panic,
+    };
   }
 
   snapshot(): HostSnapshot {
@@ -308,7 +362,7 @@ export class FunctionHost {
     this.log.warn({ fn: this.fn.name, container: dead.container.id }, 'instance crashed; replacing it');
     void this.removeInstance(dead, 'crashed');
     if (!this.closed && this.instances.size + this.starting < Math.max(1, this.fn.minInstances)) {
-      void this.startInstance();
+      void this.startInstance('replace');
     }
   }
 
@@ -322,12 +376,20 @@ export class FunctionHost {
     this.autoscaler.record(now, sample);
     const current = this.instances.size + this.starting;
     const d = this.autoscaler.decide(now, current);
-    if (d.desired !== current) {
-      this.log.debug({ fn: this.fn.name, ...d, current }, 'autoscaler decision');
+    if (d.desired !== this.lastDecision.desired || d.panic !== this.lastDecision.panic) {
+      this.log.info({ fn: this.fn.name, ...d, current }, 'autoscaler decision');
+      const direction =
+        d.desired > this.lastDecision.desired
+          ? 'up'
+          : d.desired < this.lastDecision.desired
+            ? 'down'
+            : 'same';
+      this.opts.metrics?.scaling.inc({ function: this.fn.name, direction });
     }
+    this.lastDecision = { desired: d.desired, panic: d.panic };
     // Ahead of demand: new instances start, and freeze until a request comes.
     for (let i = current; i < d.desired; i++) {
-      void this.startInstance().then((inst) => inst?.freezeIfIdle());
+      void this.startInstance('autoscaler').then((inst) => inst?.freezeIfIdle());
     }
     // Idle instances beyond what is wanted age out; never below minInstances.
     const keep = Math.max(d.desired, this.fn.minInstances);

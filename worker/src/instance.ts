@@ -1,6 +1,7 @@
 import type { Container } from '@thaw/runtime';
 import type { Logger } from '@thaw/shared';
 import { Pool } from 'undici';
+import type { WorkerMetrics } from './metrics.js';
 
 /**
  * One running container of a function: a keep-alive connection pool to it, and the idle
@@ -20,6 +21,7 @@ export class Instance {
     readonly container: Container,
     private readonly freezeAfterMs: number,
     private readonly log: Logger,
+    private readonly metrics?: WorkerMetrics,
   ) {
     // Our own keep-alive timeout (4 s) is shorter than common server defaults (Node: 5 s), and
     // it runs in this process, not the frozen one, so a reused socket is never one the server
@@ -43,7 +45,13 @@ export class Instance {
       this.timer = undefined;
     }
     if (this.freezing) await this.freezing;
-    this.container.thaw();
+    if (this.metrics && this.container.state === 'frozen') {
+      const t0 = performance.now();
+      this.container.thaw();
+      this.metrics.thawDuration.observe((performance.now() - t0) / 1000);
+    } else {
+      this.container.thaw();
+    }
   }
 
   release(): void {
@@ -57,8 +65,10 @@ export class Instance {
 
   freezeIfIdle(): Promise<void> {
     if (this.inflight > 0 || this.closed || this.freezing) return this.freezing ?? Promise.resolve();
+    const t0 = performance.now();
     this.freezing = this.container
       .freeze()
+      .then(() => this.metrics?.freezeDuration.observe((performance.now() - t0) / 1000))
       .catch((err: unknown) =>
         this.log.warn({ err, container: this.container.id }, 'freeze failed; left running'),
       )

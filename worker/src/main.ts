@@ -3,7 +3,7 @@ import { startWorker } from './worker.js';
 
 const worker = await startWorker(loadEnv());
 // A parent that started us with an IPC channel (npm run up, tests) learns we are ready.
-process.send?.({ ready: true, id: worker.id });
+process.send?.({ ready: true, id: worker.id, metrics: worker.metricsUrl });
 // Ctrl-C reaches the whole process group and the parent then sends SIGTERM too: later signals
 // must not cut the clean-up short. A worker stuck in it is SIGKILLed, and its next start
 // reclaims what is left.

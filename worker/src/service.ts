@@ -95,6 +95,11 @@ export class WorkerService {
     await Promise.all(evictions);
   }
 
+  /** Every function's gauges, for the metrics. */
+  gauges(): ReturnType<FunctionHost['gauges']>[] {
+    return [...this.hosts.values()].filter((e) => e.host).map((e) => e.host.gauges());
+  }
+
   heartbeatMessage(): WorkerHeartbeat {
     return {
       workerId: this.workerId,

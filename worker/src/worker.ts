@@ -5,12 +5,16 @@ import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images.js';
 import { MemoryBudget } from './memory.js';
+import { WorkerMetrics } from './metrics.js';
+import { Semaphore } from './semaphore.js';
 import { WorkerService } from './service.js';
 
 export interface RunningWorker {
   readonly id: string;
   readonly service: WorkerService;
   readonly runtime: Runtime;
+  /** Where GET /metrics is served (Prometheus text format). */
+  readonly metricsUrl: string;
   /** Idempotent: drains NATS, removes every instance, the bridge and the cgroup parent. */
   close(): Promise<void>;
 }
@@ -38,6 +42,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   });
   // The service evicts for the budget, and the budget is made first: a late binding.
   const late: { service?: WorkerService } = {};
+  const metrics = new WorkerMetrics({
+    memory: () => ({ budgetMiB: memory.budgetMiB, committedMiB: memory.committedMiB }),
+    functions: () => late.service?.gauges() ?? [],
+  });
   const memory = new MemoryBudget(
     env.THAW_MEMORY_MIB,
     (need, fn) => late.service?.evictFor(need, fn) ?? Promise.resolve(),
@@ -48,11 +56,26 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     subjects(env.THAW_PREFIX),
     runtime,
     images,
-    { freezeAfterMs: env.FREEZE_AFTER_MS, startTimeoutMs: env.START_TIMEOUT_MS, memory },
+    {
+      freezeAfterMs: env.FREEZE_AFTER_MS,
+      startTimeoutMs: env.START_TIMEOUT_MS,
+      memory,
+      starts: new Semaphore(env.START_CONCURRENCY),
+      metrics,
+    },
     log,
     env.HEARTBEAT_MS,
   );
   late.service = service;
+  const served = await metrics
+    .serve(env.THAW_METRICS_PORT, env.THAW_METRICS_HOST)
+    .catch(async (err: unknown) => {
+      await nc.close();
+      await runtime.close();
+      throw new Error(
+        `cannot serve metrics on ${env.THAW_METRICS_HOST}:${env.THAW_METRICS_PORT}: ${(err as Error).message}`,
+      );
+    });
   service.start();
   await nc.flush();
   log.info({ nats: env.NATS_URL, cgroups: runtime.cgroups.kind }, 'worker ready');
@@ -69,6 +92,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       };
       await step('service close', () => service.close());
       await step('runtime close', () => runtime.close());
+      await step('metrics close', () => new Promise((r) => served.server.close(r)));
       // drain() waits for a server that may be gone already (Ctrl-C stops NATS too).
       await step('nats drain', () =>
         Promise.race([
@@ -81,5 +105,5 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     })();
     return closing;
   };
-  return { id: env.WORKER_ID, service, runtime, close };
+  return { id: env.WORKER_ID, service, runtime, metricsUrl: served.url, close };
 }

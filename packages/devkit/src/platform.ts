@@ -31,6 +31,8 @@ export interface Platform {
   readonly natsUrl: string;
   readonly redisUrl: string;
   readonly worker: ChildProcess | undefined;
+  /** The worker's GET /metrics URL (when this platform started a worker). */
+  readonly workerMetricsUrl: string | undefined;
   readonly gateway: ChildProcess;
   /** Last lines the worker and gateway printed (with logs: 'buffer'). */
   output(): string;
@@ -97,7 +99,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       o.worker === false
         ? undefined
         : launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
-    await worker?.ready;
+    const workerReady = await worker?.ready;
     const gateway = launch('gateway', {
       NATS_URL: natsUrl,
       REDIS_URL: redisUrl,
@@ -114,6 +116,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       natsUrl,
       redisUrl,
       worker: worker?.child,
+      workerMetricsUrl: workerReady?.metrics,
       gateway: gateway.child,
       output: () => out,
       close: () => {
@@ -127,10 +130,10 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
   }
 }
 
-function readyMessage(child: ChildProcess, name: string): Promise<{ url?: string }> {
+function readyMessage(child: ChildProcess, name: string): Promise<{ url?: string; metrics?: string }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not get ready within 60 s`)), 60_000);
-    child.once('message', (m: { ready?: boolean; url?: string }) => {
+    child.once('message', (m: { ready?: boolean; url?: string; metrics?: string }) => {
       clearTimeout(timer);
       if (m.ready) resolve(m);
       else reject(new Error(`${name} sent an unexpected message`));

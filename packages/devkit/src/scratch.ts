@@ -8,5 +8,7 @@ export function workerEnvFor(o: RuntimeOptions): Record<string, string> {
     THAW_CGROUP_PARENT: o.cgroupParent,
     THAW_BRIDGE: o.bridge,
     THAW_SUBNET: o.subnet,
+    // Several workers may run on one machine: each serves its metrics on a free port.
+    THAW_METRICS_PORT: '0',
   };
 }

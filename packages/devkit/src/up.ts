@@ -52,6 +52,7 @@ Try:
 
   curl -s 'http://localhost:${port}/fn/hello/greet?name=thaw' -H 'x-demo: 1'
 
+Metrics (Prometheus): ${platform.gatewayUrl}/metrics (gateway), ${platform.workerMetricsUrl ?? 'none'} (worker).
 Ctrl-C stops everything and removes every container.
 `);
 } catch (err) {

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +157,42 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(res.body).toMatchObject({ error: { code: 'IMAGE_PULL_FAILED' } });
     await deleteFunction(platform.gatewayUrl, 'badreg');
   }, 60_000);
+
+  it('exposes Prometheus metrics on the gateway and the worker that promtool accepts', async () => {
+    await call('/fn/hello/for-metrics');
+    await call('/fn/nosuchfn/');
+    const promtool = join(fileURLToPath(new URL('../../../', import.meta.url)), '.cache/bin/promtool');
+    const scrape = async (url: string) => {
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      // promtool exits non-zero on any problem; lint problems (naming, help, units) included.
+      execFileSync(promtool, ['check', 'metrics'], { input: text });
+      return text;
+    };
+    const gw = await scrape(`${platform.gatewayUrl}/metrics`);
+    expect(gw).toMatch(/thaw_gateway_invocations_total\{function="hello",status="200",code=""\} [1-9]/);
+    expect(gw).toMatch(
+      /thaw_gateway_invocations_total\{function="\(unknown\)",status="404",code="FUNCTION_NOT_FOUND"\} 1/,
+    );
+    expect(gw).toMatch(/thaw_gateway_invocation_duration_seconds_count\{function="hello"\} [1-9]/);
+    expect(gw).toMatch(/thaw_gateway_workers\{state="serving"\} 1/);
+    const metricsUrl = platform.workerMetricsUrl;
+    if (!metricsUrl) throw new Error('the worker reported no metrics URL');
+    const wk = await scrape(metricsUrl);
+    expect(wk).toMatch(/thaw_worker_invocations_total\{function="hello",outcome="200"\} [1-9]/);
+    expect(wk).toMatch(/thaw_worker_invocations_total\{function="hello",outcome="FUNCTION_CRASHED"\} 1/);
+    expect(wk).toMatch(
+      /thaw_worker_instance_starts_total\{function="hello",reason="minimum",result="ok"\} 1/,
+    );
+    expect(wk).toMatch(/thaw_worker_instance_start_duration_seconds_count\{function="hello"\} [1-9]/);
+    expect(wk).toMatch(/thaw_worker_thaw_duration_seconds_count [1-9]/);
+    expect(wk).toMatch(/thaw_worker_freeze_duration_seconds_count [1-9]/);
+    expect(wk).toMatch(/thaw_worker_instances\{function="hello",state="(running|frozen)"\} 1/);
+    expect(wk).toMatch(/thaw_worker_queue_depth\{function="hello"\} 0/);
+    expect(wk).toMatch(/thaw_worker_memory_committed_bytes [1-9]/);
+  }, 30_000);
 
   it('deletes the function: 404 afterwards and its containers are gone', async () => {
     await deleteFunction(platform.gatewayUrl, 'hello');
