@@ -29,17 +29,11 @@ const json = JSONCodec<unknown>();
 export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Promise<void> {
   app.post('/v1/functions', async (req, reply) => {
     const spec = FunctionSpec.parse(req.body ?? {});
-    const fromRegistry = RegistryReference.safeParse(spec.image).success;
-    if (!fromRegistry && !ImageDigest.safeParse(spec.image).success) {
-      throw new ThawError(
-        'VALIDATION_FAILED',
-        'image: must be a digest from POST /v1/images (sha256:<64 hex digits>) or a registry reference (host[:port]/repository[:tag])',
-      );
-    }
+    const fromRegistry = checkImage(spec.image);
     const now = new Date().toISOString();
     const fn: FunctionRecord = fromRegistry
-      ? { ...spec, status: 'pulling', createdAt: now, updatedAt: now }
-      : { ...spec, imageDigest: spec.image, status: 'ready', createdAt: now, updatedAt: now };
+      ? { ...spec, revision: 1, status: 'pulling', createdAt: now, updatedAt: now }
+      : { ...spec, revision: 1, imageDigest: spec.image, status: 'ready', createdAt: now, updatedAt: now };
     // Checked before the record is written, so a bad digest leaves nothing behind.
     const source = await d.registry.imageSource(fn);
     if (!(await d.registry.createFunction(fn))) {
@@ -56,6 +50,51 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       req.log.warn({ err, fn: fn.name }, 'could not place the new function yet');
     });
     return reply.code(201).send(fn);
+  });
+
+  // Update: a new revision. It is started on a worker (pulled first, for a registry image)
+  // before it is stored, so a bad image leaves the function as it was; then every worker
+  // holding the function rolls to it without failing a call.
+  app.put<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
+    const { name } = req.params;
+    const spec = FunctionSpec.parse({ name, ...(req.body as object) });
+    if (spec.name !== name) {
+      throw new ThawError(
+        'VALIDATION_FAILED',
+        `name: "${spec.name}" does not match the path ("${name}"); functions cannot be renamed`,
+      );
+    }
+    const fromRegistry = checkImage(spec.image);
+    const current = await d.registry.getFunction(name);
+    if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    const now = new Date().toISOString();
+    let next: FunctionRecord = {
+      ...spec,
+      revision: current.revision + 1,
+      status: 'ready',
+      createdAt: current.createdAt,
+      updatedAt: now,
+      ...(fromRegistry ? {} : { imageDigest: spec.image }),
+    };
+    const source = await d.registry.imageSource(next);
+    // On a worker that holds the function, so that it rolls rather than a new one starting it.
+    const holder = d.cluster.instancesOf(name).find((w) => !w.draining)?.worker;
+    const placed = await d.workers.place(next, source, holder).catch((err: unknown) => {
+      // No worker now: the next call places the new revision. A registry image must resolve.
+      if (err instanceof ThawError && err.code === 'NO_WORKER' && !fromRegistry) return undefined;
+      throw err;
+    });
+    if (placed) next = { ...next, imageDigest: placed.digest };
+    if (!(await d.registry.replaceRevision(next, current.revision))) {
+      throw new ThawError(
+        'UPDATE_CONFLICT',
+        `function "${name}" changed while this update ran (it is no longer revision ${current.revision}); read it and try again`,
+      );
+    }
+    d.nc.publish(d.subjects.functionUpdated, json.encode({ fn: next, image: source }));
+    d.nc.publish(d.subjects.functionChanged, json.encode({ name }));
+    await d.nc.flush();
+    return next;
   });
 
   app.get('/v1/functions', async () => ({ functions: await d.registry.listFunctions() }));
@@ -77,6 +116,18 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     await d.nc.flush();
     return reply.code(204).send();
   });
+}
+
+/** True for a registry reference, false for an uploaded image's digest; anything else is refused. */
+function checkImage(image: string): boolean {
+  const fromRegistry = RegistryReference.safeParse(image).success;
+  if (!fromRegistry && !ImageDigest.safeParse(image).success) {
+    throw new ThawError(
+      'VALIDATION_FAILED',
+      'image: must be a digest from POST /v1/images (sha256:<64 hex digits>) or a registry reference (host[:port]/repository[:tag])',
+    );
+  }
+  return fromRegistry;
 }
 
 /** A registry function's first placement: the worker pulls, and the record says how it went. */

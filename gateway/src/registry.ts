@@ -54,6 +54,28 @@ export class Registry {
     return updated > 0;
   }
 
+  /**
+   * Stores `fn` only if the stored record is still revision `expected` (an update racing
+   * another update or a delete loses). False when it was not stored.
+   */
+  async replaceRevision(fn: FunctionRecord, expected: number): Promise<boolean> {
+    const stored = (await this.redis.eval(
+      `local raw = redis.call('HGET', KEYS[1], ARGV[1])
+       if not raw then return 0 end
+       local rev = cjson.decode(raw).revision or 1
+       if rev ~= tonumber(ARGV[3]) then return 0 end
+       redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+       return 1`,
+      1,
+      this.fnKey,
+      fn.name,
+      JSON.stringify(fn),
+      String(expected),
+    )) as number;
+    if (stored === 1) this.cache.set(fn.name, fn);
+    return stored === 1;
+  }
+
   /** Where workers get the function's image from. */
   async imageSource(fn: FunctionRecord): Promise<ImageSource> {
     if (!fn.image.startsWith('sha256:')) return { kind: 'registry', reference: fn.image };

@@ -63,7 +63,8 @@ export class Workers {
     image: ImageSource,
     target?: string,
   ): Promise<{ workerId: string; digest: string }> {
-    let p = this.placing.get(fn.name);
+    const key = `${fn.name}@${fn.revision}`;
+    let p = this.placing.get(key);
     if (!p) {
       p = (async () => {
         const to = target ?? this.cluster.pick(fn.name, fn.memoryMiB);
@@ -81,8 +82,8 @@ export class Workers {
         this.cluster.notePlaced(fn.name, reply.workerId);
         this.log.info({ fn: fn.name, worker: reply.workerId }, 'function placed');
         return { workerId: reply.workerId, digest: reply.digest };
-      })().finally(() => this.placing.delete(fn.name));
-      this.placing.set(fn.name, p);
+      })().finally(() => this.placing.delete(key));
+      this.placing.set(key, p);
     }
     return p;
   }

@@ -33,7 +33,7 @@ type StartReason = 'minimum' | 'request' | 'autoscaler' | 'replace';
 export interface HostSnapshot {
   name: string;
   starting: number;
-  instances: { id: string; state: 'running' | 'frozen'; busy: number }[];
+  instances: { id: string; state: 'running' | 'frozen'; busy: number; revision: number }[];
 }
 
 interface Waiter {
@@ -353,6 +353,7 @@ export class FunctionHost {
         id: i.container.id,
         state: i.container.state === 'frozen' ? 'frozen' : 'running',
         busy: i.busy,
+        revision: this.fn.revision,
       })),
     };
   }

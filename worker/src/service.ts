@@ -19,6 +19,21 @@ import { FunctionHost, type HostOptions } from './function-host.js';
 import type { ImageFetcher } from './images.js';
 import { encodeReply, parseInvoke } from './proxy.js';
 
+/**
+ * A function on this worker: the pool serving its current revision (`host`, set once its first
+ * instances run), the invocation subscription, and pools of older revisions still draining.
+ */
+interface Entry {
+  fn: FunctionRecord;
+  host?: FunctionHost;
+  sub?: Subscription;
+  placing: Promise<string>;
+  retiring: Set<FunctionHost>;
+}
+
+/** How long an old revision's calls may take to finish before its instances are removed. */
+const RETIRE_DRAIN_MS = 60_000;
+
 const json = JSONCodec<unknown>();
 const EMPTY = new Uint8Array(0);
 
@@ -29,10 +44,7 @@ function wireError(err: unknown): { code: string; message: string } {
 
 /** The worker's NATS face: placement, image import, invocations and removals. */
 export class WorkerService {
-  private readonly hosts = new Map<
-    string,
-    { host: FunctionHost; sub?: Subscription; placing: Promise<string> }
-  >();
+  private readonly hosts = new Map<string, Entry>();
   private readonly subs: Subscription[] = [];
   private readonly accepted = natsHeaders();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -68,6 +80,8 @@ export class WorkerService {
       }),
       // Every worker hears removals (no queue group): each drops its own instances.
       this.nc.subscribe(this.subjects.functionRemoved, { callback: (_e, msg) => void this.onRemoved(msg) }),
+      // Every worker hears updates; those holding the function roll to the new revision.
+      this.nc.subscribe(this.subjects.functionUpdated, { callback: (_e, msg) => void this.onUpdated(msg) }),
     );
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
@@ -75,9 +89,9 @@ export class WorkerService {
 
   /** Idle frozen instances of functions other than `forFunction`, least recently used first, until `needMiB` is free. */
   async evictFor(needMiB: number, forFunction: string): Promise<void> {
-    const candidates = [...this.hosts.values()]
-      .filter((e) => e.host && e.host.fn.name !== forFunction)
-      .flatMap((e) => e.host.evictable().map((inst) => ({ host: e.host, inst })))
+    const candidates = this.pools()
+      .filter((host) => host.fn.name !== forFunction)
+      .flatMap((host) => host.evictable().map((inst) => ({ host, inst })))
       .sort((a, b) => a.inst.lastUsed - b.inst.lastUsed);
     // Evicting what cannot make enough room would only cost other functions their warm instances.
     if (candidates.reduce((sum, c) => sum + c.host.fn.memoryMiB, 0) < needMiB) return;
@@ -97,7 +111,7 @@ export class WorkerService {
 
   /** Every function's gauges, for the metrics. */
   gauges(): ReturnType<FunctionHost['gauges']>[] {
-    return [...this.hosts.values()].filter((e) => e.host).map((e) => e.host.gauges());
+    return this.pools().map((h) => h.gauges());
   }
 
   heartbeatMessage(): WorkerHeartbeat {
@@ -106,7 +120,19 @@ export class WorkerService {
       intervalMs: this.heartbeatMs,
       draining: this.draining,
       memory: { budgetMiB: this.opts.memory.budgetMiB, committedMiB: this.opts.memory.committedMiB },
-      functions: [...this.hosts.values()].filter((e) => e.host).map((e) => e.host.snapshot()),
+      // Draining old revisions count too: their instances still hold memory.
+      functions: [...this.hosts.values()].flatMap((e) => {
+        const snaps = [...(e.host ? [e.host] : []), ...e.retiring].map((h) => h.snapshot());
+        const [first, ...rest] = snaps;
+        if (!first) return [];
+        return [
+          {
+            ...first,
+            starting: snaps.reduce((n, x) => n + x.starting, 0),
+            instances: [...first.instances, ...rest.flatMap((x) => x.instances)],
+          },
+        ];
+      }),
     };
   }
 
@@ -116,7 +142,7 @@ export class WorkerService {
   }
 
   functions(): FunctionRecord[] {
-    return [...this.hosts.values()].map((h) => h.host.fn);
+    return [...this.hosts.values()].map((e) => e.fn);
   }
 
   private async onImport(msg: Msg): Promise<void> {
@@ -146,30 +172,36 @@ export class WorkerService {
     msg.respond(json.encode(reply));
   }
 
+  /** Every pool on this worker: current revisions and draining old ones. */
+  private pools(): FunctionHost[] {
+    return [...this.hosts.values()].flatMap((e) => [...(e.host ? [e.host] : []), ...e.retiring]);
+  }
+
   /**
-   * Takes the function on: image in, first instance started and frozen, then subscribed.
-   * Resolves to the image's manifest digest.
+   * Takes the function on: image in, first instances started and frozen, then subscribed.
+   * For a function held already, a newer revision rolls (see `roll`); the same or an older
+   * one is a no-op. Resolves to the image's manifest digest.
    */
   place(req: PlaceRequest): Promise<string> {
     const existing = this.hosts.get(req.fn.name);
-    if (existing && existing.host.fn.image === req.fn.image) return existing.placing;
-    if (existing) void this.drop(req.fn.name);
-    const entry: { host?: FunctionHost; sub?: Subscription; placing: Promise<string> } = {
-      placing: Promise.resolve(''),
-    };
+    if (existing) {
+      return req.fn.revision > existing.fn.revision ? this.roll(existing, req) : existing.placing;
+    }
+    const entry: Entry = { fn: req.fn, placing: Promise.resolve(''), retiring: new Set() };
     entry.placing = (async () => {
       const image = await this.images.ensure(req.image, req.fn.imageDigest);
       const host = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
       entry.host = host;
       await host.warm();
       if (this.hosts.get(req.fn.name) !== entry) return image.digest; // removed while starting
+      // The callback reads entry.host per call, so a roll switches new calls to the new pool.
       entry.sub = this.nc.subscribe(this.subjects.invoke(req.fn.name), {
         queue: WORKER_QUEUE,
-        callback: (_e, m) => void this.onInvoke(host, m),
+        callback: (_e, m) => void this.onInvoke(entry, m),
       });
       return image.digest;
     })();
-    this.hosts.set(req.fn.name, entry as { host: FunctionHost; placing: Promise<string> });
+    this.hosts.set(req.fn.name, entry);
     return entry.placing.catch(async (err: unknown) => {
       if (this.hosts.get(req.fn.name) === entry) this.hosts.delete(req.fn.name);
       await entry.host?.close().catch(() => undefined);
@@ -177,7 +209,65 @@ export class WorkerService {
     });
   }
 
-  private async onInvoke(host: FunctionHost, msg: Msg): Promise<void> {
+  /**
+   * A new revision of a function held here: its pool starts (first instances running and
+   * frozen) while the old one goes on serving; then new calls go to it, and the old pool drains
+   * its calls and is removed. Nothing is failed: if the new revision cannot start, the old one
+   * stays and the error is the answer.
+   */
+  private roll(entry: Entry, req: PlaceRequest): Promise<string> {
+    entry.fn = req.fn;
+    const rolling = (async () => {
+      await entry.placing.catch(() => undefined);
+      const image = await this.images.ensure(req.image, req.fn.imageDigest);
+      const next = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
+      try {
+        await next.warm();
+      } catch (err) {
+        await next.close().catch(() => undefined);
+        throw err;
+      }
+      // Removed meanwhile, or overtaken by a newer revision: this one is not wanted.
+      if (this.hosts.get(req.fn.name) !== entry || entry.fn.revision !== req.fn.revision) {
+        await next.close().catch(() => undefined);
+        return image.digest;
+      }
+      const old = entry.host;
+      entry.host = next;
+      this.log.info({ fn: req.fn.name, revision: req.fn.revision }, 'new revision serving');
+      if (old) {
+        entry.retiring.add(old);
+        void old
+          .drain(RETIRE_DRAIN_MS)
+          .then(() => old.close())
+          .catch((err: unknown) =>
+            this.log.error({ err, fn: req.fn.name }, 'removing an old revision failed'),
+          )
+          .finally(() => entry.retiring.delete(old));
+      }
+      return image.digest;
+    })();
+    // If the new revision fails, the entry goes on describing the old one, which still serves.
+    const previous = entry.placing;
+    entry.placing = rolling.catch(() => {
+      if (entry.fn.revision === req.fn.revision && entry.host) entry.fn = entry.host.fn;
+      return previous;
+    });
+    return rolling;
+  }
+
+  private async onUpdated(msg: Msg): Promise<void> {
+    const parsed = PlaceRequest.safeParse(json.decode(msg.data));
+    if (!parsed.success || !this.hosts.has(parsed.data.fn.name) || this.draining) return;
+    await this.place(parsed.data).catch((err: unknown) =>
+      this.log.warn(
+        { err, fn: parsed.data.fn.name },
+        'rolling to the new revision failed; the old one serves on',
+      ),
+    );
+  }
+
+  private async onInvoke(entry: Entry, msg: Msg): Promise<void> {
     // Taken: from now on the gateway ties the call to this worker's heartbeats.
     if (msg.reply) this.nc.publish(msg.reply, EMPTY, { headers: this.accepted });
     const req = parseInvoke(msg.headers, msg.data);
@@ -190,6 +280,8 @@ export class WorkerService {
       msg.respond(bad.data, { headers: bad.headers });
       return;
     }
+    const host = entry.host;
+    if (!host) return; // not subscribed before a pool exists
     const result = await host.invoke(req);
     const reply = encodeReply(result);
     if (host.saturated) reply.headers.set(InvokeHeader.saturated, '1');
@@ -208,9 +300,11 @@ export class WorkerService {
     entry.sub?.unsubscribe();
     await entry.placing.catch(() => undefined);
     entry.sub?.unsubscribe();
-    await entry.host
-      ?.close()
-      .catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed'));
+    await Promise.all(
+      [...(entry.host ? [entry.host] : []), ...entry.retiring].map((h) =>
+        h.close().catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed')),
+      ),
+    );
     this.log.info({ fn: name }, 'function removed');
   }
 
@@ -221,7 +315,7 @@ export class WorkerService {
     this.beat();
     for (const s of this.subs) s.unsubscribe();
     for (const e of this.hosts.values()) e.sub?.unsubscribe();
-    await Promise.allSettled([...this.hosts.values()].map((e) => e.host?.drain(drainMs)));
+    await Promise.allSettled(this.pools().map((h) => h.drain(drainMs)));
     await Promise.allSettled([...this.hosts.keys()].map((name) => this.drop(name)));
     clearInterval(this.heartbeat);
   }

@@ -161,7 +161,11 @@ describe('worker memory budget and heartbeats', () => {
       memory: { budgetMiB: 300, committedMiB: 128 },
     });
     expect(beat.functions).toEqual([
-      { name: 'first', starting: 0, instances: [{ id: expect.any(String), state: 'frozen', busy: 0 }] },
+      {
+        name: 'first',
+        starting: 0,
+        instances: [{ id: expect.any(String), state: 'frozen', busy: 0, revision: 1 }],
+      },
     ]);
   });
 

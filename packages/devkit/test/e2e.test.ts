@@ -158,6 +158,76 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     await deleteFunction(platform.gatewayUrl, 'badreg');
   }, 60_000);
 
+  it('updates a function under steady load without failing a request: a new revision replaces the old', async () => {
+    let stop = false;
+    const statuses: number[] = [];
+    const greetings = new Set<string>();
+    const clients = Array.from({ length: 6 }, async () => {
+      while (!stop) {
+        const res = await call('/fn/hello/env');
+        statuses.push(res.status);
+        if (res.status === 200) greetings.add((res.body as Record<string, string>).GREETING ?? '');
+      }
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const updated = await call('/v1/functions/hello', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ image: digest, env: { GREETING: 'hallo' }, timeoutMs: 1500 }),
+    });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ name: 'hello', revision: 2, env: { GREETING: 'hallo' } });
+    await new Promise((r) => setTimeout(r, 1000));
+    stop = true;
+    await Promise.all(clients);
+    expect(statuses.length).toBeGreaterThan(100);
+    expect(statuses.filter((st) => st !== 200)).toEqual([]);
+    expect([...greetings].sort()).toEqual(['bonjour', 'hallo']);
+    // After the update every call is served by the new revision, and the old instances go.
+    const after = await call('/fn/hello/env');
+    expect((after.body as Record<string, string>).GREETING).toBe('hallo');
+    const deadline = Date.now() + 10_000;
+    let revisions: number[] = [];
+    while (Date.now() < deadline) {
+      const fn = (await call('/v1/functions/hello')).body as {
+        workers: { instances: { revision: number }[] }[];
+      };
+      revisions = fn.workers.flatMap((w) => w.instances.map((i) => i.revision));
+      if (revisions.length > 0 && revisions.every((r) => r === 2)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(revisions.length).toBeGreaterThan(0);
+    expect(revisions.filter((r) => r !== 2)).toEqual([]);
+  }, 30_000);
+
+  it('refuses bad updates with a clear error and leaves the function as it was', async () => {
+    const put = (name: string, body: unknown) =>
+      call(`/v1/functions/${name}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await put('nosuch', { image: digest })).body).toMatchObject({
+      error: { code: 'FUNCTION_NOT_FOUND' },
+    });
+    const renamed = await put('hello', { name: 'other', image: digest });
+    expect(renamed.status).toBe(400);
+    expect(renamed.body).toMatchObject({
+      error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/^name:/) },
+    });
+    const missing = await put('hello', { image: `sha256:${'0'.repeat(64)}` });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ error: { code: 'IMAGE_NOT_FOUND' } });
+    const bad = await put('hello', { image: digest, memoryMiB: 1 });
+    expect(bad.body).toMatchObject({
+      error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/^memoryMiB:/) },
+    });
+    expect((await call('/v1/functions/hello')).body).toMatchObject({
+      revision: 2,
+      env: { GREETING: 'hallo' },
+    });
+  }, 30_000);
+
   it('exposes Prometheus metrics on the gateway and the worker that promtool accepts', async () => {
     await call('/fn/hello/for-metrics');
     await call('/fn/nosuchfn/');
@@ -184,12 +254,12 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(wk).toMatch(/thaw_worker_invocations_total\{function="hello",outcome="200"\} [1-9]/);
     expect(wk).toMatch(/thaw_worker_invocations_total\{function="hello",outcome="FUNCTION_CRASHED"\} 1/);
     expect(wk).toMatch(
-      /thaw_worker_instance_starts_total\{function="hello",reason="minimum",result="ok"\} 1/,
+      /thaw_worker_instance_starts_total\{function="hello",reason="minimum",result="ok"\} [1-9]/,
     );
     expect(wk).toMatch(/thaw_worker_instance_start_duration_seconds_count\{function="hello"\} [1-9]/);
     expect(wk).toMatch(/thaw_worker_thaw_duration_seconds_count [1-9]/);
     expect(wk).toMatch(/thaw_worker_freeze_duration_seconds_count [1-9]/);
-    expect(wk).toMatch(/thaw_worker_instances\{function="hello",state="(running|frozen)"\} 1/);
+    expect(wk).toMatch(/thaw_worker_instances\{function="hello",state="(running|frozen)"\} [1-9]/);
     expect(wk).toMatch(/thaw_worker_queue_depth\{function="hello"\} 0/);
     expect(wk).toMatch(/thaw_worker_memory_committed_bytes [1-9]/);
   }, 30_000);

@@ -17,6 +17,10 @@ export const ErrorCatalogue = {
   FUNCTION_NOT_READY: { status: 503, message: 'The function is not ready yet (its image is being pulled).' },
   FUNCTION_NOT_FOUND: { status: 404, message: 'No function with that name.' },
   FUNCTION_EXISTS: { status: 409, message: 'A function with that name exists already.' },
+  UPDATE_CONFLICT: {
+    status: 409,
+    message: 'The function was changed by another request while this update ran.',
+  },
   ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer within its timeout.' },

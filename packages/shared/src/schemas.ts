@@ -63,6 +63,8 @@ export const FunctionRecord = FunctionSpec.extend({
   image: z.union([ImageDigest, RegistryReference]),
   /** The manifest digest the image resolved to (once pulled, for registry references). */
   imageDigest: ImageDigest.optional(),
+  /** 1 when created; every update makes the next revision (new instances replace the old). */
+  revision: z.number().int().positive().default(1),
   /** pulling → ready, or failed with `reason`; uploaded images are ready at once. */
   status: FunctionStatus.default('ready'),
   reason: z.string().optional(),
@@ -111,6 +113,13 @@ export type PlaceReply = z.infer<typeof PlaceReply>;
 export const FunctionChanged = z.object({ name: FunctionName });
 export type FunctionChanged = z.infer<typeof FunctionChanged>;
 
+/**
+ * thaw.functions.updated: a new revision. Every worker holding the function starts instances
+ * of it, switches new calls to them, then drains and removes the old revision's instances.
+ */
+export const FunctionUpdated = PlaceRequest;
+export type FunctionUpdated = PlaceRequest;
+
 /** thaw.functions.removed: every worker drops the function's instances. */
 export const FunctionRemoved = z.object({ name: FunctionName });
 export type FunctionRemoved = z.infer<typeof FunctionRemoved>;
@@ -135,7 +144,13 @@ export const WorkerHeartbeat = z.object({
       /** Instances being created, not yet listening. */
       starting: z.number().int().nonnegative(),
       instances: z.array(
-        z.object({ id: z.string(), state: InstanceState, busy: z.number().int().nonnegative() }),
+        z.object({
+          id: z.string(),
+          state: InstanceState,
+          busy: z.number().int().nonnegative(),
+          /** The function revision the instance runs. */
+          revision: z.number().int().positive(),
+        }),
       ),
     }),
   ),

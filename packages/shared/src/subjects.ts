@@ -15,6 +15,7 @@ export function subjects(prefix = 'thaw') {
     importImage: `${prefix}.images.import`,
     functionRemoved: `${prefix}.functions.removed`,
     functionChanged: `${prefix}.functions.changed`,
+    functionUpdated: `${prefix}.functions.updated`,
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;
