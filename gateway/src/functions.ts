@@ -65,7 +65,7 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       );
     }
     const fromRegistry = checkImage(spec.image);
-    const current = await d.registry.getFunction(name);
+    const current = await d.registry.getFunction(name, { fresh: true });
     if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     const now = new Date().toISOString();
     let next: FunctionRecord = {
@@ -100,7 +100,8 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
   app.get('/v1/functions', async () => ({ functions: await d.registry.listFunctions() }));
 
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
-    const fn = await d.registry.getFunction(req.params.name);
+    // The admin API reads Redis itself; only the invoke path works from the cache.
+    const fn = await d.registry.getFunction(req.params.name, { fresh: true });
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${req.params.name}"`);
     // Instances per worker, as the workers' latest heartbeats (at most ~0.5 s old) tell.
     return { ...fn, workers: d.cluster.instancesOf(fn.name) };

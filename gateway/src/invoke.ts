@@ -98,10 +98,11 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
 
 async function send(
   d: InvokeDeps,
-  fn: FunctionRecord,
+  cached: FunctionRecord,
   body: Buffer,
   h: ReturnType<typeof natsHeaders>,
 ): Promise<Msg> {
+  let fn = cached;
   const timeoutMs = fn.timeoutMs + REPLY_GRACE_MS;
   const subject = d.subjects.invoke(fn.name);
   try {
@@ -109,7 +110,12 @@ async function send(
   } catch (err) {
     if (!(err instanceof NoRespondersError)) throw named(err, fn);
   }
-  // No worker holds the function: have one take it on, then send the same request there.
+  // No worker holds the function: have one take it on, then send the same request there. A
+  // cached copy may be of a function deleted a moment ago through another gateway: read fresh,
+  // or the placement would bring it back.
+  const current = await d.registry.getFunction(fn.name, { fresh: true });
+  if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${fn.name}"`);
+  fn = current;
   await d.workers.place(fn, await d.registry.imageSource(fn));
   try {
     return await d.caller.call(subject, body, h, timeoutMs);

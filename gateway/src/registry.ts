@@ -20,8 +20,13 @@ export class Registry {
     this.imgKey = `${prefix}:images`;
   }
 
-  async getFunction(name: string): Promise<FunctionRecord | undefined> {
-    const hit = this.cache.get(name);
+  /**
+   * The function, from the cache unless `fresh`. The cache is dropped on the changed/removed
+   * broadcasts, which reach other gateways a moment after Redis has the change: decisions that
+   * must not act on a stale copy (placing, updating) read fresh.
+   */
+  async getFunction(name: string, opts: { fresh?: boolean } = {}): Promise<FunctionRecord | undefined> {
+    const hit = opts.fresh ? undefined : this.cache.get(name);
     if (hit) return hit;
     const raw = await this.redis.hget(this.fnKey, name);
     if (!raw) return undefined;

@@ -36,6 +36,8 @@ export interface Platform {
   readonly gateway: ChildProcess;
   /** Last lines the worker and gateway printed (with logs: 'buffer'). */
   output(): string;
+  /** Starts one more gateway on the same NATS and Redis (stopped by close()); resolves to its URL. */
+  addGateway(): Promise<string>;
   /** Stops the gateway, then the worker (which removes its containers), then the servers. */
   close(): Promise<void>;
 }
@@ -100,16 +102,20 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         ? undefined
         : launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
     const workerReady = await worker?.ready;
-    const gateway = launch('gateway', {
-      NATS_URL: natsUrl,
-      REDIS_URL: redisUrl,
-      THAW_PREFIX: prefix,
-      PORT: String(o.gatewayPort ?? 8080),
-      HOST: '127.0.0.1',
-    });
-    const listening = (await gateway.ready).url;
-    // fastify reports the address it bound; callers on this machine use loopback.
-    const gatewayUrl = `http://127.0.0.1:${new URL(String(listening)).port}`;
+    const startGateway = async (port: number) => {
+      const gateway = launch('gateway', {
+        NATS_URL: natsUrl,
+        REDIS_URL: redisUrl,
+        THAW_PREFIX: prefix,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+      });
+      const listening = (await gateway.ready).url;
+      // fastify reports the address it bound; callers on this machine use loopback.
+      return { child: gateway.child, url: `http://127.0.0.1:${new URL(String(listening)).port}` };
+    };
+    const gateway = await startGateway(o.gatewayPort ?? 8080);
+    const gatewayUrl = gateway.url;
     let closing: Promise<void> | undefined;
     return {
       gatewayUrl,
@@ -119,6 +125,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
       workerMetricsUrl: workerReady?.metrics,
       gateway: gateway.child,
       output: () => out,
+      addGateway: async () => (await startGateway(0)).url,
       close: () => {
         closing ??= closeAll();
         return closing;

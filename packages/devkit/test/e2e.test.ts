@@ -200,6 +200,35 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(revisions.filter((r) => r !== 2)).toEqual([]);
   }, 30_000);
 
+  it('two gateways share nothing but NATS and Redis: a change through one is served through the other at once', async () => {
+    const a = platform.gatewayUrl;
+    const b = await platform.addGateway();
+    const json = { 'content-type': 'application/json' };
+    const envOf = async (url: string) => {
+      const res = await fetch(`${url}/fn/twin/env`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const created = await fetch(`${a}/v1/functions`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ name: 'twin', image: digest, env: { V: 'one' } }),
+    });
+    expect(created.status).toBe(201);
+    expect((await envOf(b)).body.V).toBe('one');
+    const updated = await fetch(`${a}/v1/functions/twin`, {
+      method: 'PUT',
+      headers: json,
+      body: JSON.stringify({ image: digest, env: { V: 'two' } }),
+    });
+    expect(updated.status).toBe(200);
+    expect((await envOf(b)).body.V).toBe('two');
+    expect(((await (await fetch(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision).toBe(2);
+    expect((await fetch(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
+    const gone = await envOf(b);
+    expect(gone.status).toBe(404);
+    expect(gone.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
+  }, 30_000);
+
   it('refuses bad updates with a clear error and leaves the function as it was', async () => {
     const put = (name: string, body: unknown) =>
       call(`/v1/functions/${name}`, {
