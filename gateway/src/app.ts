@@ -10,6 +10,7 @@ import { functionRoutes } from './functions.js';
 import { imageRoutes } from './images.js';
 import { invokeRoutes } from './invoke.js';
 import { GatewayMetrics } from './metrics.js';
+import { openApiDocument } from './openapi.js';
 import { Registry } from './registry.js';
 import { Workers } from './workers.js';
 
@@ -54,6 +55,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   installErrorHandling(app);
   app.get('/v1/workers', async () => ({ workers: cluster.list() }));
+  const openapi = openApiDocument();
+  app.get('/openapi.json', async () => openapi);
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

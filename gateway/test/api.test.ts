@@ -51,6 +51,44 @@ describe('gateway API', () => {
     expect(res.json()).toMatchObject({ ok: true });
   });
 
+  it('serves an OpenAPI 3.1 document generated from the request schemas', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json() as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, { properties?: Record<string, Record<string, unknown>> }> };
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/images',
+        '/v1/functions',
+        '/v1/functions/{name}',
+        '/v1/workers',
+        '/fn/{name}/{path}',
+      ]),
+    );
+    expect(Object.keys(doc.paths['/v1/functions/{name}'] ?? {})).toEqual(
+      expect.arrayContaining(['get', 'put', 'delete']),
+    );
+    // The limits are the validator's own.
+    expect(doc.components.schemas.FunctionSpec?.properties?.memoryMiB).toMatchObject({
+      type: 'integer',
+      minimum: 16,
+      maximum: 16384,
+      default: 128,
+    });
+    expect(doc.components.schemas.FunctionSpec?.properties?.name).toMatchObject({
+      pattern: '^[a-z][a-z0-9-]{0,47}$',
+    });
+    const codes = (
+      doc.components.schemas.Error?.properties?.error as { properties: { code: { enum: string[] } } }
+    ).properties.code.enum;
+    expect(codes).toContain('WORKER_LOST');
+    expect(codes).toContain('UPDATE_CONFLICT');
+  });
+
   it('names the invalid field', async () => {
     const res = await app.inject({
       method: 'POST',
