@@ -40,6 +40,14 @@ const server = createServer((req, res) => {
         json(res, 200, { allocated: hold.length });
         return;
       }
+      case '/log': {
+        // Writes a line to stdout (or stderr): lets tests follow a function's logs.
+        const msg = url.searchParams.get('msg') ?? '';
+        if (url.searchParams.get('stream') === 'stderr') console.error(msg);
+        else console.log(msg);
+        json(res, 200, { logged: msg });
+        return;
+      }
       case '/crash':
         process.exit(1);
         return;

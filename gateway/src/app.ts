@@ -9,6 +9,7 @@ import { installErrorHandling } from './errors.js';
 import { functionRoutes } from './functions.js';
 import { imageRoutes } from './images.js';
 import { invokeRoutes } from './invoke.js';
+import { logRoutes } from './logs.js';
 import { GatewayMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
 import { Registry } from './registry.js';
@@ -67,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) =>
     functionRoutes(scope, { nc, subjects, registry, workers, cluster, log: logger }),
   );
+  await app.register(async (scope) => logRoutes(scope, { nc, subjects, registry, cluster }));
   await app.register(async (scope) =>
     imageRoutes(scope, { nc, registry, workers, maxImageBytes: config.MAX_IMAGE_BYTES, log: logger }),
   );

@@ -82,9 +82,10 @@ describe('gateway API', () => {
     expect(doc.components.schemas.FunctionSpec?.properties?.name).toMatchObject({
       pattern: '^[a-z][a-z0-9-]{0,47}$',
     });
-    const codes = (
-      doc.components.schemas.Error?.properties?.error as { properties: { code: { enum: string[] } } }
-    ).properties.code.enum;
+    const errorSchema = doc.components.schemas.Error?.properties?.error as
+      | { properties: { code: { enum: string[] } } }
+      | undefined;
+    const codes = errorSchema?.properties.code.enum ?? [];
     expect(codes).toContain('WORKER_LOST');
     expect(codes).toContain('UPDATE_CONFLICT');
   });
@@ -253,5 +254,20 @@ describe('gateway API', () => {
     const res = await app.inject({ method: 'GET', url: '/nope' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /nope' } });
+  });
+});
+
+describe('parseSince', () => {
+  it('takes ISO times and durations back from now, and names the field otherwise', async () => {
+    const { parseSince } = await import('../src/logs.js');
+    const now = Date.parse('2026-11-25T12:00:00Z');
+    expect(parseSince(undefined, now)).toBe(0);
+    expect(parseSince('30s', now)).toBe(now - 30_000);
+    expect(parseSince('5m', now)).toBe(now - 300_000);
+    expect(parseSince('2h', now)).toBe(now - 7_200_000);
+    expect(parseSince('1d', now)).toBe(now - 86_400_000);
+    expect(parseSince('2026-11-25T11:00:00Z', now)).toBe(now - 3_600_000);
+    expect(() => parseSince('yesterday', now)).toThrow(/^since:/);
+    expect(() => parseSince('5 minutes', now)).toThrow(/^since:/);
   });
 });

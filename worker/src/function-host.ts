@@ -94,6 +94,10 @@ export class FunctionHost {
     return performance.now() - this.saturatedAt < 1000;
   }
 
+  instanceList(): Instance[] {
+    return [...this.instances];
+  }
+
   containers(): Container[] {
     return [...this.instances].map((i) => i.container);
   }

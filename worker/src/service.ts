@@ -7,6 +7,8 @@ import {
   InvokeHeader,
   isThawError,
   type Logger,
+  type LogsReply,
+  LogsRequest,
   type PlaceReply,
   PlaceRequest,
   type Subjects,
@@ -17,6 +19,7 @@ import {
 import { JSONCodec, type Msg, type NatsConnection, headers as natsHeaders, type Subscription } from 'nats';
 import { FunctionHost, type HostOptions } from './function-host.js';
 import type { ImageFetcher } from './images.js';
+import { LogCollector } from './logs.js';
 import { encodeReply, parseInvoke } from './proxy.js';
 
 /**
@@ -48,6 +51,7 @@ export class WorkerService {
   private readonly subs: Subscription[] = [];
   private readonly accepted = natsHeaders();
   private heartbeat: NodeJS.Timeout | undefined;
+  private logs: LogCollector | undefined;
   private draining = false;
 
   constructor(
@@ -85,6 +89,28 @@ export class WorkerService {
     );
     this.beat();
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+    this.logs = new LogCollector(
+      () => this.pools(),
+      (fn, entries) => {
+        if (!this.nc.isClosed()) this.nc.publish(this.subjects.logsLive(fn), json.encode(entries));
+      },
+    );
+    // Every worker answers (no queue group): the gateway merges what each holds.
+    const logsPrefix = this.subjects.logs('');
+    this.subs.push(
+      this.nc.subscribe(this.subjects.logs('*'), {
+        callback: (_e, msg) => {
+          const parsed = LogsRequest.safeParse(json.decode(msg.data));
+          if (!parsed.success) return;
+          const fn = msg.subject.slice(logsPrefix.length);
+          const reply: LogsReply = {
+            workerId: this.workerId,
+            entries: this.logs?.lines(fn, parsed.data.since, parsed.data.limit) ?? [],
+          };
+          msg.respond(json.encode(reply));
+        },
+      }),
+    );
   }
 
   /** Idle frozen instances of functions other than `forFunction`, least recently used first, until `needMiB` is free. */
@@ -305,6 +331,7 @@ export class WorkerService {
         h.close().catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed')),
       ),
     );
+    this.logs?.forget(name);
     this.log.info({ fn: name }, 'function removed');
   }
 
@@ -318,5 +345,6 @@ export class WorkerService {
     await Promise.allSettled(this.pools().map((h) => h.drain(drainMs)));
     await Promise.allSettled([...this.hosts.keys()].map((name) => this.drop(name)));
     clearInterval(this.heartbeat);
+    this.logs?.close();
   }
 }

@@ -200,6 +200,52 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(revisions.filter((r) => r !== 2)).toEqual([]);
   }, 30_000);
 
+  it('keeps every instance stdout and stderr, and follows new lines', async () => {
+    const tag = `t${Date.now()}`;
+    expect((await call(`/fn/hello/log?msg=${tag}-out`)).status).toBe(200);
+    expect((await call(`/fn/hello/log?msg=${tag}-err&stream=stderr`)).status).toBe(200);
+    const deadline = Date.now() + 5000;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = (await call('/v1/functions/hello/logs?since=1m')).body as string;
+      if (text.includes(`${tag}-err`)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(text).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+ [0-9a-f]{12} stdout: ${tag}-out$`, 'm'));
+    expect(text).toMatch(new RegExp(`stderr: ${tag}-err$`, 'm'));
+    const asJson = (await call('/v1/functions/hello/logs?format=json&limit=5')).body as string;
+    expect(asJson).toContain(`"line":"${tag}-err"`);
+
+    // follow=1: the answer stays open and new lines arrive as they are written.
+    const abort = new AbortController();
+    const res = await fetch(`${platform.gatewayUrl}/v1/functions/hello/logs?since=1s&follow=1`, {
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body?.getReader();
+    if (!reader) throw new Error('no body');
+    await call(`/fn/hello/log?msg=${tag}-live`);
+    let streamed = '';
+    const until = Date.now() + 5000;
+    while (!streamed.includes(`${tag}-live`) && Date.now() < until) {
+      const next = await Promise.race([
+        reader.read(),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), until - Date.now())),
+      ]);
+      if (!next || next.done) break;
+      streamed += Buffer.from(next.value).toString();
+    }
+    abort.abort();
+    expect(streamed).toMatch(new RegExp(`stdout: ${tag}-live$`, 'm'));
+
+    const bad = await call('/v1/functions/hello/logs?since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({
+      error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/^since:/) },
+    });
+    expect((await call('/v1/functions/nosuch/logs')).status).toBe(404);
+  }, 30_000);
+
   it('two gateways share nothing but NATS and Redis: a change through one is served through the other at once', async () => {
     const a = platform.gatewayUrl;
     const b = await platform.addGateway();

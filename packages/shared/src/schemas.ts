@@ -124,6 +124,22 @@ export type FunctionUpdated = PlaceRequest;
 export const FunctionRemoved = z.object({ name: FunctionName });
 export type FunctionRemoved = z.infer<typeof FunctionRemoved>;
 
+/** One line an instance wrote. `t` is when the worker read it (ISO 8601). */
+export const LogEntry = z.object({
+  t: z.string(),
+  instance: z.string(),
+  revision: z.number().int().positive(),
+  stream: z.enum(['stdout', 'stderr']),
+  line: z.string(),
+});
+export type LogEntry = z.infer<typeof LogEntry>;
+
+/** thaw.logs.<fn>: every worker answers with the function's recent lines. */
+export const LogsRequest = z.object({ since: z.number(), limit: z.number().int().positive() });
+export type LogsRequest = z.infer<typeof LogsRequest>;
+export const LogsReply = z.object({ workerId: z.string(), entries: z.array(LogEntry) });
+export type LogsReply = z.infer<typeof LogsReply>;
+
 /** A worker id: safe as a NATS subject token. */
 export const WorkerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"');
 

@@ -12,6 +12,10 @@ export function subjects(prefix = 'thaw') {
     placeOn: (workerId: string) => `${prefix}.place.${workerId}`,
     /** Every worker's periodic state: capacity, draining, instances per function. */
     heartbeat: `${prefix}.workers.heartbeat`,
+    /** Request to every worker: a function's recent log lines. */
+    logs: (fn: string) => `${prefix}.logs.${fn}`,
+    /** New log lines of a function, as workers read them (for followers). */
+    logsLive: (fn: string) => `${prefix}.logs-live.${fn}`,
     importImage: `${prefix}.images.import`,
     functionRemoved: `${prefix}.functions.removed`,
     functionChanged: `${prefix}.functions.changed`,

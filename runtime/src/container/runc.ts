@@ -15,8 +15,8 @@ export function isRunning(pid: number): boolean {
 
 /** The low-level OCI runtime behind a small interface, so crun or another can replace runc. */
 export interface OciRuntime {
-  /** Creates and starts the container detached, its stdout and stderr appended to `logPath`. */
-  run(id: string, bundle: string, pidFile: string, logPath: string): Promise<void>;
+  /** Creates and starts the container detached, its stdout and stderr appended to two files. */
+  run(id: string, bundle: string, pidFile: string, logs: { stdout: string; stderr: string }): Promise<void>;
   /** Kills (if `pid` is given, waits for it) and removes the container. */
   delete(id: string, pid?: number): Promise<void>;
   list(): Promise<string[]>;
@@ -28,21 +28,26 @@ export class Runc implements OciRuntime {
     private readonly bin = 'runc',
   ) {}
 
-  run(id: string, bundle: string, pidFile: string, logPath: string): Promise<void> {
+  run(id: string, bundle: string, pidFile: string, logs: { stdout: string; stderr: string }): Promise<void> {
     const args = ['--root', this.root, 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id];
     // A detached runc hands its own stdio to the container, so both runc's errors and the
-    // container's output land in the log file, which the container keeps after runc exits.
-    // A pipe here would stay open for the container's whole life.
-    const fd = openSync(logPath, 'a');
+    // container's output land in the log files, which the container keeps after runc exits.
+    // A pipe here would stay open for the container's whole life. O_APPEND, so that the worker
+    // can truncate a file that grew too large while the container goes on writing.
+    const out = openSync(logs.stdout, 'a');
+    const err = openSync(logs.stderr, 'a');
     return new Promise<void>((resolve, reject) => {
-      const child = spawn(this.bin, args, { stdio: ['ignore', fd, fd] });
+      const child = spawn(this.bin, args, { stdio: ['ignore', out, err] });
       child.once('error', (err) => reject(new CommandError(`${this.bin} run`, '', { cause: err })));
       child.once('exit', (code) => {
         if (code === 0) return resolve();
-        const tail = readFileSync(logPath, 'utf8').slice(-2000);
+        const tail = readFileSync(logs.stderr, 'utf8').slice(-2000);
         reject(new CommandError(`${this.bin} run ${id}`, tail || `exit code ${code}`));
       });
-    }).finally(() => closeSync(fd));
+    }).finally(() => {
+      closeSync(out);
+      closeSync(err);
+    });
   }
 
   async delete(id: string, pid?: number): Promise<void> {

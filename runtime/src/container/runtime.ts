@@ -59,6 +59,19 @@ export interface CreateOptions {
   readOnlyRootfs?: boolean;
 }
 
+function logPathsOf(bundle: string): { stdout: string; stderr: string } {
+  return { stdout: join(bundle, 'stdout.log'), stderr: join(bundle, 'stderr.log') };
+}
+
+async function readLogs(bundle: string, maxBytes: number): Promise<string> {
+  const p = logPathsOf(bundle);
+  const [out, err] = await Promise.all([
+    readFile(p.stdout, 'utf8').catch(() => ''),
+    readFile(p.stderr, 'utf8').catch(() => ''),
+  ]);
+  return out.slice(-maxBytes) + err.slice(-maxBytes);
+}
+
 export class ContainerStartError extends Error {
   override readonly name = 'ContainerStartError';
   constructor(
@@ -89,8 +102,9 @@ export class Container {
   get state(): ContainerState {
     return this._state;
   }
-  get logPath(): string {
-    return join(this.bundle, 'output.log');
+  /** Files the container's stdout and stderr are appended to. */
+  get logPaths(): { stdout: string; stderr: string } {
+    return logPathsOf(this.bundle);
   }
 
   /** @internal */
@@ -141,9 +155,9 @@ export class Container {
     return this.handle?.stats() ?? { cpuNs: 0, memoryBytes: 0, memoryPeakBytes: 0 };
   }
 
+  /** The last output: stdout's tail, then stderr's (each up to `maxBytes`). */
   async readLog(maxBytes = 64 * 1024): Promise<string> {
-    const text = await readFile(this.logPath, 'utf8').catch(() => '');
-    return text.slice(-maxBytes);
+    return readLogs(this.bundle, maxBytes);
   }
 
   destroy(): Promise<void> {
@@ -301,7 +315,7 @@ export class Runtime {
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       const pidFile = join(bundle, 'pid');
-      await this.oci.run(id, bundle, pidFile, join(bundle, 'output.log'));
+      await this.oci.run(id, bundle, pidFile, logPathsOf(bundle));
       const pid = Number(await readFile(pidFile, 'utf8'));
       const container = new Container(id, net.ip, o.port, pid, bundle, this);
       // Where the instance can be reached, for operators and benchmarks on this host.
@@ -324,7 +338,7 @@ export class Runtime {
     } catch (err) {
       if (!this.containers.has(id)) await this.remove(id);
       if (err instanceof ContainerStartError) throw err;
-      const log = await readFile(join(bundle, 'output.log'), 'utf8').catch(() => '');
+      const log = await readLogs(bundle, 64 * 1024);
       throw new ContainerStartError(`creating the container failed: ${(err as Error).message}`, log, {
         cause: err,
       });
