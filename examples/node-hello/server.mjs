@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 
 const port = Number(process.env.PORT ?? 8080);
+const flaky = new Map();
 
 function json(res, status, body) {
   const text = JSON.stringify(body);
@@ -46,6 +47,14 @@ const server = createServer((req, res) => {
         if (url.searchParams.get('stream') === 'stderr') console.error(msg);
         else console.log(msg);
         json(res, 200, { logged: msg });
+        return;
+      }
+      case '/flaky': {
+        // Answers 503 to the first `fails` calls with the same key, then 200: lets tests see retries.
+        const key = url.searchParams.get('key') ?? '';
+        const seen = (flaky.get(key) ?? 0) + 1;
+        flaky.set(key, seen);
+        json(res, seen <= Number(url.searchParams.get('fails') ?? 0) ? 503 : 200, { key, call: seen });
         return;
       }
       case '/crash':

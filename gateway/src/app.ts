@@ -2,13 +2,14 @@ import { FunctionRemoved, type Logger, subjects as makeSubjects } from '@thaw/sh
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import { AsyncCalls } from './async.js';
 import { Caller } from './caller.js';
 import { Cluster } from './cluster.js';
 import type { GatewayEnv } from './env.js';
 import { installErrorHandling } from './errors.js';
 import { functionRoutes } from './functions.js';
 import { imageRoutes } from './images.js';
-import { invokeRoutes } from './invoke.js';
+import { invokeFunction, invokeRoutes } from './invoke.js';
 import { logRoutes } from './logs.js';
 import { GatewayMetrics } from './metrics.js';
 import { openApiDocument } from './openapi.js';
@@ -18,7 +19,8 @@ import { Workers } from './workers.js';
 export interface AppDeps {
   nc: NatsConnection;
   redis: Redis;
-  config: Pick<GatewayEnv, 'THAW_PREFIX' | 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'PLACE_TIMEOUT_MS'>;
+  config: Pick<GatewayEnv, 'THAW_PREFIX' | 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'PLACE_TIMEOUT_MS'> &
+    Partial<Pick<GatewayEnv, 'ASYNC_LOCK_MS'>>;
   logger: Logger;
 }
 
@@ -35,8 +37,28 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const registry = new Registry(redis, config.THAW_PREFIX, logger);
   const cluster = new Cluster(nc, subjects, logger);
   const caller = new Caller(nc, cluster);
-  const metrics = new GatewayMetrics(cluster);
-  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger, cluster, metrics);
+  const workers = new Workers(nc, subjects, config.PLACE_TIMEOUT_MS, logger, cluster);
+  const { host, port, db, username, password } = redis.options;
+  const asyncCalls = new AsyncCalls({
+    // BullMQ makes its own connections (a blocking one per consumer), from the same server.
+    connection: { host, port, db, username, password, maxRetriesPerRequest: null },
+    prefix: config.THAW_PREFIX,
+    registry,
+    invoke: (fn, env) => invokeFunction({ caller, cluster, subjects, registry, workers }, fn, env),
+    log: logger,
+    lockMs: config.ASYNC_LOCK_MS ?? 30_000,
+  });
+  const metrics = new GatewayMetrics(cluster, () => asyncCalls.counts());
+  workers.metrics = metrics;
+  // Every gateway consumes every function's async queue: at start, on changes, and every 10 s.
+  const syncAsync = () =>
+    registry
+      .listFunctions()
+      .then((fns) => asyncCalls.sync(fns))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'syncing async consumers failed'));
+  await syncAsync();
+  const asyncTimer = setInterval(syncAsync, 10_000);
+  asyncTimer.unref();
 
   // Another gateway deleted a function: drop our cached copy at once.
   const json = JSONCodec<unknown>();
@@ -44,12 +66,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     nc.subscribe(subject, {
       callback: (_err, msg) => {
         const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
-        if (parsed.success) registry.evict(parsed.data.name);
+        if (!parsed.success) return;
+        registry.evict(parsed.data.name);
+        void syncAsync();
       },
     }),
   );
   app.addHook('onClose', async () => {
     for (const s of evictions) s.unsubscribe();
+    clearInterval(asyncTimer);
+    await asyncCalls.close();
     caller.close();
     cluster.close();
   });
@@ -66,7 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(ok ? 200 : 503).send({ ok, nats: !nc.isClosed(), redis: redis.status });
   });
   await app.register(async (scope) =>
-    functionRoutes(scope, { nc, subjects, registry, workers, cluster, log: logger }),
+    functionRoutes(scope, { nc, subjects, registry, workers, cluster, asyncCalls, log: logger }),
   );
   await app.register(async (scope) => logRoutes(scope, { nc, subjects, registry, cluster }));
   await app.register(async (scope) =>
@@ -80,6 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       registry,
       workers,
       metrics,
+      asyncCalls,
       maxBodyBytes: config.MAX_BODY_BYTES,
     }),
   );

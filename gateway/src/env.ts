@@ -28,6 +28,11 @@ const Env = z.object({
     .default(2 * 1024 ** 3),
   /** How long a worker may take to import an image or start a function's first instance. */
   PLACE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /**
+   * Lock of a running async call: renewed while its gateway lives; a call whose gateway died
+   * is taken over by another gateway once it expires.
+   */
+  ASYNC_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;

@@ -10,6 +10,7 @@ import {
 } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
+import type { AsyncCalls } from './async.js';
 import type { Cluster } from './cluster.js';
 import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
@@ -20,6 +21,7 @@ export interface FunctionDeps {
   registry: Registry;
   workers: Workers;
   cluster: Cluster;
+  asyncCalls: AsyncCalls;
   log: Logger;
 }
 
@@ -39,6 +41,8 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     if (!(await d.registry.createFunction(fn))) {
       throw new ThawError('FUNCTION_EXISTS', `a function named "${fn.name}" exists already; delete it first`);
     }
+    // Every gateway starts consuming the new function's async calls.
+    d.nc.publish(d.subjects.functionChanged, json.encode({ name: fn.name }));
     if (fromRegistry) {
       // Pulling can take minutes: answer now; GET /v1/functions/:name shows pulling → ready or failed.
       void pullAndPlace(d, fn, source);
@@ -112,8 +116,10 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     if (!(await d.registry.deleteFunction(name))) {
       throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     }
-    // Workers drop its instances and other gateways their cached record.
+    // Workers drop its instances and other gateways their cached record; its queued async
+    // calls are dropped (results already kept stay readable until they expire).
     d.nc.publish(d.subjects.functionRemoved, json.encode({ name }));
+    await d.asyncCalls.discard(name);
     await d.nc.flush();
     return reply.code(204).send();
   });

@@ -8,6 +8,7 @@ import {
 } from '@thaw/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Msg, headers as natsHeaders } from 'nats';
+import type { AsyncCalls } from './async.js';
 import { type Caller, NoRespondersError } from './caller.js';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
@@ -26,6 +27,7 @@ export interface InvokeDeps {
   workers: Workers;
   maxBodyBytes: number;
   metrics: GatewayMetrics;
+  asyncCalls: AsyncCalls;
 }
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
@@ -55,49 +57,118 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const fn = await d.registry.getFunction(name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     invoked.set(req, fn.name);
-    if (fn.status === 'pulling') {
-      throw new ThawError('FUNCTION_NOT_READY', `function "${name}" is still pulling ${fn.image}`);
-    }
-    if (fn.status === 'failed')
-      throw new ThawError('IMAGE_PULL_FAILED', fn.reason ?? `pulling ${fn.image} failed`);
-
-    const url = req.url;
-    const q = url.indexOf('?');
-    const rawPath = q < 0 ? url : url.slice(0, q);
-    const path = rawPath.slice(4 + name.length) || '/';
-    const fwd = endToEndHeaders(req.headers);
-    const h = natsHeaders();
-    h.set(InvokeHeader.method, req.method);
-    h.set(InvokeHeader.path, path);
-    h.set(InvokeHeader.query, q < 0 ? '' : url.slice(q + 1));
-    h.set(InvokeHeader.headers, JSON.stringify(fwd));
-    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
-
-    let msg = await send(d, fn, body, h);
-    if (msg.headers?.get(InvokeHeader.saturated)) spread(d, fn);
-    let code = msg.headers?.get(InvokeHeader.error);
-    if (code === 'OVERLOADED') {
-      // The workers holding the function are full: spread it to one with room, if there is one.
-      const target = d.cluster.pick(fn.name, fn.memoryMiB);
-      if (target) {
-        await d.workers.place(fn, await d.registry.imageSource(fn), target);
-        msg = await send(d, fn, body, h);
-        code = msg.headers?.get(InvokeHeader.error);
-      }
-    }
-    if (code) throw fromWire(code, Buffer.from(msg.data).toString());
-    const status = Number(msg.headers?.get(InvokeHeader.status) || 502);
-    // The worker sends end-to-end headers only.
-    const out = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as HeaderMap;
-    for (const [k, v] of Object.entries(out)) void reply.header(k, v);
-    return reply.code(status).send(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+    const answer = await invokeFunction(d, fn, envelopeOf(req, `/fn/${name}`));
+    for (const [k, v] of Object.entries(answer.headers)) void reply.header(k, v);
+    return reply.code(answer.status).send(answer.body);
   };
   app.all('/fn/:name', handler);
   app.all('/fn/:name/*', handler);
+
+  // Async: the call is stored (BullMQ on Redis) and answered 202 at once; GET /v1/calls/:id
+  // tells how it went, and X-Callback-Url (optional) receives the function's answer.
+  const asyncHandler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
+    const { name } = req.params;
+    const fn = await d.registry.getFunction(name, { fresh: true });
+    if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    const callback = req.headers['x-callback-url'];
+    if (callback !== undefined && (typeof callback !== 'string' || !/^https?:\/\/[^\s]+$/.test(callback))) {
+      throw new ThawError('VALIDATION_FAILED', 'x-callback-url: must be one http:// or https:// URL');
+    }
+    const env = envelopeOf(req, `/async/${name}`);
+    delete env.headers['x-callback-url'];
+    const callId = await d.asyncCalls.enqueue(fn, env, callback);
+    return reply
+      .code(202)
+      .header('location', `/v1/calls/${callId}`)
+      .header('x-thaw-call-id', callId)
+      .send({ callId, status: 'queued' });
+  };
+  app.all('/async/:name', asyncHandler);
+  app.all('/async/:name/*', asyncHandler);
+
+  app.get<{ Params: { id: string } }>('/v1/calls/:id', async (req) => {
+    const view = await d.asyncCalls.get(req.params.id);
+    if (!view)
+      throw new ThawError(
+        'CALL_NOT_FOUND',
+        `no async call "${req.params.id}" (never made, discarded or expired)`,
+      );
+    return view;
+  });
+}
+
+/** What a call carries to the function: the HTTP request, less the route prefix. */
+export interface Envelope {
+  method: string;
+  path: string;
+  query: string;
+  headers: HeaderMap;
+  body: Buffer;
+}
+
+/** The function's answer. */
+export interface Answer {
+  status: number;
+  headers: HeaderMap;
+  body: Buffer;
+}
+
+/** The envelope of a request to `<prefix>/<path>?<query>` (prefix: /fn/<name> or /async/<name>). */
+export function envelopeOf(req: FastifyRequest, prefix: string): Envelope {
+  const url = req.url;
+  const q = url.indexOf('?');
+  const rawPath = q < 0 ? url : url.slice(0, q);
+  return {
+    method: req.method,
+    path: rawPath.slice(prefix.length) || '/',
+    query: q < 0 ? '' : url.slice(q + 1),
+    headers: endToEndHeaders(req.headers),
+    body: (req.body as Buffer | undefined) ?? Buffer.alloc(0),
+  };
+}
+
+export type InvokeContext = Pick<InvokeDeps, 'caller' | 'cluster' | 'subjects' | 'registry' | 'workers'>;
+
+/**
+ * One call of a function over NATS: placed on a worker first when none holds it, spread to
+ * another worker when the ones holding it are full. Platform failures throw a ThawError; the
+ * function's own answers (any status) are returned.
+ */
+export async function invokeFunction(d: InvokeContext, fn: FunctionRecord, env: Envelope): Promise<Answer> {
+  if (fn.status === 'pulling') {
+    throw new ThawError('FUNCTION_NOT_READY', `function "${fn.name}" is still pulling ${fn.image}`);
+  }
+  if (fn.status === 'failed')
+    throw new ThawError('IMAGE_PULL_FAILED', fn.reason ?? `pulling ${fn.image} failed`);
+  const h = natsHeaders();
+  h.set(InvokeHeader.method, env.method);
+  h.set(InvokeHeader.path, env.path);
+  h.set(InvokeHeader.query, env.query);
+  h.set(InvokeHeader.headers, JSON.stringify(env.headers));
+
+  let msg = await send(d, fn, env.body, h);
+  if (msg.headers?.get(InvokeHeader.saturated)) spread(d, fn);
+  let code = msg.headers?.get(InvokeHeader.error);
+  if (code === 'OVERLOADED') {
+    // The workers holding the function are full: spread it to one with room, if there is one.
+    const target = d.cluster.pick(fn.name, fn.memoryMiB);
+    if (target) {
+      await d.workers.place(fn, await d.registry.imageSource(fn), target);
+      msg = await send(d, fn, env.body, h);
+      code = msg.headers?.get(InvokeHeader.error);
+    }
+  }
+  if (code) throw fromWire(code, Buffer.from(msg.data).toString());
+  return {
+    status: Number(msg.headers?.get(InvokeHeader.status) || 502),
+    // The worker sends end-to-end headers only.
+    headers: JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as HeaderMap,
+    body: Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength),
+  };
 }
 
 async function send(
-  d: InvokeDeps,
+  d: InvokeContext,
   cached: FunctionRecord,
   body: Buffer,
   h: ReturnType<typeof natsHeaders>,
@@ -131,7 +202,7 @@ async function send(
  * background (the request that told us is answered already). Placements of one function are
  * shared, so a stream of saturated replies makes one placement at a time.
  */
-function spread(d: InvokeDeps, fn: FunctionRecord): void {
+function spread(d: InvokeContext, fn: FunctionRecord): void {
   // One more worker per second at most: the last one needs a moment to take load.
   if (Date.now() - d.cluster.lastPlaced(fn.name) < 1000) return;
   const target = d.cluster.pick(fn.name, fn.memoryMiB);

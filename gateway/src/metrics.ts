@@ -8,7 +8,7 @@ export class GatewayMetrics {
   readonly duration: Histogram<'function'>;
   readonly placements: Counter<'result'>;
 
-  constructor(cluster: Cluster) {
+  constructor(cluster: Cluster, asyncCounts?: () => Promise<Record<string, number>>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'thaw_gateway_' });
     // Gauges that prom-client names *_total, which Prometheus reserves for counters (promtool
@@ -34,6 +34,16 @@ export class GatewayMetrics {
       help: 'Requests to a worker to take a function on, by result (ok, or the error code).',
       labelNames: ['result'],
       registers,
+    });
+    new Gauge({
+      name: 'thaw_gateway_async_calls',
+      help: 'Async calls in Redis by state (waiting, active, delayed for a retry, completed, failed), over the functions this gateway consumes.',
+      labelNames: ['state'],
+      registers,
+      async collect() {
+        if (!asyncCounts) return;
+        for (const [state, n] of Object.entries(await asyncCounts())) this.set({ state }, n);
+      },
     });
     new Gauge({
       name: 'thaw_gateway_workers',

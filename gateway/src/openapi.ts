@@ -141,6 +141,56 @@ export function openApiDocument(): Json {
           },
         },
       },
+      '/async/{name}/{path}': {
+        parameters: [nameParam, { name: 'path', in: 'path', required: true, schema: { type: 'string' } }],
+        post: {
+          summary: 'Invoke a function asynchronously (every method is accepted); optional X-Callback-Url',
+          responses: {
+            '202': jsonBody({
+              type: 'object',
+              properties: { callId: { type: 'string' }, status: { type: 'string', const: 'queued' } },
+            }),
+            ...errors('FUNCTION_NOT_FOUND', 'VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE'),
+          },
+        },
+      },
+      '/v1/calls/{callId}': {
+        parameters: [{ name: 'callId', in: 'path', required: true, schema: { type: 'string' } }],
+        get: {
+          summary: 'An async call: status, tries, the stored answer',
+          responses: {
+            '200': jsonBody({
+              type: 'object',
+              properties: {
+                callId: { type: 'string' },
+                function: { type: 'string' },
+                status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'dead'] },
+                attempts: { type: 'integer' },
+                maxAttempts: { type: 'integer' },
+                response: { type: 'object' },
+                error: { type: 'string' },
+              },
+            }),
+            ...errors('CALL_NOT_FOUND'),
+          },
+        },
+      },
+      '/v1/functions/{name}/logs': {
+        parameters: [
+          nameParam,
+          { name: 'since', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000 } },
+          { name: 'follow', in: 'query', schema: { type: 'string', enum: ['1', 'true'] } },
+          { name: 'format', in: 'query', schema: { type: 'string', enum: ['text', 'json'] } },
+        ],
+        get: {
+          summary: "The function's recent stdout and stderr lines; follow=1 streams new ones",
+          responses: {
+            '200': { description: 'Text lines, or NDJSON with format=json', content: { 'text/plain': {} } },
+            ...errors('FUNCTION_NOT_FOUND', 'VALIDATION_FAILED'),
+          },
+        },
+      },
       '/healthz': {
         get: {
           summary: 'Health',

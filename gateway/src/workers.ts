@@ -31,7 +31,8 @@ export class Workers {
     private readonly timeoutMs: number,
     private readonly log: Logger,
     private readonly cluster: Cluster,
-    private readonly metrics?: GatewayMetrics,
+    /** Set once the metrics exist (they are made after the workers). */
+    public metrics?: GatewayMetrics,
   ) {}
 
   private async request(subject: string, body: unknown): Promise<unknown> {

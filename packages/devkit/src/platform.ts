@@ -19,6 +19,8 @@ export interface PlatformOptions {
   prefix?: string;
   /** Environment of the worker (THAW_STATE_DIR, THAW_BRIDGE, ...), on top of the defaults. */
   workerEnv?: Record<string, string>;
+  /** More environment of the gateway(s). */
+  gatewayEnv?: Record<string, string>;
   /** Start a worker on this host (default); false when the caller starts its own (startWorkerHost). */
   worker?: boolean;
   /** 'inherit' shows the processes' logs; 'buffer' keeps the last lines for errors. */
@@ -33,6 +35,7 @@ export interface Platform {
   readonly worker: ChildProcess | undefined;
   /** The worker's GET /metrics URL (when this platform started a worker). */
   readonly workerMetricsUrl: string | undefined;
+  /** The first gateway's process. */
   readonly gateway: ChildProcess;
   /** Last lines the worker and gateway printed (with logs: 'buffer'). */
   output(): string;
@@ -109,6 +112,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         THAW_PREFIX: prefix,
         PORT: String(port),
         HOST: '127.0.0.1',
+        ...o.gatewayEnv,
       });
       const listening = (await gateway.ready).url;
       // fastify reports the address it bound; callers on this machine use loopback.

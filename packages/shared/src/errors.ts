@@ -21,6 +21,10 @@ export const ErrorCatalogue = {
     status: 409,
     message: 'The function was changed by another request while this update ran.',
   },
+  CALL_NOT_FOUND: {
+    status: 404,
+    message: 'No async call with that id (or its result has expired).',
+  },
   ROUTE_NOT_FOUND: { status: 404, message: 'No such route.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer within its timeout.' },

@@ -39,6 +39,10 @@ export const FunctionSpec = z.strictObject({
   concurrency: z.number().int().min(1).max(1000).default(1),
   /** Idle time after which instances above the minimum are removed (scale to zero by default). */
   idleTtlMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+  /** Async calls of this function running at once, across all gateways. */
+  asyncConcurrency: z.number().int().min(1).max(1000).default(10),
+  /** Tries of an async call before it is dead; retried on 5xx and 429 (WORKER_LOST included). */
+  asyncAttempts: z.number().int().min(1).max(20).default(3),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;

@@ -15,6 +15,8 @@ describe('FunctionSpec', () => {
       maxInstances: 10,
       concurrency: 1,
       idleTtlMs: 60_000,
+      asyncConcurrency: 10,
+      asyncAttempts: 3,
     });
   });
   it.each([
@@ -25,6 +27,8 @@ describe('FunctionSpec', () => {
     [{ name: 'ok', image: 'i', memoryMiB: 8 }, 'memoryMiB'],
     [{ name: 'ok', image: 'i', timeoutMs: 10 }, 'timeoutMs'],
     [{ name: 'ok', image: 'i', port: 70000 }, 'port'],
+    [{ name: 'ok', image: 'i', asyncAttempts: 0 }, 'asyncAttempts'],
+    [{ name: 'ok', image: 'i', asyncConcurrency: 5000 }, 'asyncConcurrency'],
     [{ name: 'ok', image: 'i', env: { 'BAD-NAME': 'v' } }, 'env'],
   ])('rejects %j at %s', (input, field) => {
     const r = FunctionSpec.safeParse(input);

@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { ErrorCatalogue, type FunctionRecord, type HeaderMap, type Logger, ThawError } from '@thaw/shared';
+import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Answer, Envelope } from './invoke.js';
+import type { Registry } from './registry.js';
+
+/** The part of a function's answer kept with a call (bodies beyond this are cut). */
+export const MAX_STORED_BODY = 1024 * 1024;
+const KEEP_SUCCEEDED_S = 24 * 3600;
+const KEEP_DEAD_S = 7 * 24 * 3600;
+const BACKOFF_MS = 500;
+
+interface CallData {
+  fn: string;
+  envelope: { method: string; path: string; query: string; headers: HeaderMap; body: string };
+  callbackUrl?: string;
+  last?: StoredAnswer;
+}
+
+interface StoredAnswer {
+  status: number;
+  headers: HeaderMap;
+  /** base64 */
+  body: string;
+  truncated: boolean;
+}
+
+export type CallStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'dead';
+
+export interface CallView {
+  callId: string;
+  function: string;
+  status: CallStatus;
+  attempts: number;
+  maxAttempts: number;
+  createdAt: string;
+  /** When the latest try started. */
+  startedAt?: string;
+  finishedAt?: string;
+  /** The function's answer (succeeded), or its last failed answer. */
+  response?: StoredAnswer & { bodyEncoding: 'base64' };
+  error?: string;
+}
+
+export interface AsyncOptions {
+  connection: ConnectionOptions;
+  prefix: string;
+  registry: Registry;
+  invoke: (fn: FunctionRecord, env: Envelope) => Promise<Answer>;
+  log: Logger;
+  /** How long a call's lock lasts without renewal: a gateway that died loses its calls after it. */
+  lockMs: number;
+}
+
+function stored(a: Answer): StoredAnswer {
+  return {
+    status: a.status,
+    headers: a.headers,
+    body: a.body.subarray(0, MAX_STORED_BODY).toString('base64'),
+    truncated: a.body.length > MAX_STORED_BODY,
+  };
+}
+
+/** A platform failure as the answer a client would have seen. */
+function asAnswer(err: ThawError): Answer {
+  return {
+    status: err.status,
+    headers: { 'content-type': 'application/json', 'x-thaw-error': err.code },
+    body: Buffer.from(JSON.stringify(err.toBody())),
+  };
+}
+
+/**
+ * Async invocations on BullMQ: one queue per function (so each has its own concurrency limit,
+ * set on the queue for all gateways together), consumed by every gateway. A call is retried
+ * with exponential backoff when the answer is 5xx or 429 (WORKER_LOST and OVERLOADED
+ * included), up to the function's `asyncAttempts`; then it is dead. Calls live in Redis, so a
+ * gateway, worker or Redis restart loses none (Redis with its append-only file on); a call a
+ * dead gateway held is taken over once its lock expires.
+ */
+export class AsyncCalls {
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  private closed = false;
+
+  constructor(private readonly o: AsyncOptions) {}
+
+  private queue(fn: string): Queue {
+    let q = this.queues.get(fn);
+    if (!q) {
+      q = new Queue(fn, { connection: this.o.connection, prefix: `${this.o.prefix}:async` });
+      q.on('error', (err) => this.o.log.warn({ err: err.message, fn }, 'async queue error'));
+      this.queues.set(fn, q);
+    }
+    return q;
+  }
+
+  async enqueue(fn: FunctionRecord, env: Envelope, callbackUrl?: string): Promise<string> {
+    const callId = `${fn.name}.${randomUUID()}`;
+    const data: CallData = {
+      fn: fn.name,
+      envelope: { ...env, body: env.body.toString('base64') },
+      ...(callbackUrl ? { callbackUrl } : {}),
+    };
+    await this.queue(fn.name).add('call', data, {
+      jobId: callId,
+      attempts: fn.asyncAttempts,
+      backoff: { type: 'exponential', delay: BACKOFF_MS },
+      removeOnComplete: { age: KEEP_SUCCEEDED_S },
+      removeOnFail: { age: KEEP_DEAD_S },
+    });
+    return callId;
+  }
+
+  async get(callId: string): Promise<CallView | undefined> {
+    const dot = callId.indexOf('.');
+    const fn = callId.slice(0, dot);
+    if (dot < 1 || !/^[a-z][a-z0-9-]{0,47}$/.test(fn)) return undefined;
+    const job = (await this.queue(fn).getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
+    if (!job) return undefined;
+    const state = await job.getState();
+    const status: CallStatus =
+      state === 'completed'
+        ? 'succeeded'
+        : state === 'failed'
+          ? 'dead'
+          : state === 'active'
+            ? 'running'
+            : job.attemptsMade > 0
+              ? 'retrying'
+              : 'queued';
+    const answer = status === 'succeeded' ? job.returnvalue : job.data.last;
+    return {
+      callId,
+      function: fn,
+      status,
+      attempts: job.attemptsMade,
+      maxAttempts: job.opts.attempts ?? 1,
+      createdAt: new Date(job.timestamp).toISOString(),
+      ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
+      ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn).toISOString() } : {}),
+      ...(answer ? { response: { ...answer, bodyEncoding: 'base64' as const } } : {}),
+      ...(status === 'dead' || status === 'retrying' ? { error: job.failedReason } : {}),
+    };
+  }
+
+  /** Consumes the queues of `functions` (and stops consuming those of the others). */
+  async sync(functions: FunctionRecord[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(functions.map((f) => [f.name, f]));
+    for (const [name, w] of this.workers) {
+      if (!wanted.has(name)) {
+        this.workers.delete(name);
+        await w.close().catch(() => undefined);
+      }
+    }
+    for (const fn of functions) {
+      const current = this.workers.get(fn.name);
+      if (current && current.concurrency === fn.asyncConcurrency) continue;
+      if (current) current.concurrency = fn.asyncConcurrency;
+      else this.workers.set(fn.name, this.consume(fn));
+      await this.queue(fn.name)
+        .setGlobalConcurrency(fn.asyncConcurrency)
+        .catch((err: Error) => this.o.log.warn({ err: err.message }, 'setting async concurrency failed'));
+    }
+  }
+
+  /** A deleted function's calls that have not run are dropped; results already kept stay. */
+  async discard(fn: string): Promise<void> {
+    const w = this.workers.get(fn);
+    this.workers.delete(fn);
+    await w?.close().catch(() => undefined);
+    await this.queue(fn)
+      .drain(true)
+      .catch(() => undefined);
+  }
+
+  private consume(fn: FunctionRecord): Worker {
+    const w = new Worker<CallData, StoredAnswer>(fn.name, (job) => this.run(job), {
+      connection: this.o.connection,
+      prefix: `${this.o.prefix}:async`,
+      concurrency: fn.asyncConcurrency,
+      lockDuration: this.o.lockMs,
+      stalledInterval: this.o.lockMs,
+      maxStalledCount: 5,
+    });
+    w.on('error', (err) => this.o.log.warn({ err: err.message, fn: fn.name }, 'async worker error'));
+    w.on('completed', (job) => void this.callback(job, job.returnvalue, 'succeeded'));
+    w.on('failed', (job) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void this.callback(job, job.data.last, 'dead');
+    });
+    return w;
+  }
+
+  private async run(job: Job<CallData, StoredAnswer>): Promise<StoredAnswer> {
+    const fn = await this.o.registry.getFunction(job.data.fn, { fresh: true });
+    if (!fn) throw new UnrecoverableError(`function "${job.data.fn}" was deleted`);
+    const e = job.data.envelope;
+    let answer: Answer;
+    try {
+      answer = await this.o.invoke(fn, { ...e, body: Buffer.from(e.body, 'base64') });
+    } catch (err) {
+      if (!(err instanceof ThawError)) throw err;
+      answer = asAnswer(err);
+    }
+    const kept = stored(answer);
+    if (answer.status >= 500 || answer.status === 429) {
+      await job.updateData({ ...job.data, last: kept });
+      const code = answer.headers['x-thaw-error'];
+      throw new Error(
+        `try ${job.attemptsMade + 1} answered ${answer.status}${typeof code === 'string' && code in ErrorCatalogue ? ` ${code}` : ''}`,
+      );
+    }
+    return kept;
+  }
+
+  /** Posts the result to the call's X-Callback-Url: the function's body, status in a header. */
+  private async callback(
+    job: Job<CallData>,
+    answer: StoredAnswer | undefined,
+    status: CallStatus,
+  ): Promise<void> {
+    const url = job.data.callbackUrl;
+    if (!url) return;
+    const headers: Record<string, string> = {
+      'x-thaw-call-id': job.id ?? '',
+      'x-thaw-call-status': status,
+      'x-thaw-function-status': String(answer?.status ?? 0),
+    };
+    const ct = answer?.headers['content-type'];
+    if (typeof ct === 'string') headers['content-type'] = ct;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers,
+          body: answer ? Buffer.from(answer.body, 'base64') : '',
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (res.ok) return;
+        this.o.log.warn({ call: job.id, status: res.status }, 'callback answered an error');
+      } catch (err) {
+        this.o.log.warn({ call: job.id, err: (err as Error).message }, 'callback failed');
+      }
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
+
+  /** Jobs by state, summed over the queues this gateway knows: for the metrics. */
+  async counts(): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {};
+    for (const q of this.queues.values()) {
+      const c = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed').catch(() => ({}));
+      for (const [k, v] of Object.entries(c)) sum[k] = (sum[k] ?? 0) + (v as number);
+    }
+    return sum;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.workers.values()].map((w) => w.close()));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
+}
