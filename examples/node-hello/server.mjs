@@ -103,7 +103,8 @@ const server = createServer((req, res) => {
       default: {
         const headers = {};
         for (const [k, v] of Object.entries(req.headers)) {
-          if (['host', 'content-type', 'user-agent'].includes(k) || k.startsWith('x-')) headers[k] = v;
+          if (['host', 'content-type', 'user-agent', 'authorization'].includes(k) || k.startsWith('x-'))
+            headers[k] = v;
         }
         json(res, 200, {
           method: req.method,

@@ -1,8 +1,9 @@
-import { FunctionRemoved, type Logger, subjects as makeSubjects } from '@thaw/shared';
+import { FunctionRemoved, type Logger, subjects as makeSubjects, ThawError } from '@thaw/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import { AsyncCalls } from './async.js';
+import { adminTokenHash, bearer, tokenMatches } from './auth.js';
 import { Caller } from './caller.js';
 import { Cluster } from './cluster.js';
 import type { GatewayEnv } from './env.js';
@@ -20,7 +21,7 @@ export interface AppDeps {
   nc: NatsConnection;
   redis: Redis;
   config: Pick<GatewayEnv, 'THAW_PREFIX' | 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'PLACE_TIMEOUT_MS'> &
-    Partial<Pick<GatewayEnv, 'ASYNC_LOCK_MS'>>;
+    Partial<Pick<GatewayEnv, 'ASYNC_LOCK_MS' | 'THAW_ADMIN_TOKEN' | 'THAW_TOKEN_FILE'>>;
   logger: Logger;
 }
 
@@ -81,6 +82,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  // The admin API needs the admin token; invoking is decided per function (invoke.ts).
+  const adminHash = await adminTokenHash(
+    redis,
+    config.THAW_PREFIX,
+    config.THAW_ADMIN_TOKEN,
+    config.THAW_TOKEN_FILE,
+    logger,
+  );
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/')) return;
+    if (!tokenMatches(bearer(req), adminHash)) {
+      throw new ThawError(
+        'UNAUTHORIZED',
+        bearer(req)
+          ? 'the bearer token is not the admin token'
+          : 'the admin API needs "Authorization: Bearer <admin token>"',
+      );
+    }
+  });
   app.get('/v1/workers', async () => ({ workers: cluster.list() }));
   const openapi = openApiDocument();
   app.get('/openapi.json', async () => openapi);
@@ -107,6 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       workers,
       metrics,
       asyncCalls,
+      adminHash,
       maxBodyBytes: config.MAX_BODY_BYTES,
     }),
   );

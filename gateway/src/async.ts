@@ -116,9 +116,11 @@ export class AsyncCalls {
     const dot = callId.indexOf('.');
     const fn = callId.slice(0, dot);
     if (dot < 1 || !/^[a-z][a-z0-9-]{0,47}$/.test(fn)) return undefined;
+    // The state first: a call that finishes between the two reads is then read finished,
+    // with its answer (read the other way round, "completed" could come with no answer).
+    const state = await this.queue(fn).getJobState(callId);
     const job = (await this.queue(fn).getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
-    if (!job) return undefined;
-    const state = await job.getState();
+    if (!job || state === 'unknown') return undefined;
     const status: CallStatus =
       state === 'completed'
         ? 'succeeded'

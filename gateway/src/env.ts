@@ -33,6 +33,12 @@ const Env = z.object({
    * is taken over by another gateway once it expires.
    */
   ASYNC_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  /**
+   * The admin token for /v1/*. Unset: one is made on the first start (stored hashed in Redis,
+   * printed once, and written to THAW_TOKEN_FILE when set).
+   */
+  THAW_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  THAW_TOKEN_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;

@@ -11,6 +11,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
 import type { AsyncCalls } from './async.js';
+import { newToken, sha256Hex } from './auth.js';
 import type { Cluster } from './cluster.js';
 import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
@@ -27,15 +28,43 @@ export interface FunctionDeps {
 
 const json = JSONCodec<unknown>();
 
+/** A record as the API shows it: without the invoke token's hash. */
+function view(fn: FunctionRecord): Omit<FunctionRecord, 'invokeTokenSha256'> {
+  const { invokeTokenSha256: _hidden, ...rest } = fn;
+  return rest;
+}
+
+/**
+ * The invoke token for a function with invokeAuth "token": the one it has, or a new one
+ * (returned once, in `invokeToken`). Public functions have none.
+ */
+function invokeToken(
+  spec: { invokeAuth: 'public' | 'token' },
+  current?: FunctionRecord,
+): { sha?: string; shown?: string } {
+  if (spec.invokeAuth !== 'token') return {};
+  if (current?.invokeTokenSha256) return { sha: current.invokeTokenSha256 };
+  const token = newToken();
+  return { sha: sha256Hex(token), shown: token };
+}
+
 /** `/v1/functions`: create, list, get and delete. */
 export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Promise<void> {
   app.post('/v1/functions', async (req, reply) => {
     const spec = FunctionSpec.parse(req.body ?? {});
     const fromRegistry = checkImage(spec.image);
     const now = new Date().toISOString();
-    const fn: FunctionRecord = fromRegistry
-      ? { ...spec, revision: 1, status: 'pulling', createdAt: now, updatedAt: now }
-      : { ...spec, revision: 1, imageDigest: spec.image, status: 'ready', createdAt: now, updatedAt: now };
+    const token = invokeToken(spec);
+    const fn: FunctionRecord = {
+      ...spec,
+      revision: 1,
+      status: fromRegistry ? 'pulling' : 'ready',
+      createdAt: now,
+      updatedAt: now,
+      ...(fromRegistry ? {} : { imageDigest: spec.image }),
+      ...(token.sha ? { invokeTokenSha256: token.sha } : {}),
+    };
+    const shown = { ...view(fn), ...(token.shown ? { invokeToken: token.shown } : {}) };
     // Checked before the record is written, so a bad digest leaves nothing behind.
     const source = await d.registry.imageSource(fn);
     if (!(await d.registry.createFunction(fn))) {
@@ -46,14 +75,14 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     if (fromRegistry) {
       // Pulling can take minutes: answer now; GET /v1/functions/:name shows pulling → ready or failed.
       void pullAndPlace(d, fn, source);
-      return reply.code(202).send(fn);
+      return reply.code(202).send(shown);
     }
     // Warm one instance now so that the first call is a thaw, not a cold start. If no worker can
     // take it yet, the function still exists and the first call tries again.
     await d.workers.place(fn, source).catch((err: unknown) => {
       req.log.warn({ err, fn: fn.name }, 'could not place the new function yet');
     });
-    return reply.code(201).send(fn);
+    return reply.code(201).send(shown);
   });
 
   // Update: a new revision. It is started on a worker (pulled first, for a registry image)
@@ -72,6 +101,7 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     const current = await d.registry.getFunction(name, { fresh: true });
     if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     const now = new Date().toISOString();
+    const token = invokeToken(spec, current);
     let next: FunctionRecord = {
       ...spec,
       revision: current.revision + 1,
@@ -79,6 +109,7 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       createdAt: current.createdAt,
       updatedAt: now,
       ...(fromRegistry ? {} : { imageDigest: spec.image }),
+      ...(token.sha ? { invokeTokenSha256: token.sha } : {}),
     };
     const source = await d.registry.imageSource(next);
     // On a worker that holds the function, so that it rolls rather than a new one starting it.
@@ -98,17 +129,17 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     d.nc.publish(d.subjects.functionUpdated, json.encode({ fn: next, image: source }));
     d.nc.publish(d.subjects.functionChanged, json.encode({ name }));
     await d.nc.flush();
-    return next;
+    return { ...view(next), ...(token.shown ? { invokeToken: token.shown } : {}) };
   });
 
-  app.get('/v1/functions', async () => ({ functions: await d.registry.listFunctions() }));
+  app.get('/v1/functions', async () => ({ functions: (await d.registry.listFunctions()).map(view) }));
 
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
     // The admin API reads Redis itself; only the invoke path works from the cache.
     const fn = await d.registry.getFunction(req.params.name, { fresh: true });
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${req.params.name}"`);
     // Instances per worker, as the workers' latest heartbeats (at most ~0.5 s old) tell.
-    return { ...fn, workers: d.cluster.instancesOf(fn.name) };
+    return { ...view(fn), workers: d.cluster.instancesOf(fn.name) };
   });
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (req, reply) => {

@@ -9,6 +9,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Msg, headers as natsHeaders } from 'nats';
 import type { AsyncCalls } from './async.js';
+import { bearer, tokenMatches } from './auth.js';
 import { type Caller, NoRespondersError } from './caller.js';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
@@ -28,6 +29,18 @@ export interface InvokeDeps {
   maxBodyBytes: number;
   metrics: GatewayMetrics;
   asyncCalls: AsyncCalls;
+  adminHash: string;
+}
+
+/** A function with invokeAuth "token" takes its own invoke token or the admin token. */
+function checkInvoke(d: InvokeDeps, fn: FunctionRecord, req: FastifyRequest): void {
+  if (fn.invokeAuth !== 'token') return;
+  const token = bearer(req);
+  if (tokenMatches(token, fn.invokeTokenSha256) || tokenMatches(token, d.adminHash)) return;
+  throw new ThawError(
+    'UNAUTHORIZED',
+    `function "${fn.name}" needs its invoke token (or the admin token) as "Authorization: Bearer <token>"`,
+  );
 }
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
@@ -57,7 +70,8 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const fn = await d.registry.getFunction(name);
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     invoked.set(req, fn.name);
-    const answer = await invokeFunction(d, fn, envelopeOf(req, `/fn/${name}`));
+    checkInvoke(d, fn, req);
+    const answer = await invokeFunction(d, fn, envelopeFor(fn, req, `/fn/${name}`));
     for (const [k, v] of Object.entries(answer.headers)) void reply.header(k, v);
     return reply.code(answer.status).send(answer.body);
   };
@@ -70,11 +84,12 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     const { name } = req.params;
     const fn = await d.registry.getFunction(name, { fresh: true });
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    checkInvoke(d, fn, req);
     const callback = req.headers['x-callback-url'];
     if (callback !== undefined && (typeof callback !== 'string' || !/^https?:\/\/[^\s]+$/.test(callback))) {
       throw new ThawError('VALIDATION_FAILED', 'x-callback-url: must be one http:// or https:// URL');
     }
-    const env = envelopeOf(req, `/async/${name}`);
+    const env = envelopeFor(fn, req, `/async/${name}`);
     delete env.headers['x-callback-url'];
     const callId = await d.asyncCalls.enqueue(fn, env, callback);
     return reply
@@ -125,6 +140,13 @@ export function envelopeOf(req: FastifyRequest, prefix: string): Envelope {
     headers: endToEndHeaders(req.headers),
     body: (req.body as Buffer | undefined) ?? Buffer.alloc(0),
   };
+}
+
+/** The envelope, less the token that authorised it: thaw's tokens never reach function code. */
+function envelopeFor(fn: FunctionRecord, req: FastifyRequest, prefix: string): Envelope {
+  const env = envelopeOf(req, prefix);
+  if (fn.invokeAuth === 'token') delete env.headers.authorization;
+  return env;
 }
 
 export type InvokeContext = Pick<InvokeDeps, 'caller' | 'cluster' | 'subjects' | 'registry' | 'workers'>;

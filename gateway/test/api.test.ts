@@ -1,6 +1,6 @@
 import { type Service, startNats, startRedis } from '@thaw/devkit';
 import { createLogger, IMAGE_BUCKET } from '@thaw/shared';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,10 @@ let redisSrv: Service;
 let nc: NatsConnection;
 let redis: Redis;
 let app: FastifyInstance;
+const ADMIN = 'thaw_test_admin_token_0123456789';
+/** A request with the admin token (unless the test sets its own authorization). */
+const inject = (o: InjectOptions) =>
+  app.inject({ ...o, headers: { authorization: `Bearer ${ADMIN}`, ...(o.headers ?? {}) } });
 
 beforeAll(async () => {
   [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
@@ -27,6 +31,7 @@ beforeAll(async () => {
       MAX_BODY_BYTES: 64 * 1024,
       MAX_IMAGE_BYTES: 1024 * 1024,
       PLACE_TIMEOUT_MS: 2000,
+      THAW_ADMIN_TOKEN: ADMIN,
     },
   });
   // An image as if uploaded earlier; no worker runs in this file, so placement fails (and is retried on invoke).
@@ -45,14 +50,37 @@ afterAll(async () => {
 });
 
 describe('gateway API', () => {
+  it('needs the admin token on /v1/*, compared whole, and not on health, metrics or the API description', async () => {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong-token',
+      `Bearer ${ADMIN}x`,
+      ADMIN,
+      `Basic ${ADMIN}`,
+    ]) {
+      const res = await app.inject({
+        method: 'GET',
+        url: '/v1/functions',
+        headers: authorization ? { authorization } : {},
+      });
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+      expect(res.headers['x-thaw-error']).toBe('UNAUTHORIZED');
+    }
+    expect((await inject({ method: 'GET', url: '/v1/functions' })).statusCode).toBe(200);
+    for (const url of ['/healthz', '/metrics', '/openapi.json']) {
+      expect((await app.inject({ method: 'GET', url })).statusCode).toBe(200);
+    }
+  });
+
   it('reports health', async () => {
-    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    const res = await inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ ok: true });
   });
 
   it('serves an OpenAPI 3.1 document generated from the request schemas', async () => {
-    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    const res = await inject({ method: 'GET', url: '/openapi.json' });
     expect(res.statusCode).toBe(200);
     const doc = res.json() as {
       openapi: string;
@@ -91,7 +119,7 @@ describe('gateway API', () => {
   });
 
   it('names the invalid field', async () => {
-    const res = await app.inject({
+    const res = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'Bad_Name', image: digest },
@@ -100,7 +128,7 @@ describe('gateway API', () => {
     expect(res.json()).toEqual({
       error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/^name: /) },
     });
-    const mem = await app.inject({
+    const mem = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'ok', image: digest, memoryMiB: 1 },
@@ -109,7 +137,7 @@ describe('gateway API', () => {
   });
 
   it('rejects bad JSON and unknown fields', async () => {
-    const res = await app.inject({
+    const res = await inject({
       method: 'POST',
       url: '/v1/functions',
       headers: { 'content-type': 'application/json' },
@@ -117,7 +145,7 @@ describe('gateway API', () => {
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe('INVALID_JSON');
-    const extra = await app.inject({
+    const extra = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'x', image: digest, cpu: 9 },
@@ -126,7 +154,7 @@ describe('gateway API', () => {
   });
 
   it('takes registry references as pulling, and refuses unknown digests and other strings', async () => {
-    const reg = await app.inject({
+    const reg = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'reg', image: 'localhost:5000/team/fn:1.2' },
@@ -138,22 +166,22 @@ describe('gateway API', () => {
     const deadline = Date.now() + 10_000;
     while (fn.status === 'pulling' && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      fn = (await app.inject({ method: 'GET', url: '/v1/functions/reg' })).json();
+      fn = (await inject({ method: 'GET', url: '/v1/functions/reg' })).json();
     }
     expect(fn).toMatchObject({ status: 'failed', reason: expect.stringMatching(/no worker/) });
-    const inv = await app.inject({ method: 'GET', url: '/fn/reg/' });
+    const inv = await inject({ method: 'GET', url: '/fn/reg/' });
     expect(inv.statusCode).toBe(502);
     expect(inv.json().error.code).toBe('IMAGE_PULL_FAILED');
 
-    const missing = await app.inject({
+    const missing = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'missing', image: `sha256:${'b'.repeat(64)}` },
     });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().error.code).toBe('IMAGE_NOT_FOUND');
-    expect((await app.inject({ method: 'GET', url: '/v1/functions/missing' })).statusCode).toBe(404);
-    const neither = await app.inject({
+    expect((await inject({ method: 'GET', url: '/v1/functions/missing' })).statusCode).toBe(404);
+    const neither = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'x', image: 'team/fn' },
@@ -163,7 +191,7 @@ describe('gateway API', () => {
   });
 
   it('creates, lists, gets, refuses a duplicate and deletes a function', async () => {
-    const created = await app.inject({
+    const created = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'fn-a', image: digest },
@@ -176,16 +204,16 @@ describe('gateway API', () => {
       timeoutMs: 30_000,
       port: 8080,
     });
-    const dup = await app.inject({
+    const dup = await inject({
       method: 'POST',
       url: '/v1/functions',
       payload: { name: 'fn-a', image: digest },
     });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error.code).toBe('FUNCTION_EXISTS');
-    const list = await app.inject({ method: 'GET', url: '/v1/functions' });
+    const list = await inject({ method: 'GET', url: '/v1/functions' });
     expect(list.json().functions.map((f: { name: string }) => f.name)).toContain('fn-a');
-    expect((await app.inject({ method: 'GET', url: '/v1/functions/fn-a' })).json().name).toBe('fn-a');
+    expect((await inject({ method: 'GET', url: '/v1/functions/fn-a' })).json().name).toBe('fn-a');
 
     const removed = new Promise<string>((resolve) => {
       const sub = nc.subscribe(`${prefix}.functions.removed`, {
@@ -197,25 +225,25 @@ describe('gateway API', () => {
       });
     });
     await nc.flush();
-    const del = await app.inject({ method: 'DELETE', url: '/v1/functions/fn-a' });
+    const del = await inject({ method: 'DELETE', url: '/v1/functions/fn-a' });
     expect(del.statusCode).toBe(204);
     expect(JSON.parse(await removed)).toEqual({ name: 'fn-a' });
-    const gone = await app.inject({ method: 'GET', url: '/v1/functions/fn-a' });
+    const gone = await inject({ method: 'GET', url: '/v1/functions/fn-a' });
     expect(gone.statusCode).toBe(404);
     expect(gone.json().error.code).toBe('FUNCTION_NOT_FOUND');
-    const inv = await app.inject({ method: 'GET', url: '/fn/fn-a/' });
+    const inv = await inject({ method: 'GET', url: '/fn/fn-a/' });
     expect(inv.json().error.code).toBe('FUNCTION_NOT_FOUND');
   });
 
   it('answers NO_WORKER when no worker can take an invocation', async () => {
-    await app.inject({ method: 'POST', url: '/v1/functions', payload: { name: 'lonely', image: digest } });
-    const res = await app.inject({ method: 'GET', url: '/fn/lonely/x' });
+    await inject({ method: 'POST', url: '/v1/functions', payload: { name: 'lonely', image: digest } });
+    const res = await inject({ method: 'GET', url: '/fn/lonely/x' });
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('NO_WORKER');
   });
 
   it('refuses an invocation body over the limit with 413', async () => {
-    const res = await app.inject({
+    const res = await inject({
       method: 'POST',
       url: '/fn/lonely/x',
       headers: { 'content-type': 'application/octet-stream' },
@@ -226,7 +254,7 @@ describe('gateway API', () => {
   });
 
   it('refuses images over the limit and other content types, keeping nothing', async () => {
-    const big = await app.inject({
+    const big = await inject({
       method: 'POST',
       url: '/v1/images',
       headers: { 'content-type': 'application/x-tar' },
@@ -234,11 +262,11 @@ describe('gateway API', () => {
     });
     expect(big.statusCode).toBe(413);
     expect(big.json().error.code).toBe('PAYLOAD_TOO_LARGE');
-    const json = await app.inject({ method: 'POST', url: '/v1/images', payload: { a: 1 } });
+    const json = await inject({ method: 'POST', url: '/v1/images', payload: { a: 1 } });
     expect(json.statusCode).toBe(415);
     expect(json.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     // No worker here to import: the upload is refused and its object removed from the store.
-    const orphan = await app.inject({
+    const orphan = await inject({
       method: 'POST',
       url: '/v1/images',
       headers: { 'content-type': 'application/x-tar' },
@@ -251,7 +279,7 @@ describe('gateway API', () => {
   });
 
   it('answers unknown routes with ROUTE_NOT_FOUND', async () => {
-    const res = await app.inject({ method: 'GET', url: '/nope' });
+    const res = await inject({ method: 'GET', url: '/nope' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toEqual({ error: { code: 'ROUTE_NOT_FOUND', message: 'no route GET /nope' } });
   });

@@ -40,7 +40,10 @@ const platform = await startPlatform({
 const agent = new Agent({ connections: CLIENTS * 2, keepAliveTimeout: 30_000 });
 
 async function pool(): Promise<{ instances: number; running: number }> {
-  const res = await fetch(`${platform.gatewayUrl}/v1/functions/burst`, { dispatcher: agent } as RequestInit);
+  const res = await fetch(`${platform.gatewayUrl}/v1/functions/burst`, {
+    dispatcher: agent,
+    headers: { authorization: `Bearer ${platform.token}` },
+  } as RequestInit);
   const fn = (await res.json()) as { workers: { instances: { state: string }[]; starting: number }[] };
   let instances = 0;
   let running = 0;
@@ -53,16 +56,20 @@ async function pool(): Promise<{ instances: number; running: number }> {
 
 try {
   const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(platform.gatewayUrl, image.path);
-  await deployFunction(platform.gatewayUrl, {
-    name: 'burst',
-    image: digest,
-    minInstances: 0,
-    maxInstances: CLIENTS,
-    concurrency: 1,
-    idleTtlMs: IDLE_TTL_MS,
-    timeoutMs: 30_000,
-  });
+  const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
+  await deployFunction(
+    platform.gatewayUrl,
+    {
+      name: 'burst',
+      image: digest,
+      minInstances: 0,
+      maxInstances: CLIENTS,
+      concurrency: 1,
+      idleTtlMs: IDLE_TTL_MS,
+      timeoutMs: 30_000,
+    },
+    platform.token,
+  );
   // The deploy's warm instance ages out first: the burst starts from zero.
   const zeroBy = Date.now() + IDLE_TTL_MS + 30_000;
   while ((await pool()).instances > 0) {
@@ -119,16 +126,20 @@ try {
   const ok = calls.filter((c) => c.status === 200);
   const lat = ok.map((c) => (c.end - c.start) * 1000).sort((a, b) => a - b);
   const seconds = Math.ceil(loadEnd);
-  const perSecond = Array.from({ length: seconds }, (_, s) => {
-    const done = calls.filter((c) => c.end >= s && c.end < s + 1);
-    const l = done.map((c) => (c.end - c.start) * 1000).sort((a, b) => a - b);
-    return {
-      t: s,
-      rps: done.length,
-      p50: l.length ? percentile(l, 50) : 0,
-      p99: l.length ? percentile(l, 99) : 0,
-    };
-  });
+  const perSecond = Array.from(
+    { length: seconds },
+    (_, s) => {
+      const done = calls.filter((c) => c.end >= s && c.end < s + 1);
+      const l = done.map((c) => (c.end - c.start) * 1000).sort((a, b) => a - b);
+      return {
+        t: s,
+        rps: done.length,
+        p50: l.length ? percentile(l, 50) : 0,
+        p99: l.length ? percentile(l, 99) : 0,
+      };
+    },
+    platform.token,
+  );
   // Steady level: the median throughput of the second half of the hold.
   const tail = perSecond
     .filter((p) => p.t >= HOLD_S / 2 && p.t < HOLD_S)

@@ -36,7 +36,11 @@ async function timed(url: string): Promise<number> {
 }
 
 async function instances(name: string): Promise<number> {
-  const fn = (await (await fetch(`${platform.gatewayUrl}/v1/functions/${name}`)).json()) as {
+  const fn = (await (
+    await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, {
+      headers: { authorization: `Bearer ${platform.token}` },
+    })
+  ).json()) as {
     workers: { instances: unknown[]; starting: number }[];
   };
   return fn.workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
@@ -44,10 +48,14 @@ async function instances(name: string): Promise<number> {
 
 async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{ cold: Summary; warm: Summary }> {
   const built = await buildTestImage(image, 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(platform.gatewayUrl, built.path);
+  const { digest } = await uploadImage(platform.gatewayUrl, built.path, platform.token);
   const names = Array.from({ length: runs }, (_, i) => `cold-${image.split('-')[0]}-${i}`);
   for (const name of names) {
-    await deployFunction(platform.gatewayUrl, { name, image: digest, idleTtlMs: IDLE_TTL_MS, memoryMiB: 64 });
+    await deployFunction(
+      platform.gatewayUrl,
+      { name, image: digest, idleTtlMs: IDLE_TTL_MS, memoryMiB: 64 },
+      platform.token,
+    );
   }
   // Every pool goes to zero once its instance has been idle for the time-to-live.
   const deadline = Date.now() + 60_000;
@@ -63,7 +71,11 @@ async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{ cold: 
     cold.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
     warm.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
   }
-  for (const name of names) await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, { method: 'DELETE' });
+  for (const name of names)
+    await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${platform.token}` },
+    });
   return { cold: summarize(cold), warm: summarize(warm) };
 }
 

@@ -53,7 +53,11 @@ async function idleCpuPct(pid: number): Promise<number> {
 
 /** Instances of `names` on the workers, from their heartbeats (works for deleted functions too). */
 async function frozenCount(names: string[]): Promise<{ frozen: number; total: number }> {
-  const { workers } = (await (await fetch(`${platform.gatewayUrl}/v1/workers`)).json()) as {
+  const { workers } = (await (
+    await fetch(`${platform.gatewayUrl}/v1/workers`, {
+      headers: { authorization: `Bearer ${platform.token}` },
+    })
+  ).json()) as {
     workers: { functions: { name: string; starting: number; instances: { state: string }[] }[] }[];
   };
   let frozen = 0;
@@ -72,7 +76,7 @@ async function fill(
   memoryMiB: number,
 ): Promise<{ instances: number; mib_per_instance: number; idle_cpu_pct: number; seconds_to_fill: number }> {
   const built = await buildTestImage(image, 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(platform.gatewayUrl, built.path);
+  const { digest } = await uploadImage(platform.gatewayUrl, built.path, platform.token);
   await new Promise((r) => setTimeout(r, 2000));
   const before = memAvailableMiB();
   const names: string[] = [];
@@ -81,14 +85,18 @@ async function fill(
     const n = Math.min(PER_FUNCTION, count - i * PER_FUNCTION);
     const name = `dens-${image.split('-')[0]}-${i}`;
     names.push(name);
-    await deployFunction(platform.gatewayUrl, {
-      name,
-      image: digest,
-      minInstances: n,
-      maxInstances: n,
-      memoryMiB,
-      idleTtlMs: 3_600_000,
-    });
+    await deployFunction(
+      platform.gatewayUrl,
+      {
+        name,
+        image: digest,
+        minInstances: n,
+        maxInstances: n,
+        memoryMiB,
+        idleTtlMs: 3_600_000,
+      },
+      platform.token,
+    );
   }
   let last = { frozen: 0, total: 0 };
   const deadline = Date.now() + 30 * 60_000;
@@ -104,7 +112,11 @@ async function fill(
   console.log(
     `${image}: ${last.frozen} frozen in ${seconds.toFixed(0)} s; ${(used / last.frozen).toFixed(2)} MiB of host memory each; worker idle CPU ${cpu}% of a core`,
   );
-  for (const name of names) await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, { method: 'DELETE' });
+  for (const name of names)
+    await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${platform.token}` },
+    });
   const gone = Date.now() + 10 * 60_000;
   while ((await frozenCount(names)).total > 0 && Date.now() < gone)
     await new Promise((r) => setTimeout(r, 1000));

@@ -27,14 +27,18 @@ const platform = await startPlatform({
 });
 try {
   const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(platform.gatewayUrl, image.path);
+  const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
   // One instance taking every connection: the direct baseline hits the very same container.
-  await deployFunction(platform.gatewayUrl, {
-    name: 'warm',
-    image: digest,
-    concurrency: 64,
-    maxInstances: 1,
-  });
+  await deployFunction(
+    platform.gatewayUrl,
+    {
+      name: 'warm',
+      image: digest,
+      concurrency: 64,
+      maxInstances: 1,
+    },
+    platform.token,
+  );
   const gatewayUrl = `${platform.gatewayUrl}/fn/warm/bench`;
   const first = await fetch(gatewayUrl);
   if (first.status !== 200) throw new Error(`warm-up call failed: ${first.status} ${await first.text()}`);

@@ -21,29 +21,38 @@ async function check(res: Response): Promise<Response> {
 }
 
 /** Streams an image archive to POST /v1/images and returns its digest. */
+function auth(token: string | undefined): Record<string, string> {
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 export async function uploadImage(
   gatewayUrl: string,
   tarPath: string,
+  token?: string,
 ): Promise<{ digest: string; size: number }> {
   const size = (await stat(tarPath)).size;
   const res = await fetch(`${gatewayUrl}/v1/images`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-tar', 'content-length': String(size) },
+    headers: { 'content-type': 'application/x-tar', 'content-length': String(size), ...auth(token) },
     body: Readable.toWeb(createReadStream(tarPath)) as ReadableStream,
     duplex: 'half',
   } as RequestInit);
   return (await (await check(res)).json()) as { digest: string; size: number };
 }
 
-export async function deployFunction(gatewayUrl: string, spec: FunctionSpecInput): Promise<FunctionRecord> {
+export async function deployFunction(
+  gatewayUrl: string,
+  spec: FunctionSpecInput,
+  token?: string,
+): Promise<FunctionRecord & { invokeToken?: string }> {
   const res = await fetch(`${gatewayUrl}/v1/functions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...auth(token) },
     body: JSON.stringify(spec),
   });
-  return (await (await check(res)).json()) as FunctionRecord;
+  return (await (await check(res)).json()) as FunctionRecord & { invokeToken?: string };
 }
 
-export async function deleteFunction(gatewayUrl: string, name: string): Promise<void> {
-  await check(await fetch(`${gatewayUrl}/v1/functions/${name}`, { method: 'DELETE' }));
+export async function deleteFunction(gatewayUrl: string, name: string, token?: string): Promise<void> {
+  await check(await fetch(`${gatewayUrl}/v1/functions/${name}`, { method: 'DELETE', headers: auth(token) }));
 }

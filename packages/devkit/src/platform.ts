@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type Service, startNats, startRedis } from './services.js';
@@ -19,6 +21,12 @@ export interface PlatformOptions {
   prefix?: string;
   /** Environment of the worker (THAW_STATE_DIR, THAW_BRIDGE, ...), on top of the defaults. */
   workerEnv?: Record<string, string>;
+  /**
+   * The admin token the gateways take (THAW_ADMIN_TOKEN); a random one when absent. With
+   * `tokenFile` instead, the gateway makes one on its first start and writes it there.
+   */
+  adminToken?: string;
+  tokenFile?: string;
   /** More environment of the gateway(s). */
   gatewayEnv?: Record<string, string>;
   /** Start a worker on this host (default); false when the caller starts its own (startWorkerHost). */
@@ -30,6 +38,8 @@ export interface PlatformOptions {
 
 export interface Platform {
   readonly gatewayUrl: string;
+  /** The admin token (for /v1/*). */
+  readonly token: string;
   readonly natsUrl: string;
   readonly redisUrl: string;
   readonly worker: ChildProcess | undefined;
@@ -105,6 +115,9 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         ? undefined
         : launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
     const workerReady = await worker?.ready;
+    const tokenEnv: Record<string, string> = o.tokenFile
+      ? { THAW_TOKEN_FILE: o.tokenFile, ...(o.adminToken ? { THAW_ADMIN_TOKEN: o.adminToken } : {}) }
+      : { THAW_ADMIN_TOKEN: o.adminToken ?? `thaw_test_${randomBytes(16).toString('hex')}` };
     const startGateway = async (port: number) => {
       const gateway = launch('gateway', {
         NATS_URL: natsUrl,
@@ -112,6 +125,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         THAW_PREFIX: prefix,
         PORT: String(port),
         HOST: '127.0.0.1',
+        ...tokenEnv,
         ...o.gatewayEnv,
       });
       const listening = (await gateway.ready).url;
@@ -120,9 +134,20 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     };
     const gateway = await startGateway(o.gatewayPort ?? 8080);
     const gatewayUrl = gateway.url;
+    const token =
+      tokenEnv.THAW_ADMIN_TOKEN ??
+      (await readFile(o.tokenFile ?? '', 'utf8').then(
+        (t) => t.trim(),
+        () => {
+          throw new Error(
+            `no admin token: ${o.tokenFile} is missing (the token was made earlier, elsewhere); set THAW_ADMIN_TOKEN`,
+          );
+        },
+      ));
     let closing: Promise<void> | undefined;
     return {
       gatewayUrl,
+      token,
       natsUrl,
       redisUrl,
       worker: worker?.child,

@@ -26,6 +26,9 @@ const platform = await startPlatform({
   logs: 'inherit',
   logLevel: process.env.LOG_LEVEL ?? 'warn',
   workerEnv: { THAW_STATE_DIR: join(data, 'worker'), THAW_RUN_DIR: '/run/thaw' },
+  // The admin token: THAW_ADMIN_TOKEN, or the one the gateway makes on its first start.
+  ...(process.env.THAW_ADMIN_TOKEN ? { adminToken: process.env.THAW_ADMIN_TOKEN } : {}),
+  tokenFile: join(data, 'admin-token'),
 });
 
 let stopping = false;
@@ -42,15 +45,21 @@ process.on('SIGTERM', () => void shutdown());
 
 try {
   const image = await buildTestImage('node-hello', 'oci', join(data, 'images'));
-  const { digest } = await uploadImage(platform.gatewayUrl, image.path);
-  await deployFunction(platform.gatewayUrl, { name: 'hello', image: digest }).catch((err: unknown) => {
-    if (!(err instanceof ApiError && err.code === 'FUNCTION_EXISTS')) throw err;
-  });
+  const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
+  await deployFunction(platform.gatewayUrl, { name: 'hello', image: digest }, platform.token).catch(
+    (err: unknown) => {
+      if (!(err instanceof ApiError && err.code === 'FUNCTION_EXISTS')) throw err;
+    },
+  );
   console.log(`
 thaw is running: gateway ${platform.gatewayUrl}, function "hello" deployed (node-hello, ${digest.slice(0, 19)}...).
 Try:
 
   curl -s 'http://localhost:${port}/fn/hello/greet?name=thaw' -H 'x-demo: 1'
+
+The admin API (/v1/*) needs the admin token, kept in ${join(data, 'admin-token')}:
+
+  curl -s localhost:${port}/v1/functions -H "authorization: Bearer $(cat ${join(data, 'admin-token')})"
 
 Metrics (Prometheus): ${platform.gatewayUrl}/metrics (gateway), ${platform.workerMetricsUrl ?? 'none'} (worker).
 Ctrl-C stops everything and removes every container.

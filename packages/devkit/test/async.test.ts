@@ -17,6 +17,17 @@ import {
   workerEnvFor,
 } from '../src/index.js';
 
+/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
+function api(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    headers: {
+      authorization: `Bearer ${platform.token}`,
+      ...(init.headers as Record<string, string> | undefined),
+    },
+  });
+}
+
 const rt = scratchRuntimeOptions('async');
 let nats: Service;
 let redis: Service;
@@ -51,15 +62,19 @@ beforeAll(async () => {
   });
   gateway = platform.gatewayUrl;
   const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(gateway, image.path);
-  await deployFunction(gateway, {
-    name: 'job',
-    image: digest,
-    asyncConcurrency: 2,
-    asyncAttempts: 3,
-    maxInstances: 4,
-    timeoutMs: 10_000,
-  });
+  const { digest } = await uploadImage(gateway, image.path, platform.token);
+  await deployFunction(
+    gateway,
+    {
+      name: 'job',
+      image: digest,
+      asyncConcurrency: 2,
+      asyncAttempts: 3,
+      maxInstances: 4,
+      timeoutMs: 10_000,
+    },
+    platform.token,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -72,7 +87,7 @@ afterAll(async () => {
 });
 
 async function enqueue(path: string, headers: Record<string, string> = {}): Promise<string> {
-  const res = await fetch(`${gateway}/async/job${path}`, { method: 'POST', body: 'payload', headers });
+  const res = await api(`${gateway}/async/job${path}`, { method: 'POST', body: 'payload', headers });
   expect(res.status).toBe(202);
   const body = (await res.json()) as { callId: string; status: string };
   expect(body.status).toBe('queued');
@@ -83,7 +98,7 @@ async function enqueue(path: string, headers: Record<string, string> = {}): Prom
 async function settled(callId: string, timeoutMs = 30_000): Promise<Call> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${gateway}/v1/calls/${callId}`).catch(() => undefined);
+    const res = await api(`${gateway}/v1/calls/${callId}`).catch(() => undefined);
     if (res?.status === 200) {
       const call = (await res.json()) as Call;
       if (call.status === 'succeeded' || call.status === 'dead') return call;
@@ -153,14 +168,14 @@ describe('async invocations', () => {
   }, 30_000);
 
   it('refuses unknown functions, unknown calls and bad callback URLs with catalogue errors', async () => {
-    const fn = await fetch(`${gateway}/async/nosuch/x`, { method: 'POST' });
+    const fn = await api(`${gateway}/async/nosuch/x`, { method: 'POST' });
     expect(fn.status).toBe(404);
     expect(await fn.json()).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
-    const call = await fetch(`${gateway}/v1/calls/job.00000000-0000-0000-0000-000000000000`);
+    const call = await api(`${gateway}/v1/calls/job.00000000-0000-0000-0000-000000000000`);
     expect(call.status).toBe(404);
     expect(await call.json()).toMatchObject({ error: { code: 'CALL_NOT_FOUND' } });
-    expect((await fetch(`${gateway}/v1/calls/garbage`)).status).toBe(404);
-    const cb = await fetch(`${gateway}/async/job/x`, {
+    expect((await api(`${gateway}/v1/calls/garbage`)).status).toBe(404);
+    const cb = await api(`${gateway}/async/job/x`, {
       method: 'POST',
       headers: { 'x-callback-url': 'file:///etc/passwd' },
     });
@@ -178,7 +193,11 @@ describe('async invocations', () => {
     redis = await startRedis({ dataDir: redisDir, port });
     gateway = await platform.addGateway();
     const calls = await Promise.all(ids.map((id) => settled(id, 60_000)));
-    expect(calls.map((c) => c.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(
+      calls.map((c) => c.status),
+      JSON.stringify(calls),
+    ).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    for (const c of calls) expect(c.response?.body, JSON.stringify(c)).toBeTruthy();
     for (const c of calls) expect(bodyOf(c)).toEqual({ slept: 1500 });
   }, 90_000);
 });

@@ -17,6 +17,17 @@ import {
   type WorkerHost,
 } from '../src/index.js';
 
+/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
+function api(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    headers: {
+      authorization: `Bearer ${platform.token}`,
+      ...(init.headers as Record<string, string> | undefined),
+    },
+  });
+}
+
 // Three workers, each on a "host" of its own (network namespace, state, cgroup parent,
 // bridge, subnet), one gateway, one NATS and one Redis on the machine.
 const prefix = `cl${process.pid}`;
@@ -50,7 +61,7 @@ beforeAll(async () => {
     hosts.push(await startWorkerHost({ natsPort: port, prefix, workerId: id }));
   }
   const image = await buildTestImage('node-hello', 'oci', join(scratch.stateDir, 'archives'));
-  ({ digest } = await uploadImage(platform.gatewayUrl, image.path));
+  ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));
 }, 240_000);
 
 afterAll(async () => {
@@ -62,7 +73,7 @@ afterAll(async () => {
 });
 
 async function get(path: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${platform.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
+  return (await (await api(`${platform.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
 }
 
 async function workersOf(name: string): Promise<{ worker: string; instances: unknown[] }[]> {
@@ -76,7 +87,7 @@ async function load(path: string, clients: number, until: () => boolean): Promis
     Array.from({ length: clients }, async () => {
       while (!until()) {
         const start = Date.now();
-        const res = await fetch(`${platform.gatewayUrl}${path}`);
+        const res = await api(`${platform.gatewayUrl}${path}`);
         const text = await res.text();
         const o: Outcome = { status: res.status, start, end: Date.now() };
         if (res.status !== 200) o.code = (JSON.parse(text) as { error: { code: string } }).error.code;
@@ -102,13 +113,17 @@ describe('many hosts', () => {
   });
 
   it('spreads a saturated function over the workers, and a killed worker fails only its own calls, with WORKER_LOST within 3 s', async () => {
-    await deployFunction(platform.gatewayUrl, {
-      name: 'burst',
-      image: digest,
-      maxInstances: 2,
-      concurrency: 1,
-      timeoutMs: 20_000,
-    });
+    await deployFunction(
+      platform.gatewayUrl,
+      {
+        name: 'burst',
+        image: digest,
+        maxInstances: 2,
+        concurrency: 1,
+        timeoutMs: 20_000,
+      },
+      platform.token,
+    );
     let stop = false;
     let killedAt = 0;
     const running = load('/fn/burst/sleep?ms=50', 12, () => stop);

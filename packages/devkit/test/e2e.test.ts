@@ -16,6 +16,17 @@ import {
   workerEnvFor,
 } from '../src/index.js';
 
+/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
+function api(url: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(url, {
+    ...init,
+    headers: {
+      authorization: `Bearer ${platform.token}`,
+      ...(init.headers as Record<string, string> | undefined),
+    },
+  });
+}
+
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
 let digest: string;
@@ -29,7 +40,7 @@ beforeAll(async () => {
     workerEnv: workerEnvFor(rt),
   });
   const image = await buildTestImage('node-hello', 'docker-archive', join(rt.stateDir, 'archives'));
-  ({ digest } = await uploadImage(platform.gatewayUrl, image.path));
+  ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));
   registry = await startRegistry();
   const host = new URL(registry.url).host;
   execFileSync('skopeo', [
@@ -51,7 +62,7 @@ async function call(
   path: string,
   init?: RequestInit,
 ): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const res = await fetch(`${platform.gatewayUrl}${path}`, init);
+  const res = await api(`${platform.gatewayUrl}${path}`, init);
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -76,12 +87,16 @@ async function settled(name: string): Promise<Record<string, unknown>> {
 describe('end to end: upload → deploy → invoke → delete', () => {
   it('serves an invocation through the gateway, NATS, the worker and a thawed container', async () => {
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const fn = await deployFunction(platform.gatewayUrl, {
-      name: 'hello',
-      image: digest,
-      env: { GREETING: 'bonjour' },
-      timeoutMs: 1500,
-    });
+    const fn = await deployFunction(
+      platform.gatewayUrl,
+      {
+        name: 'hello',
+        image: digest,
+        env: { GREETING: 'bonjour' },
+        timeoutMs: 1500,
+      },
+      platform.token,
+    );
     expect(fn.name).toBe('hello');
 
     const body = Buffer.alloc(100_000, 7);
@@ -138,7 +153,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     const hello = await call('/fn/fromreg/pulled?x=1');
     expect(hello.status).toBe(200);
     expect(hello.body).toMatchObject({ path: '/pulled', query: { x: '1' } });
-    await deleteFunction(platform.gatewayUrl, 'fromreg');
+    await deleteFunction(platform.gatewayUrl, 'fromreg', platform.token);
   }, 60_000);
 
   it('marks a function whose registry image does not exist failed, with the reason', async () => {
@@ -155,7 +170,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     const res = await call('/fn/badreg/');
     expect(res.status).toBe(502);
     expect(res.body).toMatchObject({ error: { code: 'IMAGE_PULL_FAILED' } });
-    await deleteFunction(platform.gatewayUrl, 'badreg');
+    await deleteFunction(platform.gatewayUrl, 'badreg', platform.token);
   }, 60_000);
 
   it('updates a function under steady load without failing a request: a new revision replaces the old', async () => {
@@ -218,7 +233,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
 
     // follow=1: the answer stays open and new lines arrive as they are written.
     const abort = new AbortController();
-    const res = await fetch(`${platform.gatewayUrl}/v1/functions/hello/logs?since=1s&follow=1`, {
+    const res = await api(`${platform.gatewayUrl}/v1/functions/hello/logs?since=1s&follow=1`, {
       signal: abort.signal,
     });
     expect(res.status).toBe(200);
@@ -246,30 +261,64 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect((await call('/v1/functions/nosuch/logs')).status).toBe(404);
   }, 30_000);
 
+  it('functions with invokeAuth "token" take their own token or the admin token, which never reach the code', async () => {
+    const created = await deployFunction(
+      platform.gatewayUrl,
+      { name: 'secret', image: digest, invokeAuth: 'token' },
+      platform.token,
+    );
+    const token = created.invokeToken ?? '';
+    expect(token).toMatch(/^thaw_[\w-]{40,}$/);
+    const invoke = (authorization?: string) =>
+      fetch(`${platform.gatewayUrl}/fn/secret/who`, { headers: authorization ? { authorization } : {} });
+    for (const bad of [undefined, 'Bearer nope', `Bearer ${token}x`]) {
+      const res = await invoke(bad);
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+    }
+    for (const good of [token, platform.token]) {
+      const res = await invoke(`Bearer ${good}`);
+      expect(res.status).toBe(200);
+      const echo = (await res.json()) as { headers: Record<string, string> };
+      expect(echo.headers.authorization).toBeUndefined();
+    }
+    expect((await fetch(`${platform.gatewayUrl}/async/secret/x`, { method: 'POST' })).status).toBe(401);
+    const shown = JSON.stringify(await (await api(`${platform.gatewayUrl}/v1/functions/secret`)).json());
+    expect(shown).not.toContain('invokeToken');
+    // A public function's Authorization header is the function's own business: it is passed on.
+    const pub = await fetch(`${platform.gatewayUrl}/fn/hello/who`, {
+      headers: { authorization: 'Bearer user-abc' },
+    });
+    expect(((await pub.json()) as { headers: Record<string, string> }).headers.authorization).toBe(
+      'Bearer user-abc',
+    );
+    await deleteFunction(platform.gatewayUrl, 'secret', platform.token);
+  }, 30_000);
+
   it('two gateways share nothing but NATS and Redis: a change through one is served through the other at once', async () => {
     const a = platform.gatewayUrl;
     const b = await platform.addGateway();
     const json = { 'content-type': 'application/json' };
     const envOf = async (url: string) => {
-      const res = await fetch(`${url}/fn/twin/env`);
+      const res = await api(`${url}/fn/twin/env`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
-    const created = await fetch(`${a}/v1/functions`, {
+    const created = await api(`${a}/v1/functions`, {
       method: 'POST',
       headers: json,
       body: JSON.stringify({ name: 'twin', image: digest, env: { V: 'one' } }),
     });
     expect(created.status).toBe(201);
     expect((await envOf(b)).body.V).toBe('one');
-    const updated = await fetch(`${a}/v1/functions/twin`, {
+    const updated = await api(`${a}/v1/functions/twin`, {
       method: 'PUT',
       headers: json,
       body: JSON.stringify({ image: digest, env: { V: 'two' } }),
     });
     expect(updated.status).toBe(200);
     expect((await envOf(b)).body.V).toBe('two');
-    expect(((await (await fetch(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision).toBe(2);
-    expect((await fetch(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
+    expect(((await (await api(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision).toBe(2);
+    expect((await api(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
     const gone = await envOf(b);
     expect(gone.status).toBe(404);
     expect(gone.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
@@ -308,7 +357,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     await call('/fn/nosuchfn/');
     const promtool = join(fileURLToPath(new URL('../../../', import.meta.url)), '.cache/bin/promtool');
     const scrape = async (url: string) => {
-      const res = await fetch(url);
+      const res = await api(url);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = await res.text();
@@ -340,7 +389,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
   }, 30_000);
 
   it('deletes the function: 404 afterwards and its containers are gone', async () => {
-    await deleteFunction(platform.gatewayUrl, 'hello');
+    await deleteFunction(platform.gatewayUrl, 'hello', platform.token);
     const res = await call('/fn/hello/');
     expect(res.status).toBe(404);
     expect(res.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });

@@ -5,6 +5,10 @@
  * Every code is documented in docs/errors.md (a test checks that).
  */
 export const ErrorCatalogue = {
+  UNAUTHORIZED: {
+    status: 401,
+    message: 'A valid bearer token is needed (Authorization: Bearer <token>).',
+  },
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   UNSUPPORTED_MEDIA_TYPE: {

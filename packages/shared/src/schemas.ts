@@ -39,6 +39,8 @@ export const FunctionSpec = z.strictObject({
   concurrency: z.number().int().min(1).max(1000).default(1),
   /** Idle time after which instances above the minimum are removed (scale to zero by default). */
   idleTtlMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+  /** Who may invoke: anyone (`public`), or callers with the function's invoke token or the admin token. */
+  invokeAuth: z.enum(['public', 'token']).default('public'),
   /** Async calls of this function running at once, across all gateways. */
   asyncConcurrency: z.number().int().min(1).max(1000).default(10),
   /** Tries of an async call before it is dead; retried on 5xx and 429 (WORKER_LOST included). */
@@ -72,6 +74,8 @@ export const FunctionRecord = FunctionSpec.extend({
   /** pulling → ready, or failed with `reason`; uploaded images are ready at once. */
   status: FunctionStatus.default('ready'),
   reason: z.string().optional(),
+  /** SHA-256 (hex) of the invoke token, for invokeAuth "token"; never shown by the API. */
+  invokeTokenSha256: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

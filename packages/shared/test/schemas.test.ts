@@ -15,6 +15,7 @@ describe('FunctionSpec', () => {
       maxInstances: 10,
       concurrency: 1,
       idleTtlMs: 60_000,
+      invokeAuth: 'public',
       asyncConcurrency: 10,
       asyncAttempts: 3,
     });
