@@ -415,6 +415,9 @@ export class Runtime {
     await this.firewall.remove();
     await removeCgroupDirs(this.cgroups.parentDirs(this.opts.cgroupParent));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // With every container gone, the run folder (IP allocator's lock and cursor, runc's root)
+    // holds nothing that matters: it goes too. Kept when something could not be removed.
+    if (!failed.length) await rm(this.opts.runDir, { recursive: true, force: true }).catch(() => undefined);
     if (failed.length)
       throw new AggregateError(
         failed.map((f) => f.reason),
