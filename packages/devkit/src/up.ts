@@ -3,7 +3,7 @@
  * :8080 and the example function. Everything lives under .thaw/ in the repo; Ctrl-C stops it all
  * and removes every container.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTestImage } from '@thaw/runtime/testimages';
@@ -30,6 +30,13 @@ const platform = await startPlatform({
   ...(process.env.THAW_ADMIN_TOKEN ? { adminToken: process.env.THAW_ADMIN_TOKEN } : {}),
   tokenFile: join(data, 'admin-token'),
 });
+
+// The CLI (thaw ...) finds the gateway and the token here, from this folder or below it.
+await writeFile(
+  join(data, 'config.json'),
+  `${JSON.stringify({ url: `http://localhost:${port}`, token: platform.token }, null, 2)}\n`,
+  { mode: 0o600 },
+);
 
 let stopping = false;
 const shutdown = async () => {

@@ -1,0 +1,116 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../src/index.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const rt = scratchRuntimeOptions('cli');
+let platform: Platform;
+
+beforeAll(async () => {
+  platform = await startPlatform({
+    gatewayPort: 0,
+    prefix: `cli${process.pid}`,
+    logs: 'buffer',
+    workerEnv: workerEnvFor(rt),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await platform?.close();
+  await rm(rt.stateDir, { recursive: true, force: true });
+  await rm(rt.runDir, { recursive: true, force: true });
+  await rm('/tmp/hello.tar', { force: true });
+});
+
+/** The README's quickstart block, as a list of shell lines. */
+function quickstart(): string[] {
+  const readme = readFileSync(`${REPO}/README.md`, 'utf8');
+  const block = /<!-- quickstart[^>]*-->\s*```sh\n([\s\S]*?)```\s*<!-- \/quickstart -->/.exec(readme)?.[1];
+  if (!block) throw new Error('README has no quickstart block');
+  return block.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#'));
+}
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  let out = '';
+  let err = '';
+  const code = await run(
+    args,
+    { out: (s) => (out += s), err: (s) => (err += s), tty: false },
+    {
+      ...process.env,
+      THAW_URL: platform.gatewayUrl,
+      THAW_TOKEN: platform.token,
+      ...env,
+    },
+  );
+  return { code, out, err };
+}
+
+describe('the README quickstart', () => {
+  it('runs as written, line by line, against a running platform', async () => {
+    const lines = quickstart();
+    expect(lines.length).toBeGreaterThan(8);
+    // Each line echoed before it runs, so the output shows which one failed.
+    const script = [
+      'set -euo pipefail',
+      ...lines.flatMap((l) => [`echo "+ ${l.replace(/["$`\\]/g, '\\$&')}"`, l]),
+    ].join('\n');
+    const { stdout } = await promisify(execFile)('bash', ['-c', script], {
+      cwd: REPO,
+      env: { ...process.env, THAW_URL: platform.gatewayUrl, THAW_TOKEN: platform.token },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    expect(stdout).toMatch(/\/tmp\/hello\.tar: sha256:[0-9a-f]{64} \(handler\)/);
+    expect(stdout).toMatch(/deployed greet: revision 1, ready/);
+    expect(stdout).toContain('"greeting":"hello, ada"');
+    expect(stdout).toMatch(/greet\.[0-9a-f-]{36}: succeeded after 1 of 3 tries/);
+    expect(stdout).toMatch(/stdout: greeting ada \(0 bytes in\)/);
+    expect(stdout).toMatch(/WORKER\s+INSTANCE\s+STATE\s+REVISION\s+BUSY/);
+    expect(stdout).toMatch(/updated greet: revision 2, ready/);
+    expect(stdout).toMatch(/^greet\s+2\s+ready/m);
+    expect(stdout).toContain('removed greet');
+  }, 180_000);
+});
+
+describe('thaw', () => {
+  it('has --help on every command', async () => {
+    for (const c of ['deploy', 'invoke', 'ls', 'get', 'logs', 'rm', 'calls', 'build']) {
+      const r = await cli([c, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(new RegExp(`^usage: thaw ${c}`));
+      expect(r.out).toContain('Exit codes');
+    }
+    expect((await cli([])).code).toBe(2);
+    expect((await cli(['--help'])).code).toBe(0);
+  });
+
+  it('exits with codes scripts can rely on, and prints the catalogue code', async () => {
+    const missing = await cli(['get', 'nosuch']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/FUNCTION_NOT_FOUND/);
+    const json = await cli(['get', 'nosuch', '--json']);
+    expect(JSON.parse(json.err)).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
+    const denied = await cli(['ls'], { THAW_TOKEN: 'wrong-token-wrong-token' });
+    expect(denied.code).toBe(1);
+    expect(denied.err).toMatch(/UNAUTHORIZED/);
+    expect((await cli(['deploy', '--bogus'])).code).toBe(2);
+    expect((await cli(['deploy', '--name', 'x'])).code).toBe(2);
+    expect((await cli(['build', '/nonexistent-dir'])).code).toBe(2);
+    const down = await cli(['ls'], { THAW_URL: 'http://127.0.0.1:9' });
+    expect(down.code).toBe(3);
+    expect(down.err).toMatch(/cannot reach the gateway/);
+  });
+
+  it('builds the same digest from the same directory', async () => {
+    const a = await cli(['build', `${REPO}/examples/hello-fn`, '-o', `${rt.stateDir}/a.tar`, '--json']);
+    const b = await cli(['build', `${REPO}/examples/hello-fn`, '-o', `${rt.stateDir}/b.tar`, '--json']);
+    expect(a.code).toBe(0);
+    expect(JSON.parse(a.out).digest).toBe(JSON.parse(b.out).digest);
+  });
+});
