@@ -21,7 +21,9 @@ export interface AppDeps {
   nc: NatsConnection;
   redis: Redis;
   config: Pick<GatewayEnv, 'THAW_PREFIX' | 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'PLACE_TIMEOUT_MS'> &
-    Partial<Pick<GatewayEnv, 'ASYNC_LOCK_MS' | 'THAW_ADMIN_TOKEN' | 'THAW_TOKEN_FILE'>>;
+    Partial<
+      Pick<GatewayEnv, 'ASYNC_LOCK_MS' | 'THAW_ADMIN_TOKEN' | 'THAW_TOKEN_FILE' | 'ASYNC_CALLBACK_PRIVATE'>
+    >;
   logger: Logger;
 }
 
@@ -48,6 +50,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     invoke: (fn, env) => invokeFunction({ caller, cluster, subjects, registry, workers }, fn, env),
     log: logger,
     lockMs: config.ASYNC_LOCK_MS ?? 30_000,
+    allowPrivateCallbacks: config.ASYNC_CALLBACK_PRIVATE === 'allow',
   });
   const metrics = new GatewayMetrics(cluster, () => asyncCalls.counts());
   workers.metrics = metrics;
@@ -73,6 +76,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
     }),
   );
+  // Evictions sent while we were disconnected from NATS are lost: start from Redis again.
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'reconnect') registry.flush();
+    }
+  })();
   app.addHook('onClose', async () => {
     for (const s of evictions) s.unsubscribe();
     clearInterval(asyncTimer);
@@ -91,7 +100,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logger,
   );
   app.addHook('onRequest', async (req) => {
-    if (!req.url.startsWith('/v1/')) return;
+    // The route that matched, not the raw URL: the router decodes "/%761/..." to "/v1/...".
+    if (!(req.routeOptions.url ?? '').startsWith('/v1/')) return;
     if (!tokenMatches(bearer(req), adminHash)) {
       throw new ThawError(
         'UNAUTHORIZED',

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 import { ErrorCatalogue, type FunctionRecord, type HeaderMap, type Logger, ThawError } from '@thaw/shared';
 import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Answer, Envelope } from './invoke.js';
@@ -42,7 +44,47 @@ export interface CallView {
   error?: string;
 }
 
+// Where a callback may not go unless allowed: this host, its networks, cloud metadata.
+const PRIVATE = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['224.0.0.0', 3],
+] as const)
+  PRIVATE.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [
+  ['::', 127],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+] as const)
+  PRIVATE.addSubnet(net, prefix, 'ipv6');
+
+/** Why a callback URL may not be called (its host resolves to a private address), or undefined. */
+export async function callbackRefusal(url: string, allowPrivate: boolean): Promise<string | undefined> {
+  if (allowPrivate) return undefined;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+  for (const a of addrs) {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a.address)?.[1];
+    const [addr, type] = mapped
+      ? [mapped, 'ipv4' as const]
+      : [a.address, a.family === 6 ? ('ipv6' as const) : ('ipv4' as const)];
+    if (PRIVATE.check(addr, type)) {
+      return `${host} is ${addr}, a private, loopback or link-local address (ASYNC_CALLBACK_PRIVATE=allow permits it)`;
+    }
+  }
+  return undefined;
+}
+
 export interface AsyncOptions {
+  /** Callbacks to private, loopback and link-local addresses are refused unless this is set. */
+  allowPrivateCallbacks: boolean;
   connection: ConnectionOptions;
   prefix: string;
   registry: Registry;
@@ -116,10 +158,22 @@ export class AsyncCalls {
     const dot = callId.indexOf('.');
     const fn = callId.slice(0, dot);
     if (dot < 1 || !/^[a-z][a-z0-9-]{0,47}$/.test(fn)) return undefined;
+    // A queue this gateway does not consume (a deleted function, or any name in a made-up id)
+    // is opened for this read only: ids from anyone must not pile up connections.
+    const known = this.queues.get(fn);
+    const q = known ?? new Queue(fn, { connection: this.o.connection, prefix: `${this.o.prefix}:async` });
+    try {
+      return await this.view(q, fn, callId);
+    } finally {
+      if (!known) await q.close().catch(() => undefined);
+    }
+  }
+
+  private async view(q: Queue, fn: string, callId: string): Promise<CallView | undefined> {
     // The state first: a call that finishes between the two reads is then read finished,
     // with its answer (read the other way round, "completed" could come with no answer).
-    const state = await this.queue(fn).getJobState(callId);
-    const job = (await this.queue(fn).getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
+    const state = await q.getJobState(callId);
+    const job = (await q.getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
     if (!job || state === 'unknown') return undefined;
     const status: CallStatus =
       state === 'completed'
@@ -172,9 +226,10 @@ export class AsyncCalls {
     const w = this.workers.get(fn);
     this.workers.delete(fn);
     await w?.close().catch(() => undefined);
-    await this.queue(fn)
-      .drain(true)
-      .catch(() => undefined);
+    const q = this.queue(fn);
+    await q.drain(true).catch(() => undefined);
+    this.queues.delete(fn);
+    await q.close().catch(() => undefined);
   }
 
   private consume(fn: FunctionRecord): Worker {
@@ -231,6 +286,13 @@ export class AsyncCalls {
     };
     const ct = answer?.headers['content-type'];
     if (typeof ct === 'string') headers['content-type'] = ct;
+    const refused = await callbackRefusal(url, this.o.allowPrivateCallbacks).catch(
+      (err: Error) => `cannot resolve it: ${err.message}`,
+    );
+    if (refused) {
+      this.o.log.warn({ call: job.id, reason: refused }, 'callback not sent');
+      return;
+    }
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         const res = await fetch(url, {
@@ -238,8 +300,14 @@ export class AsyncCalls {
           headers,
           body: answer ? Buffer.from(answer.body, 'base64') : '',
           signal: AbortSignal.timeout(10_000),
+          // A redirect could lead anywhere, the checked host's own network included.
+          redirect: 'manual',
         });
         if (res.ok) return;
+        if (res.status >= 300 && res.status < 400) {
+          this.o.log.warn({ call: job.id, status: res.status }, 'callback answered a redirect; not followed');
+          return;
+        }
         this.o.log.warn({ call: job.id, status: res.status }, 'callback answered an error');
       } catch (err) {
         this.o.log.warn({ call: job.id, err: (err as Error).message }, 'callback failed');

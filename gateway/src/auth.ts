@@ -51,9 +51,15 @@ export async function adminTokenHash(
   const created = (await redis.set(key, sha256Hex(token), 'NX')) === 'OK';
   if (created) {
     if (tokenFile) {
-      await mkdir(dirname(tokenFile), { recursive: true });
-      await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-      await chmod(tokenFile, 0o600);
+      try {
+        await mkdir(dirname(tokenFile), { recursive: true });
+        await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+        await chmod(tokenFile, 0o600);
+      } catch (err) {
+        // Nobody would ever learn this token: take it back, so that the next start makes one.
+        await redis.del(key);
+        throw new Error(`cannot write the admin token to ${tokenFile}: ${(err as Error).message}`);
+      }
     }
     process.stdout.write(
       `\nthaw: generated the admin token (shown once${tokenFile ? `; also in ${tokenFile}` : ''}):\n\n  ${token}\n\nSend it as "Authorization: Bearer <token>" to /v1/*.\n\n`,

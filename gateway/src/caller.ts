@@ -46,6 +46,7 @@ export class Caller {
   private readonly checker: NodeJS.Timeout;
   private readonly opts: CallerOptions;
   private seq = 0;
+  private lastCheck = Date.now();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -121,6 +122,11 @@ export class Caller {
 
   private checkWorkers(): void {
     const now = Date.now();
+    // Late by far: this process stalled, and heartbeats may be waiting unread on the socket.
+    // Judge workers on the next round, once they have been read.
+    const late = now - this.lastCheck > 2 * this.opts.checkEveryMs;
+    this.lastCheck = now;
+    if (late) return;
     for (const p of this.calls.values()) {
       if (!p.worker) continue;
       const alive = this.cluster.alive(p.worker);

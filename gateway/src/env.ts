@@ -39,6 +39,8 @@ const Env = z.object({
    */
   THAW_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   THAW_TOKEN_FILE: z.string().optional(),
+  /** "allow": async callbacks may go to private, loopback and link-local addresses. */
+  ASYNC_CALLBACK_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;

@@ -71,7 +71,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
     invoked.set(req, fn.name);
     checkInvoke(d, fn, req);
-    const answer = await invokeFunction(d, fn, envelopeFor(fn, req, `/fn/${name}`));
+    const answer = await invokeFunction(d, fn, envelopeFor(d, fn, req, `/fn/${name}`));
     for (const [k, v] of Object.entries(answer.headers)) void reply.header(k, v);
     return reply.code(answer.status).send(answer.body);
   };
@@ -89,7 +89,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
     if (callback !== undefined && (typeof callback !== 'string' || !/^https?:\/\/[^\s]+$/.test(callback))) {
       throw new ThawError('VALIDATION_FAILED', 'x-callback-url: must be one http:// or https:// URL');
     }
-    const env = envelopeFor(fn, req, `/async/${name}`);
+    const env = envelopeFor(d, fn, req, `/async/${name}`);
     delete env.headers['x-callback-url'];
     const callId = await d.asyncCalls.enqueue(fn, env, callback);
     return reply
@@ -142,10 +142,13 @@ export function envelopeOf(req: FastifyRequest, prefix: string): Envelope {
   };
 }
 
-/** The envelope, less the token that authorised it: thaw's tokens never reach function code. */
-function envelopeFor(fn: FunctionRecord, req: FastifyRequest, prefix: string): Envelope {
+/**
+ * The envelope, less thaw's own tokens: the one that authorised a token function's call, and
+ * the admin token whatever the function. A public function gets other Authorization headers.
+ */
+function envelopeFor(d: InvokeDeps, fn: FunctionRecord, req: FastifyRequest, prefix: string): Envelope {
   const env = envelopeOf(req, prefix);
-  if (fn.invokeAuth === 'token') delete env.headers.authorization;
+  if (fn.invokeAuth === 'token' || tokenMatches(bearer(req), d.adminHash)) delete env.headers.authorization;
   return env;
 }
 
@@ -172,10 +175,12 @@ export async function invokeFunction(d: InvokeContext, fn: FunctionRecord, env: 
   if (msg.headers?.get(InvokeHeader.saturated)) spread(d, fn);
   let code = msg.headers?.get(InvokeHeader.error);
   if (code === 'OVERLOADED') {
-    // The workers holding the function are full: spread it to one with room, if there is one.
+    // The workers holding the function are full: spread it to one with room, if there is one
+    // (as the record is now: the cached copy may be stale, and a placement is for good).
     const target = d.cluster.pick(fn.name, fn.memoryMiB);
-    if (target) {
-      await d.workers.place(fn, await d.registry.imageSource(fn), target);
+    const current = target ? await d.registry.getFunction(fn.name, { fresh: true }) : undefined;
+    if (target && current) {
+      await d.workers.place(current, await d.registry.imageSource(current), target);
       msg = await send(d, fn, env.body, h);
       code = msg.headers?.get(InvokeHeader.error);
     }
@@ -229,10 +234,10 @@ function spread(d: InvokeContext, fn: FunctionRecord): void {
   if (Date.now() - d.cluster.lastPlaced(fn.name) < 1000) return;
   const target = d.cluster.pick(fn.name, fn.memoryMiB);
   if (!target) return;
-  void d.registry
-    .imageSource(fn)
-    .then((source) => d.workers.place(fn, source, target))
-    .catch(() => undefined); // the next saturated reply tries again
+  void (async () => {
+    const current = await d.registry.getFunction(fn.name, { fresh: true });
+    if (current) await d.workers.place(current, await d.registry.imageSource(current), target);
+  })().catch(() => undefined); // the next saturated reply tries again
 }
 
 /** The caller's errors, with the function named. */

@@ -6,6 +6,7 @@ import type { Registry } from './registry.js';
 
 const json = JSONCodec<unknown>();
 const MAX_LINES = 10_000;
+const FOLLOW_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface LogDeps {
   nc: NatsConnection;
@@ -80,7 +81,14 @@ export async function logRoutes(app: FastifyInstance, d: LogDeps): Promise<void>
           })
         : undefined;
 
+      // A client gone while the history is gathered must not leave the subscription behind.
+      let gone = false;
+      req.raw.once('close', () => {
+        gone = true;
+        sub?.unsubscribe();
+      });
       const history = await gather(d, name, since, limit);
+      if (gone) return reply.hijack();
       void reply.header('content-type', as === 'json' ? 'application/x-ndjson' : 'text/plain; charset=utf-8');
       if (!follow) return reply.send(history.map((e) => format(e, as)).join(''));
 
@@ -99,22 +107,26 @@ export async function logRoutes(app: FastifyInstance, d: LogDeps): Promise<void>
         seen.set(e.instance, e.t);
       }
       push = (entries) => {
+        // A follower that does not read: past 4 MiB waiting, it is told and cut off.
+        if (res.writableLength > FOLLOW_BUFFER_BYTES) {
+          res.end('[thaw: this follower fell too far behind; reconnect with since=...]\n');
+          stop();
+          return;
+        }
         for (const e of entries) {
           const last = seen.get(e.instance);
           if (last !== undefined && e.t <= last) continue;
           res.write(format(e, as));
         }
       };
-      for (const batch of live.splice(0)) push(batch);
       const stop = () => {
-        sub?.unsubscribe();
-        res.end();
-      };
-      following.add(stop);
-      req.raw.once('close', () => {
         following.delete(stop);
-        stop();
-      });
+        sub?.unsubscribe();
+        if (!res.writableEnded) res.end();
+      };
+      for (const batch of live.splice(0)) push(batch);
+      following.add(stop);
+      req.raw.once('close', stop);
       return reply;
     },
   );

@@ -6,8 +6,16 @@ import type { Redis } from 'ioredis';
  * in-memory cache of functions for the invoke path. Entries are evicted on the removal
  * broadcast, so every gateway sees a delete at once.
  */
+/**
+ * How long the invoke path may use a cached record. Changes arrive by broadcast at once; this
+ * bounds the damage of a broadcast that never arrived.
+ */
+const CACHE_TTL_MS = 5000;
+
 export class Registry {
-  private readonly cache = new Map<string, FunctionRecord>();
+  private readonly cache = new Map<string, { fn: FunctionRecord; at: number }>();
+  // Bumped by every eviction: a read that started before one must not refill the cache.
+  private generation = 0;
   private readonly fnKey: string;
   private readonly imgKey: string;
 
@@ -27,7 +35,8 @@ export class Registry {
    */
   async getFunction(name: string, opts: { fresh?: boolean } = {}): Promise<FunctionRecord | undefined> {
     const hit = opts.fresh ? undefined : this.cache.get(name);
-    if (hit) return hit;
+    if (hit && Date.now() - hit.at < CACHE_TTL_MS) return hit.fn;
+    const gen = this.generation;
     const raw = await this.redis.hget(this.fnKey, name);
     if (!raw) return undefined;
     const parsed = FunctionRecord.safeParse(JSON.parse(raw));
@@ -35,14 +44,14 @@ export class Registry {
       this.log.error({ name, issues: parsed.error.issues }, 'stored function record is invalid');
       return undefined;
     }
-    this.cache.set(name, parsed.data);
+    if (gen === this.generation) this.cache.set(name, { fn: parsed.data, at: Date.now() });
     return parsed.data;
   }
 
   /** False when the name is taken (HSETNX: two gateways cannot both create it). */
   async createFunction(fn: FunctionRecord): Promise<boolean> {
     const created = (await this.redis.hsetnx(this.fnKey, fn.name, JSON.stringify(fn))) === 1;
-    if (created) this.cache.set(fn.name, fn);
+    if (created) this.remember(fn);
     return created;
   }
 
@@ -55,7 +64,7 @@ export class Registry {
       fn.name,
       JSON.stringify(fn),
     )) as number;
-    if (updated > 0) this.cache.set(fn.name, fn);
+    if (updated > 0) this.remember(fn);
     return updated > 0;
   }
 
@@ -77,7 +86,7 @@ export class Registry {
       JSON.stringify(fn),
       String(expected),
     )) as number;
-    if (stored === 1) this.cache.set(fn.name, fn);
+    if (stored === 1) this.remember(fn);
     return stored === 1;
   }
 
@@ -94,13 +103,24 @@ export class Registry {
     return { kind: 'upload', record };
   }
 
+  private remember(fn: FunctionRecord): void {
+    this.cache.set(fn.name, { fn, at: Date.now() });
+  }
+
   async deleteFunction(name: string): Promise<boolean> {
-    this.cache.delete(name);
+    this.evict(name);
     return (await this.redis.hdel(this.fnKey, name)) === 1;
   }
 
   evict(name: string): void {
+    this.generation++;
     this.cache.delete(name);
+  }
+
+  /** Drops every cached record: after a NATS reconnect, evictions may have been missed. */
+  flush(): void {
+    this.generation++;
+    this.cache.clear();
   }
 
   async listFunctions(): Promise<FunctionRecord[]> {

@@ -68,6 +68,11 @@ describe('gateway API', () => {
       expect(res.headers['x-thaw-error']).toBe('UNAUTHORIZED');
     }
     expect((await inject({ method: 'GET', url: '/v1/functions' })).statusCode).toBe(200);
+    // The router decodes the path: an encoded "/v1/" is still the admin API.
+    for (const url of ['/%761/functions', '/v%31/workers', '/%76%31/functions']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(401);
+    }
     for (const url of ['/healthz', '/metrics', '/openapi.json']) {
       expect((await app.inject({ method: 'GET', url })).statusCode).toBe(200);
     }
@@ -297,5 +302,26 @@ describe('parseSince', () => {
     expect(parseSince('2026-11-25T11:00:00Z', now)).toBe(now - 3_600_000);
     expect(() => parseSince('yesterday', now)).toThrow(/^since:/);
     expect(() => parseSince('5 minutes', now)).toThrow(/^since:/);
+  });
+});
+
+describe('callbackRefusal', () => {
+  it('refuses callbacks to loopback, private, link-local and metadata addresses unless allowed', async () => {
+    const { callbackRefusal } = await import('../src/async.js');
+    for (const url of [
+      'http://127.0.0.1:9/x',
+      'http://localhost/x',
+      'http://10.1.2.3/x',
+      'http://172.20.0.1/x',
+      'http://192.168.1.1/x',
+      'http://169.254.169.254/latest/meta-data',
+      'http://[::1]/x',
+      'http://[::ffff:127.0.0.1]/x',
+      'http://[fd00::1]/x',
+    ]) {
+      expect(await callbackRefusal(url, false), url).toMatch(/private, loopback or link-local/);
+      expect(await callbackRefusal(url, true), url).toBeUndefined();
+    }
+    expect(await callbackRefusal('http://93.184.216.34/hook', false)).toBeUndefined();
   });
 });

@@ -60,8 +60,13 @@ export function resolveTarget(
       throw new CliError(`${c} is not valid JSON`, Exit.usage);
     }
   }
-  const url = flags.url ?? env.THAW_URL ?? file.url ?? 'http://localhost:8080';
-  const token = flags.token ?? env.THAW_TOKEN ?? file.token;
+  // A token given by flag or environment never goes to a URL from a config file (a folder's
+  // .thaw/config.json is not to be trusted with it): without an explicit URL, localhost.
+  const explicitToken = flags.token ?? env.THAW_TOKEN;
+  const explicitUrl = flags.url ?? env.THAW_URL;
+  const url = explicitUrl ?? (explicitToken ? undefined : file.url) ?? 'http://localhost:8080';
+  // And a config file's token goes only to that file's URL.
+  const token = explicitToken ?? (!explicitUrl || explicitUrl === file.url ? file.token : undefined);
   return {
     url: url.replace(/\/+$/, ''),
     ...(token ? { token } : {}),

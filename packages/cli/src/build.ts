@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, sep } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
 import { type LayerEntry, nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
 
 /** The wrapper that serves a handler module over HTTP on $PORT (baked into /thaw/runner.mjs). */
@@ -44,32 +44,41 @@ createServer((req, res) => {
 
 /** What a function directory holds, and how it is started. */
 export interface FunctionDir {
-  /** Files copied to /app (relative paths, sorted). */
+  /** Files copied to /app (relative paths, sorted); symlinks, kept as links, are marked `symlink:`. */
   files: string[];
   /** A handler module to wrap, or the plain server to run. */
   mode: { kind: 'handler'; file: string } | { kind: 'server'; file: string };
 }
 
 const SKIP = new Set(['.git', '.thaw', '.DS_Store']);
+/** Marks a symlink in FunctionDir.files. */
+const LINK = 'symlink:';
 
 /**
  * Reads a function directory: a `handler.mjs` / `handler.js` (or the package.json "main" when
  * it is called handler.*) exporting a function is wrapped in a small HTTP server; any other
  * package.json "main" (or server.mjs / server.js) is run as a plain HTTP server on $PORT.
  */
-export function inspectDir(dir: string): FunctionDir {
+export function inspectDir(dir: string, skip: string[] = []): FunctionDir {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`${dir} is not a directory`);
   const files: string[] = [];
+  const links: string[] = [];
+  const skipped = new Set(skip.map((p) => resolve(p)));
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       if (SKIP.has(name)) continue;
       const full = join(d, name);
-      const st = statSync(full);
-      if (st.isDirectory()) walk(full);
-      else if (st.isFile()) files.push(relative(dir, full).split(sep).join('/'));
+      if (skipped.has(resolve(full))) continue;
+      // lstat: a symlink is kept as a link, never followed (it could point at anything here).
+      const st = lstatSync(full);
+      const rel = relative(dir, full).split(sep).join('/');
+      if (st.isSymbolicLink()) links.push(rel);
+      else if (st.isDirectory()) walk(full);
+      else if (st.isFile()) files.push(rel);
     }
   };
   walk(dir);
+  files.push(...links.map((l) => `${LINK}${l}`));
   let main: string | undefined;
   if (files.includes('package.json')) {
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { main?: unknown };
@@ -98,12 +107,19 @@ export async function buildFunction(
   dir: string,
   out: string,
 ): Promise<{ path: string; digest: string; mode: string }> {
-  const fd = inspectDir(dir);
+  // The output is never part of the input (a second build in the same folder stays the same).
+  const fd = inspectDir(dir, [out]);
   const entries: LayerEntry[] = [];
   const dirs = new Set<string>();
-  for (const f of fd.files) {
+  for (const item of fd.files) {
+    const link = item.startsWith(LINK);
+    const f = link ? item.slice(LINK.length) : item;
     const parts = f.split('/');
     for (let i = 1; i < parts.length; i++) dirs.add(`app/${parts.slice(0, i).join('/')}`);
+    if (link) {
+      entries.push({ path: `app/${f}`, type: 'symlink', target: readlinkSync(join(dir, f)) });
+      continue;
+    }
     const mode = statSync(join(dir, f)).mode & 0o111 ? 0o755 : 0o644;
     entries.push({ path: `app/${f}`, type: 'file', mode, source: join(dir, f) });
   }

@@ -97,15 +97,17 @@ export async function deploy(t: Target, io: Io, args: string[], f: Flags): Promi
   if (source) {
     let tar = source;
     let tmp: string | undefined;
-    if (statSync(source, { throwIfNoEntry: false })?.isDirectory()) {
-      tmp = await mkdtemp(join(tmpdir(), 'thaw-cli-'));
-      tar = join(tmp, 'image.tar');
-      const built = await buildFunction(source, tar);
-      if (!io.asJson) io.err(`built ${source} → ${built.digest.slice(0, 19)}... (${built.mode})\n`);
-    } else if (!existsSync(source)) {
-      throw new CliError(`${source}: no such directory or image archive`, Exit.usage);
-    }
     try {
+      if (statSync(source, { throwIfNoEntry: false })?.isDirectory()) {
+        tmp = await mkdtemp(join(tmpdir(), 'thaw-cli-'));
+        tar = join(tmp, 'image.tar');
+        const built = await buildFunction(source, tar).catch((err: unknown) => {
+          throw err instanceof UsageError ? new CliError(err.message, Exit.usage) : err;
+        });
+        if (!io.asJson) io.err(`built ${source} → ${built.digest.slice(0, 19)}... (${built.mode})\n`);
+      } else if (!existsSync(source)) {
+        throw new CliError(`${source}: no such directory or image archive`, Exit.usage);
+      }
       image = await upload(t, io, tar);
     } finally {
       if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -179,8 +181,10 @@ export async function invoke(t: Target, io: Io, args: string[], f: Flags): Promi
   }
   const method = str(f, 'method') ?? (data ? 'POST' : f.async ? 'POST' : 'GET');
   const route = `/${f.async ? 'async' : 'fn'}/${name}${path.startsWith('/') ? path : `/${path}`}`;
-  // Invocations carry the function's token when given one (--token is the admin token).
-  const target = str(f, 'invoke-token') ? { ...t, token: str(f, 'invoke-token') } : t;
+  // The admin token is never sent to a function's route: it would reach the function's code
+  // if the function is public. A token function takes its own --invoke-token.
+  const invokeToken = str(f, 'invoke-token') ?? process.env.THAW_INVOKE_TOKEN;
+  const target: Target = { url: t.url, from: t.from, ...(invokeToken ? { token: invokeToken } : {}) };
   const res = await request(target, route, { method, headers, ...(data ? { body: data } : {}) });
   if (f.async) {
     const body = (await (await check(res)).json()) as { callId: string };

@@ -58,7 +58,8 @@ beforeAll(async () => {
     logs: 'buffer',
     workerEnv: workerEnvFor(rt),
     // A call held by a gateway that died is taken over 2 s later (30 s by default).
-    gatewayEnv: { ASYNC_LOCK_MS: '2000' },
+    // The callback test's receiver listens on loopback.
+    gatewayEnv: { ASYNC_LOCK_MS: '2000', ASYNC_CALLBACK_PRIVATE: 'allow' },
   });
   gateway = platform.gatewayUrl;
   const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));

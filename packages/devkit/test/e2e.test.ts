@@ -292,6 +292,13 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     expect(((await pub.json()) as { headers: Record<string, string> }).headers.authorization).toBe(
       'Bearer user-abc',
     );
+    // ...except the admin token, which no function ever sees.
+    const admin = await fetch(`${platform.gatewayUrl}/fn/hello/who`, {
+      headers: { authorization: `Bearer ${platform.token}` },
+    });
+    expect(
+      ((await admin.json()) as { headers: Record<string, string> }).headers.authorization,
+    ).toBeUndefined();
     await deleteFunction(platform.gatewayUrl, 'secret', platform.token);
   }, 30_000);
 
