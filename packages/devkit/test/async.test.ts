@@ -13,8 +13,9 @@ import {
   startNats,
   startPlatform,
   startRedis,
+  startWorkerHost,
   uploadImage,
-  workerEnvFor,
+  type WorkerHost,
 } from '../src/index.js';
 
 /** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
@@ -34,6 +35,7 @@ let redis: Service;
 let redisDir: string;
 let platform: Platform;
 let gateway: string;
+let worker: WorkerHost;
 
 interface Call {
   callId: string;
@@ -47,7 +49,8 @@ interface Call {
 }
 
 beforeAll(async () => {
-  nats = await startNats();
+  // On every address: the worker below runs in a network namespace of its own.
+  nats = await startNats({ listen: '0.0.0.0' });
   redisDir = await mkdtemp(join(tmpdir(), 'thaw-asyncredis-'));
   redis = await startRedis({ dataDir: redisDir });
   platform = await startPlatform({
@@ -56,12 +59,18 @@ beforeAll(async () => {
     gatewayPort: 0,
     prefix: `as${process.pid}`,
     logs: 'buffer',
-    workerEnv: workerEnvFor(rt),
+    // The worker is a host of its own (startWorkerHost), so that a test can kill and restart it.
+    worker: false,
     // A call held by a gateway that died is taken over 2 s later (30 s by default).
     // The callback test's receiver listens on loopback.
     gatewayEnv: { ASYNC_LOCK_MS: '2000', ASYNC_CALLBACK_PRIVATE: 'allow' },
   });
   gateway = platform.gatewayUrl;
+  worker = await startWorkerHost({
+    natsPort: Number(new URL(nats.url).port),
+    prefix: `as${process.pid}`,
+    workerId: 'async-worker',
+  });
   const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
   const { digest } = await uploadImage(gateway, image.path, platform.token);
   await deployFunction(
@@ -80,6 +89,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await platform?.close();
+  await worker?.close();
   await redis?.close();
   await nats?.close();
   await rm(redisDir, { recursive: true, force: true });
@@ -183,6 +193,19 @@ describe('async invocations', () => {
     expect(cb.status).toBe(400);
     expect(await cb.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
   });
+
+  it('retries calls whose worker was killed under them, once a worker is back', async () => {
+    const ids = await Promise.all(Array.from({ length: 2 }, () => enqueue('/sleep?ms=1500')));
+    await new Promise((r) => setTimeout(r, 600)); // both running in the worker's containers
+    await worker.kill();
+    await new Promise((r) => setTimeout(r, 500));
+    await worker.start(); // reclaims what the killed one left, takes the function on again
+    const calls = await Promise.all(ids.map((id) => settled(id, 60_000)));
+    expect(calls.map((c) => c.status)).toEqual(['succeeded', 'succeeded']);
+    // The first try of each failed with its worker (WORKER_LOST): the answer is a later try's.
+    for (const c of calls) expect(c.attempts).toBeGreaterThanOrEqual(2);
+    for (const c of calls) expect(bodyOf(c)).toEqual({ slept: 1500 });
+  }, 90_000);
 
   it('loses no call when the gateway holding them is killed and Redis restarts', async () => {
     const ids = await Promise.all(Array.from({ length: 4 }, () => enqueue('/sleep?ms=1500')));
