@@ -5,7 +5,7 @@ import { ThawError } from '@thaw/shared';
 import { Autoscaler, DEFAULT_AUTOSCALER } from './autoscaler.js';
 import { Instance } from './instance.js';
 import type { MemoryBudget } from './memory.js';
-import type { WorkerMetrics } from './metrics.js';
+import type { FunctionGauges, WorkerMetrics } from './metrics.js';
 import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
 import type { Semaphore } from './semaphore.js';
 
@@ -327,15 +327,7 @@ export class FunctionHost {
   }
 
   /** What the metrics' gauges show of this function. */
-  gauges(): {
-    name: string;
-    starting: number;
-    running: number;
-    frozen: number;
-    queued: number;
-    desired: number;
-    panicking: boolean;
-  } {
+  gauges(): FunctionGauges {
     let frozen = 0;
     for (const i of this.instances) if (i.container.state === 'frozen') frozen++;
     return {

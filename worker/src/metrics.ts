@@ -2,18 +2,21 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+/** One function's gauges on this worker. */
+export interface FunctionGauges {
+  name: string;
+  starting: number;
+  running: number;
+  frozen: number;
+  queued: number;
+  desired: number;
+  panicking: boolean;
+}
+
 /** What the gauges read when scraped: the worker's state at that moment. */
 export interface WorkerGaugeSource {
   memory(): { budgetMiB: number; committedMiB: number };
-  functions(): {
-    name: string;
-    starting: number;
-    running: number;
-    frozen: number;
-    queued: number;
-    desired: number;
-    panicking: boolean;
-  }[];
+  functions(): FunctionGauges[];
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

@@ -20,6 +20,7 @@ import { JSONCodec, type Msg, type NatsConnection, headers as natsHeaders, type 
 import { FunctionHost, type HostOptions } from './function-host.js';
 import type { ImageFetcher } from './images.js';
 import { LogCollector } from './logs.js';
+import type { FunctionGauges } from './metrics.js';
 import { encodeReply, parseInvoke } from './proxy.js';
 
 /**
@@ -136,7 +137,7 @@ export class WorkerService {
   }
 
   /** Every function's gauges, for the metrics. */
-  gauges(): ReturnType<FunctionHost['gauges']>[] {
+  gauges(): FunctionGauges[] {
     return this.pools().map((h) => h.gauges());
   }
 

@@ -16,18 +16,11 @@ import {
   subjects,
   WorkerHeartbeat,
 } from '@thaw/shared';
-import {
-  connect,
-  headers,
-  JSONCodec,
-  type Msg,
-  type NatsConnection,
-  RequestStrategy,
-  StorageType,
-} from 'nats';
+import { connect, headers, JSONCodec, type Msg, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
 import { MemoryBudget } from '../src/memory.js';
+import { callWorker, fnRecordFor } from './helpers.js';
 
 describe('MemoryBudget', () => {
   it('reserves within the budget, asks for eviction beyond it, and refuses what eviction cannot free', async () => {
@@ -102,17 +95,7 @@ afterAll(async () => {
 });
 
 function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): FunctionRecord {
-  const now = new Date().toISOString();
-  return FunctionRecord.parse({
-    name,
-    image: image.digest,
-    imageDigest: image.digest,
-    memoryMiB: 128,
-    timeoutMs: 5000,
-    ...extra,
-    createdAt: now,
-    updatedAt: now,
-  });
+  return fnRecordFor(image, name, { memoryMiB: 128, ...extra });
 }
 
 async function place(fn: FunctionRecord, record = image): Promise<PlaceReply> {
@@ -131,14 +114,7 @@ async function call(name: string, path: string): Promise<Msg> {
   h.set(InvokeHeader.method, 'GET');
   h.set(InvokeHeader.path, path);
   h.set(InvokeHeader.query, '');
-  const replies = await nc.requestMany(subj.invoke(name), new Uint8Array(), {
-    strategy: RequestStrategy.Count,
-    maxMessages: 2,
-    maxWait: 10_000,
-    headers: h,
-  });
-  for await (const m of replies) if (!m.headers?.get(InvokeHeader.accepted)) return m;
-  throw new Error('no answer');
+  return (await callWorker(nc, subj.invoke(name), new Uint8Array(), h)).answer;
 }
 
 async function nextBeat(): Promise<WorkerHeartbeat> {

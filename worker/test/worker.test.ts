@@ -6,7 +6,7 @@ import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
 import { residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import {
-  FunctionRecord,
+  type FunctionRecord,
   type FunctionSpecInput,
   IMAGE_BUCKET,
   type ImageRecord,
@@ -15,18 +15,10 @@ import {
   PlaceReply,
   subjects,
 } from '@thaw/shared';
-import {
-  connect,
-  headers,
-  JSONCodec,
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  RequestStrategy,
-  StorageType,
-} from 'nats';
+import { connect, headers, JSONCodec, type Msg, type MsgHdrs, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
+import { callWorker, fnRecordFor } from './helpers.js';
 
 const rt = scratchRuntimeOptions('wrk');
 const prefix = `w${process.pid}`;
@@ -68,36 +60,14 @@ afterAll(async () => {
 });
 
 function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): FunctionRecord {
-  const now = new Date().toISOString();
-  return FunctionRecord.parse({
-    name,
-    image: image.digest,
-    imageDigest: image.digest,
-    timeoutMs: 5000,
-    ...extra,
-    createdAt: now,
-    updatedAt: now,
-  });
+  return fnRecordFor(image, name, extra);
 }
 
-/** An invocation as the gateway makes it: the worker's "accepted" message first, then the answer. */
+/** An invocation as the gateway makes it, answered by this test's worker. */
 async function call(subject: string, body: Uint8Array, h?: MsgHdrs, timeout = 10_000): Promise<Msg> {
-  const replies = await nc.requestMany(subject, body, {
-    strategy: RequestStrategy.Count,
-    maxMessages: 2,
-    maxWait: timeout,
-    headers: h,
-  });
-  let acceptedBy: string | undefined;
-  for await (const m of replies) {
-    if (m.headers?.get(InvokeHeader.accepted)) {
-      acceptedBy = m.headers.get(InvokeHeader.accepted);
-      continue;
-    }
-    expect(acceptedBy).toBe(worker.id);
-    return m;
-  }
-  throw new Error(`no answer on ${subject}`);
+  const { answer, acceptedBy } = await callWorker(nc, subject, body, h, timeout);
+  expect(acceptedBy).toBe(worker.id);
+  return answer;
 }
 
 async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {

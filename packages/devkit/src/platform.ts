@@ -40,6 +40,8 @@ export interface Platform {
   readonly gatewayUrl: string;
   /** The admin token (for /v1/*). */
   readonly token: string;
+  /** fetch with the admin token (any gateway of this platform). */
+  fetch(url: string, init?: RequestInit): Promise<Response>;
   readonly natsUrl: string;
   readonly redisUrl: string;
   readonly worker: ChildProcess | undefined;
@@ -148,6 +150,14 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     return {
       gatewayUrl,
       token,
+      fetch: (url, init = {}) =>
+        fetch(url, {
+          ...init,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(init.headers as Record<string, string> | undefined),
+          },
+        }),
       natsUrl,
       redisUrl,
       worker: worker?.child,

@@ -18,17 +18,6 @@ import {
   type WorkerHost,
 } from '../src/index.js';
 
-/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
-function api(url: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(url, {
-    ...init,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(init.headers as Record<string, string> | undefined),
-    },
-  });
-}
-
 const rt = scratchRuntimeOptions('async');
 let nats: Service;
 let redis: Service;
@@ -98,7 +87,11 @@ afterAll(async () => {
 });
 
 async function enqueue(path: string, headers: Record<string, string> = {}): Promise<string> {
-  const res = await api(`${gateway}/async/job${path}`, { method: 'POST', body: 'payload', headers });
+  const res = await platform.fetch(`${gateway}/async/job${path}`, {
+    method: 'POST',
+    body: 'payload',
+    headers,
+  });
   expect(res.status).toBe(202);
   const body = (await res.json()) as { callId: string; status: string };
   expect(body.status).toBe('queued');
@@ -109,7 +102,7 @@ async function enqueue(path: string, headers: Record<string, string> = {}): Prom
 async function settled(callId: string, timeoutMs = 30_000): Promise<Call> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await api(`${gateway}/v1/calls/${callId}`).catch(() => undefined);
+    const res = await platform.fetch(`${gateway}/v1/calls/${callId}`).catch(() => undefined);
     if (res?.status === 200) {
       const call = (await res.json()) as Call;
       if (call.status === 'succeeded' || call.status === 'dead') return call;
@@ -179,14 +172,14 @@ describe('async invocations', () => {
   }, 30_000);
 
   it('refuses unknown functions, unknown calls and bad callback URLs with catalogue errors', async () => {
-    const fn = await api(`${gateway}/async/nosuch/x`, { method: 'POST' });
+    const fn = await platform.fetch(`${gateway}/async/nosuch/x`, { method: 'POST' });
     expect(fn.status).toBe(404);
     expect(await fn.json()).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
-    const call = await api(`${gateway}/v1/calls/job.00000000-0000-0000-0000-000000000000`);
+    const call = await platform.fetch(`${gateway}/v1/calls/job.00000000-0000-0000-0000-000000000000`);
     expect(call.status).toBe(404);
     expect(await call.json()).toMatchObject({ error: { code: 'CALL_NOT_FOUND' } });
-    expect((await api(`${gateway}/v1/calls/garbage`)).status).toBe(404);
-    const cb = await api(`${gateway}/async/job/x`, {
+    expect((await platform.fetch(`${gateway}/v1/calls/garbage`)).status).toBe(404);
+    const cb = await platform.fetch(`${gateway}/async/job/x`, {
       method: 'POST',
       headers: { 'x-callback-url': 'file:///etc/passwd' },
     });

@@ -17,17 +17,6 @@ import {
   type WorkerHost,
 } from '../src/index.js';
 
-/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
-function api(url: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(url, {
-    ...init,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(init.headers as Record<string, string> | undefined),
-    },
-  });
-}
-
 // Three workers, each on a "host" of its own (network namespace, state, cgroup parent,
 // bridge, subnet), one gateway, one NATS and one Redis on the machine.
 const prefix = `cl${process.pid}`;
@@ -73,7 +62,7 @@ afterAll(async () => {
 });
 
 async function get(path: string): Promise<Record<string, unknown>> {
-  return (await (await api(`${platform.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
+  return (await (await platform.fetch(`${platform.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
 }
 
 async function workersOf(name: string): Promise<{ worker: string; instances: unknown[] }[]> {
@@ -87,7 +76,7 @@ async function load(path: string, clients: number, until: () => boolean): Promis
     Array.from({ length: clients }, async () => {
       while (!until()) {
         const start = Date.now();
-        const res = await api(`${platform.gatewayUrl}${path}`);
+        const res = await platform.fetch(`${platform.gatewayUrl}${path}`);
         const text = await res.text();
         const o: Outcome = { status: res.status, start, end: Date.now() };
         if (res.status !== 200) o.code = (JSON.parse(text) as { error: { code: string } }).error.code;

@@ -16,17 +16,6 @@ import {
   workerEnvFor,
 } from '../src/index.js';
 
-/** fetch with the platform's admin token (thaw's tokens are not forwarded to public functions' code). */
-function api(url: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(url, {
-    ...init,
-    headers: {
-      authorization: `Bearer ${platform.token}`,
-      ...(init.headers as Record<string, string> | undefined),
-    },
-  });
-}
-
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
 let digest: string;
@@ -62,7 +51,7 @@ async function call(
   path: string,
   init?: RequestInit,
 ): Promise<{ status: number; body: unknown; headers: Headers }> {
-  const res = await api(`${platform.gatewayUrl}${path}`, init);
+  const res = await platform.fetch(`${platform.gatewayUrl}${path}`, init);
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -233,7 +222,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
 
     // follow=1: the answer stays open and new lines arrive as they are written.
     const abort = new AbortController();
-    const res = await api(`${platform.gatewayUrl}/v1/functions/hello/logs?since=1s&follow=1`, {
+    const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/hello/logs?since=1s&follow=1`, {
       signal: abort.signal,
     });
     expect(res.status).toBe(200);
@@ -283,7 +272,9 @@ describe('end to end: upload → deploy → invoke → delete', () => {
       expect(echo.headers.authorization).toBeUndefined();
     }
     expect((await fetch(`${platform.gatewayUrl}/async/secret/x`, { method: 'POST' })).status).toBe(401);
-    const shown = JSON.stringify(await (await api(`${platform.gatewayUrl}/v1/functions/secret`)).json());
+    const shown = JSON.stringify(
+      await (await platform.fetch(`${platform.gatewayUrl}/v1/functions/secret`)).json(),
+    );
     expect(shown).not.toContain('invokeToken');
     // A public function's Authorization header is the function's own business: it is passed on.
     const pub = await fetch(`${platform.gatewayUrl}/fn/hello/who`, {
@@ -307,25 +298,27 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     const b = await platform.addGateway();
     const json = { 'content-type': 'application/json' };
     const envOf = async (url: string) => {
-      const res = await api(`${url}/fn/twin/env`);
+      const res = await platform.fetch(`${url}/fn/twin/env`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
-    const created = await api(`${a}/v1/functions`, {
+    const created = await platform.fetch(`${a}/v1/functions`, {
       method: 'POST',
       headers: json,
       body: JSON.stringify({ name: 'twin', image: digest, env: { V: 'one' } }),
     });
     expect(created.status).toBe(201);
     expect((await envOf(b)).body.V).toBe('one');
-    const updated = await api(`${a}/v1/functions/twin`, {
+    const updated = await platform.fetch(`${a}/v1/functions/twin`, {
       method: 'PUT',
       headers: json,
       body: JSON.stringify({ image: digest, env: { V: 'two' } }),
     });
     expect(updated.status).toBe(200);
     expect((await envOf(b)).body.V).toBe('two');
-    expect(((await (await api(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision).toBe(2);
-    expect((await api(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
+    expect(
+      ((await (await platform.fetch(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision,
+    ).toBe(2);
+    expect((await platform.fetch(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
     const gone = await envOf(b);
     expect(gone.status).toBe(404);
     expect(gone.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
@@ -364,7 +357,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
     await call('/fn/nosuchfn/');
     const promtool = join(fileURLToPath(new URL('../../../', import.meta.url)), '.cache/bin/promtool');
     const scrape = async (url: string) => {
-      const res = await api(url);
+      const res = await platform.fetch(url);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = await res.text();
