@@ -51,6 +51,8 @@ export class WorkerService {
   private readonly hosts = new Map<string, Entry>();
   private readonly subs: Subscription[] = [];
   private readonly accepted = natsHeaders();
+  // Calls taken recently (reply subject → when), to run a resent copy only once.
+  private readonly taken = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | undefined;
   private logs: LogCollector | undefined;
   private draining = false;
@@ -89,7 +91,15 @@ export class WorkerService {
       this.nc.subscribe(this.subjects.functionUpdated, { callback: (_e, msg) => void this.onUpdated(msg) }),
     );
     this.beat();
-    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+    this.heartbeat = setInterval(() => {
+      this.beat();
+      // Resends come within a few seconds; a call older than 15 s will not be sent again.
+      const old = Date.now() - 15_000;
+      for (const [reply, at] of this.taken) {
+        if (at >= old) break; // in insertion order: the rest are newer
+        this.taken.delete(reply);
+      }
+    }, this.heartbeatMs);
     this.logs = new LogCollector(
       () => this.pools(),
       (fn, entries) => {
@@ -297,6 +307,13 @@ export class WorkerService {
   private async onInvoke(entry: Entry, msg: Msg): Promise<void> {
     // Taken: from now on the gateway ties the call to this worker's heartbeats.
     if (msg.reply) this.nc.publish(msg.reply, EMPTY, { headers: this.accepted });
+    // A gateway resends a call it saw no acceptance for within a second; when both copies
+    // reach this worker (it was slow, not gone), the call runs once. The reply subject is
+    // the call's identity.
+    if (msg.reply) {
+      if (this.taken.has(msg.reply)) return;
+      this.taken.set(msg.reply, Date.now());
+    }
     const req = parseInvoke(msg.headers, msg.data);
     if (!req) {
       const bad = encodeReply({

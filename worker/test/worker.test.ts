@@ -15,7 +15,16 @@ import {
   PlaceReply,
   subjects,
 } from '@thaw/shared';
-import { connect, headers, JSONCodec, type Msg, type MsgHdrs, type NatsConnection, StorageType } from 'nats';
+import {
+  connect,
+  createInbox,
+  headers,
+  JSONCodec,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  StorageType,
+} from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
 import { callWorker, fnRecordFor } from './helpers.js';
@@ -201,6 +210,29 @@ describe('worker', () => {
     expect(wide()?.instances.length).toBe(1);
     expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBe(1);
   }, 20_000);
+
+  it('runs a call once when a resent copy of it arrives too', async () => {
+    const h = headers();
+    h.set(InvokeHeader.method, 'GET');
+    h.set(InvokeHeader.path, '/flaky');
+    h.set(InvokeHeader.query, 'key=dup');
+    const inbox = createInbox();
+    const got: Msg[] = [];
+    const sub = nc.subscribe(inbox, { callback: (_e, m) => got.push(m) });
+    // The same call twice, as a gateway resends it: same reply subject.
+    nc.publish(subj.invoke('echo'), new Uint8Array(), { reply: inbox, headers: h });
+    nc.publish(subj.invoke('echo'), new Uint8Array(), { reply: inbox, headers: h });
+    const deadline = Date.now() + 5000;
+    while (got.filter((m) => !m.headers?.get(InvokeHeader.accepted)).length < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 300)); // room for a second answer, if there were one
+    sub.unsubscribe();
+    const answers = got.filter((m) => !m.headers?.get(InvokeHeader.accepted));
+    expect(answers).toHaveLength(1);
+    // The function saw it once: the next call with the key is its second.
+    const next = await invoke('echo', '/flaky?key=dup');
+    expect(JSON.parse(next.body)).toMatchObject({ key: 'dup', call: 2 });
+  });
 
   it('rejects a malformed envelope', async () => {
     const reply = await call(subj.invoke('echo'), new Uint8Array(), undefined, 5000);
