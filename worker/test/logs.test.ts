@@ -1,0 +1,100 @@
+import { appendFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LogEntry } from '@thaw/shared';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FunctionHost } from '../src/function-host.js';
+import { LogCollector, type LogLimits } from '../src/logs.js';
+
+// The collector reads real files; the pool around them is only what it looks at.
+const dir = mkdtempSync(join(tmpdir(), 'thaw-logtest-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function fakePool(state: { frozen: boolean; lastUsed: number }) {
+  const paths = { stdout: join(dir, 'out.log'), stderr: join(dir, 'err.log') };
+  writeFileSync(paths.stdout, '');
+  writeFileSync(paths.stderr, '');
+  const inst = {
+    container: {
+      id: 'abcdef0123456789',
+      logPaths: paths,
+      get state() {
+        return state.frozen ? 'frozen' : 'running';
+      },
+    },
+    get lastUsed() {
+      return state.lastUsed;
+    },
+  };
+  const pool = { fn: { name: 'fn', revision: 3 }, instanceList: () => [inst] } as unknown as FunctionHost;
+  return { pool, paths };
+}
+
+const limits: LogLimits = { linesPerFunction: 3, bytesPerFunction: 1000, maxLineBytes: 10, maxFileBytes: 64 };
+
+describe('LogCollector', () => {
+  it('reads stdout and stderr lines, keeps a partial line until it ends, and labels each', () => {
+    const state = { frozen: false, lastUsed: 1 };
+    const { pool, paths } = fakePool(state);
+    const live: LogEntry[] = [];
+    const c = new LogCollector(
+      () => [pool],
+      (_fn, e) => live.push(...e),
+      limits,
+      60_000,
+    );
+    appendFileSync(paths.stdout, 'one\ntw');
+    appendFileSync(paths.stderr, 'oops\n');
+    c.collect();
+    expect(live.map((e) => [e.stream, e.line, e.revision])).toEqual([
+      ['stdout', 'one', 3],
+      ['stderr', 'oops', 3],
+    ]);
+    appendFileSync(paths.stdout, 'o\n');
+    c.collect();
+    expect(live.at(-1)).toMatchObject({ stream: 'stdout', line: 'two', instance: 'abcdef0123456789' });
+    c.close();
+  });
+
+  it('keeps a bounded number of lines per function, cuts long lines and truncates big files', () => {
+    const state = { frozen: false, lastUsed: 1 };
+    const { pool, paths } = fakePool(state);
+    const c = new LogCollector(
+      () => [pool],
+      () => undefined,
+      limits,
+      60_000,
+    );
+    appendFileSync(paths.stdout, 'a\nb\nc\nd\nthis line is far too long\n');
+    c.collect();
+    expect(c.lines('fn', 0, 100).map((e) => e.line)).toEqual(['c', 'd', 'this line  [cut]']);
+    appendFileSync(paths.stdout, `${'x'.repeat(70)}\n`);
+    c.collect();
+    expect(statSync(paths.stdout).size).toBe(0); // past maxFileBytes, emptied once read
+    appendFileSync(paths.stdout, 'after\n');
+    c.collect();
+    expect(c.lines('fn', 0, 1).map((e) => e.line)).toEqual(['after']);
+    c.close();
+  });
+
+  it('reads a frozen instance once, then not until it is used again', () => {
+    const state = { frozen: true, lastUsed: 1 };
+    const { pool, paths } = fakePool(state);
+    const live: string[] = [];
+    const c = new LogCollector(
+      () => [pool],
+      (_fn, e) => live.push(...e.map((x) => x.line)),
+      limits,
+      60_000,
+    );
+    appendFileSync(paths.stdout, 'early\n');
+    c.collect();
+    appendFileSync(paths.stdout, 'late\n');
+    c.collect();
+    expect(live).toEqual(['early']);
+    state.lastUsed = 2; // a request thawed it and it froze again
+    c.collect();
+    expect(live).toEqual(['early', 'late']);
+    c.close();
+  });
+});
