@@ -32,6 +32,22 @@ export interface InvokeDeps {
   adminHash: string;
 }
 
+/**
+ * The function `name`, if it exists and this request may invoke it (read `fresh` when the
+ * call is stored for later rather than answered now).
+ */
+async function invokable(
+  d: InvokeDeps,
+  req: FastifyRequest,
+  name: string,
+  fresh: boolean,
+): Promise<FunctionRecord> {
+  const fn = await d.registry.getFunction(name, { fresh });
+  if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+  checkInvoke(d, fn, req);
+  return fn;
+}
+
 /** A function with invokeAuth "token" takes its own invoke token or the admin token. */
 function checkInvoke(d: InvokeDeps, fn: FunctionRecord, req: FastifyRequest): void {
   if (fn.invokeAuth !== 'token') return;
@@ -67,10 +83,8 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
 
   const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     const { name } = req.params;
-    const fn = await d.registry.getFunction(name);
-    if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+    const fn = await invokable(d, req, name, false);
     invoked.set(req, fn.name);
-    checkInvoke(d, fn, req);
     const answer = await invokeFunction(d, fn, envelopeFor(d, fn, req, `/fn/${name}`));
     for (const [k, v] of Object.entries(answer.headers)) void reply.header(k, v);
     return reply.code(answer.status).send(answer.body);
@@ -82,9 +96,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
   // tells how it went, and X-Callback-Url (optional) receives the function's answer.
   const asyncHandler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     const { name } = req.params;
-    const fn = await d.registry.getFunction(name, { fresh: true });
-    if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
-    checkInvoke(d, fn, req);
+    const fn = await invokable(d, req, name, true);
     const callback = req.headers['x-callback-url'];
     if (callback !== undefined && (typeof callback !== 'string' || !/^https?:\/\/[^\s]+$/.test(callback))) {
       throw new ThawError('VALIDATION_FAILED', 'x-callback-url: must be one http:// or https:// URL');

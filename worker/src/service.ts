@@ -35,6 +35,11 @@ interface Entry {
   retiring: Set<FunctionHost>;
 }
 
+/** The entry's pools: the current revision's (once it runs) and the draining older ones. */
+function poolsOf(e: Entry): FunctionHost[] {
+  return e.host ? [e.host, ...e.retiring] : [...e.retiring];
+}
+
 /** How long an old revision's calls may take to finish before its instances are removed. */
 const RETIRE_DRAIN_MS = 60_000;
 
@@ -159,7 +164,7 @@ export class WorkerService {
       memory: { budgetMiB: this.opts.memory.budgetMiB, committedMiB: this.opts.memory.committedMiB },
       // Draining old revisions count too: their instances still hold memory.
       functions: [...this.hosts.values()].flatMap((e) => {
-        const snaps = [...(e.host ? [e.host] : []), ...e.retiring].map((h) => h.snapshot());
+        const snaps = poolsOf(e).map((h) => h.snapshot());
         const [first, ...rest] = snaps;
         if (!first) return [];
         return [
@@ -211,7 +216,7 @@ export class WorkerService {
 
   /** Every pool on this worker: current revisions and draining old ones. */
   private pools(): FunctionHost[] {
-    return [...this.hosts.values()].flatMap((e) => [...(e.host ? [e.host] : []), ...e.retiring]);
+    return [...this.hosts.values()].flatMap(poolsOf);
   }
 
   /**
@@ -345,7 +350,7 @@ export class WorkerService {
     await entry.placing.catch(() => undefined);
     entry.sub?.unsubscribe();
     await Promise.all(
-      [...(entry.host ? [entry.host] : []), ...entry.retiring].map((h) =>
+      poolsOf(entry).map((h) =>
         h.close().catch((err: unknown) => this.log.error({ err, fn: name }, 'removing instances failed')),
       ),
     );
