@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { testConfig } from '../vitest.shared.ts';
 
-export default defineConfig({
-  test: { include: ['test/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 60_000 },
-});
+export default defineConfig(testConfig('gateway', { testTimeout: 30_000, hookTimeout: 60_000 }));

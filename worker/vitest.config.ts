@@ -1,5 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { realParts, testConfig } from '../vitest.shared.ts';
 
-export default defineConfig({
-  test: { include: ['test/**/*.test.ts'], fileParallelism: false, testTimeout: 60_000, hookTimeout: 180_000 },
-});
+export default defineConfig(testConfig('worker', realParts));

@@ -1,6 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { realParts, testConfig } from '../../vitest.shared.ts';
 
-// Real containers, NATS and Redis: one file at a time, generous timeouts.
-export default defineConfig({
-  test: { include: ['test/**/*.test.ts'], fileParallelism: false, testTimeout: 60_000, hookTimeout: 180_000 },
-});
+export default defineConfig(testConfig('devkit', realParts));

@@ -1,3 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { testConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({ test: { include: ['test/**/*.test.ts'] } });
+export default defineConfig(testConfig('shared'));
