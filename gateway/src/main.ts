@@ -3,10 +3,18 @@ import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { buildApp } from './app.js';
 import { loadEnv } from './env.js';
+import { natsPayloadProblem } from './limits.js';
 
 const env = loadEnv();
 const logger = createLogger('gateway', env.LOG_LEVEL);
 const nc = await connect({ servers: env.NATS_URL, name: 'thaw-gateway', maxReconnectAttempts: -1 });
+// Checked, not assumed: a body the server cannot carry would fail every large call at run time.
+const payloadProblem = natsPayloadProblem(nc.info?.max_payload ?? 0, env.MAX_BODY_BYTES);
+if (payloadProblem) {
+  logger.fatal(payloadProblem);
+  await nc.close();
+  process.exit(1);
+}
 const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
 // ioredis reconnects by itself; without a listener each failed attempt is an "unhandled" error.
 redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));

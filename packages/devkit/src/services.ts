@@ -19,6 +19,8 @@ export interface ServiceOptions {
   port?: number;
   /** Address to listen on (127.0.0.1 by default; 0.0.0.0 for workers in other namespaces). */
   listen?: string;
+  /** nats-server only: its max_payload setting (default 8MB). */
+  maxPayload?: string;
 }
 
 function missing(bin: string): Error {
@@ -73,7 +75,7 @@ export async function startNats(opts: ServiceOptions = {}): Promise<Service> {
   const ownDir = !opts.dataDir;
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'thaw-nats-')));
   // 8 MB so a 6 MiB body plus headers fits in one message.
-  await writeFile(join(dir, 'nats.conf'), 'max_payload: 8MB\n');
+  await writeFile(join(dir, 'nats.conf'), `max_payload: ${opts.maxPayload ?? '8MB'}\n`);
   const args = [
     '-c',
     'nats.conf',
