@@ -63,13 +63,30 @@ describe('Cluster (the gateway view of the workers, from heartbeats)', () => {
     expect(cluster.pick('b', 128)).toBe('w1');
   });
 
-  it('takes a worker as lost after three missed heartbeats, and never heard of as unknown', async () => {
-    beat('w9', 1000);
+  it('keeps a worker alive through one missed heartbeat, takes it as lost after three, and one never heard of as unknown', async () => {
+    // A longer period than the other tests: the "one missed beat" look must fall well inside
+    // the three-beat window even when this machine is busy.
+    const intervalMs = 400;
+    const sentAt = Date.now();
+    beat('w9', 1000, { intervalMs });
     await nc.flush();
     await new Promise((r) => setTimeout(r, 20));
     expect(cluster.alive('w9')).toBe(true);
-    await new Promise((r) => setTimeout(r, 350));
+
+    // The next beat was due at 400 ms and did not come.
+    while (Date.now() - sentAt < 1.5 * intervalMs) await new Promise((r) => setTimeout(r, 10));
+    const oneMissed = { alive: cluster.alive('w9'), listed: cluster.list().map((w) => w.workerId) };
+    const lookedAt = Date.now() - sentAt;
+    expect(lookedAt).toBeLessThan(3 * intervalMs); // else this look proves nothing
+    expect(oneMissed).toEqual({ alive: true, listed: expect.arrayContaining(['w9']) });
+
+    // Lost once three beats are missed, not before (polled: a slow machine cannot fake it),
+    // and not much after either.
+    const deadline = sentAt + 4.5 * intervalMs;
+    while (cluster.alive('w9') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const lostAt = Date.now() - sentAt;
     expect(cluster.alive('w9')).toBe(false);
+    expect(lostAt).toBeGreaterThan(3 * intervalMs);
     expect(cluster.alive('nobody')).toBeUndefined();
     expect(cluster.list().map((w) => w.workerId)).not.toContain('w9');
   });
