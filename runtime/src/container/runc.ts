@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandError, run } from './exec.js';
 
@@ -64,6 +64,9 @@ export class Runc implements OciRuntime {
   }
 
   async list(): Promise<string[]> {
+    // runc creates its root on any command: a residue check after close would make the folder
+    // it checks for.
+    if (!existsSync(this.root)) return [];
     const out = await run(this.bin, ['--root', this.root, 'list', '--quiet']).catch(() => '');
     return out.split('\n').filter(Boolean);
   }
