@@ -19,6 +19,7 @@ import type { Workers } from './workers.js';
 
 // Extra time past the function's timeout for the worker's own answer to arrive.
 const REPLY_GRACE_MS = 2000;
+const THAW_ERROR_HEADER = 'x-thaw-error';
 
 export interface InvokeDeps {
   caller: Caller;
@@ -201,9 +202,23 @@ export async function invokeFunction(d: InvokeContext, fn: FunctionRecord, env: 
   return {
     status: Number(msg.headers?.get(InvokeHeader.status) || 502),
     // The worker sends end-to-end headers only.
-    headers: JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as HeaderMap,
+    headers: functionHeaders(msg.headers?.get(InvokeHeader.headers)),
     body: Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength),
   };
+}
+
+/**
+ * The function's own response headers, less `x-thaw-error`: that header tells thaw's errors
+ * from a function's answers, and the metrics and the async retries read it. A function that
+ * sent it could pass its answer off as a platform failure. Both the sync and the async paths
+ * get their answers here, so this is the one place it is dropped.
+ */
+function functionHeaders(raw: string | undefined): HeaderMap {
+  const headers = JSON.parse(raw || '{}') as HeaderMap;
+  for (const name of Object.keys(headers)) {
+    if (name.toLowerCase() === THAW_ERROR_HEADER) delete headers[name];
+  }
+  return headers;
 }
 
 async function send(
