@@ -1,14 +1,26 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestImage } from '../src/build/index.js';
 import { detectCgroupDriver, V2Handle } from '../src/container/cgroups.js';
 import { ImageStore, Runtime, type StoredImage, scratchRuntimeOptions } from '../src/index.js';
+import { frozenOnHost } from './freezer.js';
+import { cgroupMounts, leftovers } from './leftovers.js';
 
 const opts = scratchRuntimeOptions('cg');
 let runtime: Runtime;
 let image: StoredImage;
+
+/** The process's start time in clock ticks, or undefined once /proc has no such pid. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
 
 beforeAll(async () => {
   const built = await buildTestImage('node-hello', 'oci', join(opts.stateDir, 'archives'));
@@ -55,10 +67,28 @@ describe('cgroup drivers', () => {
     }
   }, 30_000);
 
-  it('destroys a frozen container', async () => {
+  it('destroys a frozen container: its processes, its cgroups in every hierarchy, all it had', async () => {
     const c = await runtime.create({ image, port: 8080 });
     await c.freeze();
+    expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(true);
+    const mounts = cgroupMounts();
+    const dirs = mounts.map((m) => join(m, opts.cgroupParent, c.id));
+    const freezer = runtime.cgroups.kind === 'v1' ? 'freezer' : '';
+    const procsFile = join('/sys/fs/cgroup', freezer, opts.cgroupParent, c.id, 'cgroup.procs');
+    const pids = readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+    expect(pids).toContain(c.pid);
+    // Start times tell a pid used again by another process from the container's own.
+    const started = new Map(pids.map((p) => [p, startTime(p)]));
+    expect(dirs.filter((d) => existsSync(d)).length).toBeGreaterThan(0);
+
     await c.destroy();
-    expect(c.isAlive()).toBe(false);
+
+    const deadline = Date.now() + 10_000;
+    const alive = () => pids.filter((p) => startTime(p) !== undefined && startTime(p) === started.get(p));
+    // Dead processes stay in /proc until the host's init reaps them: a short wait for that.
+    while (alive().length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(alive()).toEqual([]);
+    expect(dirs.filter((d) => existsSync(d))).toEqual([]);
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
   }, 30_000);
 });

@@ -21,7 +21,7 @@ function readOrEmpty(path: string): string {
 }
 
 /** Mount points of every cgroup hierarchy, v1 controllers and the unified tree alike. */
-function cgroupMounts(): string[] {
+export function cgroupMounts(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => / - cgroup2? /.test(l))
