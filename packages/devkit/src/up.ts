@@ -1,35 +1,57 @@
 /**
  * `npm run up`: NATS and Redis (unless NATS_URL / REDIS_URL are set), one worker, the gateway on
- * :8080 and the example function. Everything lives under .thaw/ in the repo; Ctrl-C stops it all
- * and removes every container.
+ * :8080 (PORT; 0 picks a free port) and the example function. Everything lives under .thaw/ in
+ * the repo (THAW_UP_DIR puts it elsewhere; the worker's THAW_STATE_DIR and THAW_RUN_DIR are
+ * taken from the environment when set); Ctrl-C stops it all and removes every container.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { ApiError, deployFunction, uploadImage } from './client.js';
-import { startPlatform } from './platform.js';
+import { type Platform, startPlatform } from './platform.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const data = join(repo, '.thaw');
+const data = resolve(process.env.THAW_UP_DIR ?? join(repo, '.thaw'));
 await mkdir(join(data, 'nats'), { recursive: true });
 await mkdir(join(data, 'redis'), { recursive: true });
 
-const port = Number(process.env.PORT ?? 8080);
+let platform: Platform | undefined;
+let stopRequested = false;
+let stopping = false;
+const shutdown = async (code: number) => {
+  stopRequested = true;
+  // A Ctrl-C while starting is acted on once the start is over: everything started is stopped.
+  if (stopping || !platform) return;
+  stopping = true;
+  console.log('\nthaw: stopping (removing containers) ...');
+  await platform.close();
+  console.log('thaw: stopped');
+  process.exit(code);
+};
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
 console.log('thaw: starting NATS, Redis, a worker and the gateway ...');
-const platform = await startPlatform({
+platform = await startPlatform({
   natsUrl: process.env.NATS_URL,
   redisUrl: process.env.REDIS_URL,
   natsDir: join(data, 'nats'),
   redisDir: join(data, 'redis'),
-  gatewayPort: port,
+  gatewayPort: Number(process.env.PORT ?? 8080),
   logs: 'inherit',
   logLevel: process.env.LOG_LEVEL ?? 'warn',
-  workerEnv: { THAW_STATE_DIR: join(data, 'worker'), THAW_RUN_DIR: '/run/thaw' },
+  workerEnv: {
+    THAW_STATE_DIR: process.env.THAW_STATE_DIR ?? join(data, 'worker'),
+    THAW_RUN_DIR: process.env.THAW_RUN_DIR ?? '/run/thaw',
+  },
   // The admin token: THAW_ADMIN_TOKEN, or the one the gateway makes on its first start.
   ...(process.env.THAW_ADMIN_TOKEN ? { adminToken: process.env.THAW_ADMIN_TOKEN } : {}),
   tokenFile: join(data, 'admin-token'),
 });
+if (stopRequested) await shutdown(0);
+// The port the gateway bound (PORT=0 picks one).
+const port = new URL(platform.gatewayUrl).port;
 
 // The CLI (thaw ...) finds the gateway and the token here, from this folder or below it.
 await writeFile(
@@ -37,18 +59,8 @@ await writeFile(
   `${JSON.stringify({ url: `http://localhost:${port}`, token: platform.token }, null, 2)}\n`,
   { mode: 0o600 },
 );
-
-let stopping = false;
-const shutdown = async () => {
-  if (stopping) return;
-  stopping = true;
-  console.log('\nthaw: stopping (removing containers) ...');
-  await platform.close();
-  console.log('thaw: stopped');
-  process.exit(0);
-};
-process.on('SIGINT', () => void shutdown());
-process.on('SIGTERM', () => void shutdown());
+// The mode above applies only to a new file; one left by an earlier run may have another.
+await chmod(join(data, 'config.json'), 0o600);
 
 try {
   const image = await buildTestImage('node-hello', 'oci', join(data, 'images'));
@@ -73,5 +85,5 @@ Ctrl-C stops everything and removes every container.
 `);
 } catch (err) {
   console.error('thaw: deploying the example function failed:', err);
-  await shutdown();
+  await shutdown(1);
 }
