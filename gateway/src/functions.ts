@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type FunctionRecord,
   FunctionSpec,
@@ -27,6 +28,8 @@ export interface FunctionDeps {
 }
 
 const json = JSONCodec<unknown>();
+/** How long an update's claim lasts unless renewed (it is renewed every third of this while the update runs). */
+const UPDATE_CLAIM_MS = 30_000;
 
 /** A record as the API shows it: without the invoke token's hash. */
 function view(fn: FunctionRecord): Omit<FunctionRecord, 'invokeTokenSha256'> {
@@ -98,38 +101,29 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       );
     }
     const fromRegistry = checkImage(spec.image);
-    const current = await d.registry.getFunction(name, { fresh: true });
-    if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
-    const now = new Date().toISOString();
-    const token = invokeToken(spec, current);
-    let next: FunctionRecord = {
-      ...spec,
-      revision: current.revision + 1,
-      status: 'ready',
-      createdAt: current.createdAt,
-      updatedAt: now,
-      ...(fromRegistry ? {} : { imageDigest: spec.image }),
-      ...(token.sha ? { invokeTokenSha256: token.sha } : {}),
-    };
-    const source = await d.registry.imageSource(next);
-    // On a worker that holds the function, so that it rolls rather than a new one starting it.
-    const holder = d.cluster.instancesOf(name).find((w) => !w.draining)?.worker;
-    const placed = await d.workers.place(next, source, holder).catch((err: unknown) => {
-      // No worker now: the next call places the new revision. A registry image must resolve.
-      if (err instanceof ThawError && err.code === 'NO_WORKER' && !fromRegistry) return undefined;
-      throw err;
-    });
-    if (placed) next = { ...next, imageDigest: placed.digest };
-    if (!(await d.registry.replaceRevision(next, current.revision))) {
+    // One update at a time per function (Registry.claimUpdate says why); a second one is a conflict.
+    const owner = randomUUID();
+    if (!(await d.registry.claimUpdate(name, owner, UPDATE_CLAIM_MS))) {
       throw new ThawError(
         'UPDATE_CONFLICT',
-        `function "${name}" changed while this update ran (it is no longer revision ${current.revision}); read it and try again`,
+        `another update of function "${name}" is running; read it when that one is done and try again`,
       );
     }
-    d.nc.publish(d.subjects.functionUpdated, json.encode({ fn: next, image: source }));
-    d.nc.publish(d.subjects.functionChanged, json.encode({ name }));
-    await d.nc.flush();
-    return { ...view(next), ...(token.shown ? { invokeToken: token.shown } : {}) };
+    const renew = setInterval(() => {
+      d.registry
+        .renewUpdate(name, owner, UPDATE_CLAIM_MS)
+        .catch((err: Error) => d.log.warn({ fn: name, err: err.message }, 'renewing an update claim failed'));
+    }, UPDATE_CLAIM_MS / 3);
+    try {
+      return await update(d, name, spec, fromRegistry);
+    } finally {
+      clearInterval(renew);
+      await d.registry
+        .releaseUpdate(name, owner)
+        .catch((err: Error) =>
+          d.log.warn({ fn: name, err: err.message }, 'releasing an update claim failed'),
+        );
+    }
   });
 
   app.get('/v1/functions', async () => ({ functions: (await d.registry.listFunctions()).map(view) }));
@@ -154,6 +148,48 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     await d.nc.flush();
     return reply.code(204).send();
   });
+}
+
+/** An update that holds the function's claim: the next revision started, then stored if still next. */
+async function update(
+  d: FunctionDeps,
+  name: string,
+  spec: FunctionSpec,
+  fromRegistry: boolean,
+): Promise<Omit<FunctionRecord, 'invokeTokenSha256'> & { invokeToken?: string }> {
+  // Read after the claim: an update that finished just before is the one this one follows.
+  const current = await d.registry.getFunction(name, { fresh: true });
+  if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+  const now = new Date().toISOString();
+  const token = invokeToken(spec, current);
+  let next: FunctionRecord = {
+    ...spec,
+    revision: current.revision + 1,
+    status: 'ready',
+    createdAt: current.createdAt,
+    updatedAt: now,
+    ...(fromRegistry ? {} : { imageDigest: spec.image }),
+    ...(token.sha ? { invokeTokenSha256: token.sha } : {}),
+  };
+  const source = await d.registry.imageSource(next);
+  // On a worker that holds the function, so that it rolls rather than a new one starting it.
+  const holder = d.cluster.instancesOf(name).find((w) => !w.draining)?.worker;
+  const placed = await d.workers.place(next, source, holder).catch((err: unknown) => {
+    // No worker now: the next call places the new revision. A registry image must resolve.
+    if (err instanceof ThawError && err.code === 'NO_WORKER' && !fromRegistry) return undefined;
+    throw err;
+  });
+  if (placed) next = { ...next, imageDigest: placed.digest };
+  if (!(await d.registry.replaceRevision(next, current.revision))) {
+    throw new ThawError(
+      'UPDATE_CONFLICT',
+      `function "${name}" changed while this update ran (it is no longer revision ${current.revision}); read it and try again`,
+    );
+  }
+  d.nc.publish(d.subjects.functionUpdated, json.encode({ fn: next, image: source }));
+  d.nc.publish(d.subjects.functionChanged, json.encode({ name }));
+  await d.nc.flush();
+  return { ...view(next), ...(token.shown ? { invokeToken: token.shown } : {}) };
 }
 
 /** True for a registry reference, false for an uploaded image's digest; anything else is refused. */

@@ -18,6 +18,7 @@ export class Registry {
   private generation = 0;
   private readonly fnKey: string;
   private readonly imgKey: string;
+  private readonly prefix: string;
 
   constructor(
     private readonly redis: Redis,
@@ -26,6 +27,44 @@ export class Registry {
   ) {
     this.fnKey = `${prefix}:functions`;
     this.imgKey = `${prefix}:images`;
+    this.prefix = prefix;
+  }
+
+  private updateKey(name: string): string {
+    return `${this.prefix}:updating:${name}`;
+  }
+
+  /**
+   * Claims the function for one update, for `ttlMs` (renewed while the update runs, so a
+   * gateway that dies mid-update holds it no longer than that). Workers know an instance by
+   * function and revision: two updates that both started the next revision would leave one
+   * spec stored and the other running, so only the holder of the claim may start one.
+   * False when another update holds it.
+   */
+  async claimUpdate(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.updateKey(name), owner, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  /** Extends a claim this owner still holds; false when it has expired or another holds it. */
+  async renewUpdate(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    const renewed = (await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end",
+      1,
+      this.updateKey(name),
+      owner,
+      String(ttlMs),
+    )) as number;
+    return renewed === 1;
+  }
+
+  /** Gives a claim back (only this owner's: an expired one may be another update's now). */
+  async releaseUpdate(name: string, owner: string): Promise<void> {
+    await this.redis.eval(
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+      1,
+      this.updateKey(name),
+      owner,
+    );
   }
 
   /**

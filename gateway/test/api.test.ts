@@ -240,6 +240,35 @@ describe('gateway API', () => {
     expect(inv.json().error.code).toBe('FUNCTION_NOT_FOUND');
   });
 
+  it('lets one of several concurrent updates land; the others answer 409 UPDATE_CONFLICT', async () => {
+    await inject({ method: 'POST', url: '/v1/functions', payload: { name: 'racy', image: digest } });
+    const put = (greeting: string) =>
+      inject({
+        method: 'PUT',
+        url: '/v1/functions/racy',
+        payload: { image: digest, env: { GREETING: greeting } },
+      });
+    const answers = await Promise.all(['a', 'b', 'c', 'd'].map(put));
+    const landed = answers.filter((a) => a.statusCode === 200).map((a) => a.json());
+    const refused = answers.filter((a) => a.statusCode === 409);
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 409, 409, 409]);
+    for (const r of refused) expect(r.json()).toMatchObject({ error: { code: 'UPDATE_CONFLICT' } });
+    for (const r of refused) expect(r.headers['x-thaw-error']).toBe('UPDATE_CONFLICT');
+    expect(landed[0]).toMatchObject({ revision: 2 });
+    // What is stored is the one that landed.
+    const stored = (await inject({ method: 'GET', url: '/v1/functions/racy' })).json();
+    expect(stored).toMatchObject({ revision: 2, env: landed[0].env });
+    // The conflict does not outlive the update that caused it; nor does a failed update's.
+    expect((await put('e')).statusCode).toBe(200);
+    const failed = await inject({
+      method: 'PUT',
+      url: '/v1/functions/racy',
+      payload: { image: `sha256:${'c'.repeat(64)}` },
+    });
+    expect(failed.json()).toMatchObject({ error: { code: 'IMAGE_NOT_FOUND' } });
+    expect((await put('f')).json()).toMatchObject({ revision: 4, env: { GREETING: 'f' } });
+  });
+
   it('answers NO_WORKER when no worker can take an invocation', async () => {
     await inject({ method: 'POST', url: '/v1/functions', payload: { name: 'lonely', image: digest } });
     const res = await inject({ method: 'GET', url: '/fn/lonely/x' });
