@@ -2,9 +2,12 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scratchRuntimeOptions } from '@thaw/runtime';
-import { buildTestImage } from '@thaw/runtime/testimages';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { InvokeHeader, subjects, WorkerHeartbeat } from '@thaw/shared';
+import { connect, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  deleteFunction,
   deployFunction,
   findTestResidue,
   type Platform,
@@ -26,12 +29,72 @@ let redis: Service;
 let platform: Platform;
 const hosts: WorkerHost[] = [];
 let digest: string;
+// The test's own NATS connection: it sees on the wire which worker took which call.
+let wire: NatsConnection;
+const subj = subjects(prefix);
+// Reply subject of a call → the worker whose "accepted" message reached it first.
+const takers = new Map<string, string>();
+// Worker → resolvers waiting for its next heartbeat.
+const beatWaiters = new Map<string, (() => void)[]>();
+
+// The function reports which worker runs it: an instance's cgroup path holds its worker's
+// cgroup parent (no cgroup namespace), which is unique per worker host here.
+const WHOAMI = `import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const cgroup = readFileSync('/proc/self/cgroup', 'utf8');
+const counts = new Map();
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://fn');
+  const reply = (body) => {
+    const text = JSON.stringify({ ...body, cgroup });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  req.resume();
+  req.on('end', () => {
+    if (url.pathname === '/sleep') {
+      const ms = Number(url.searchParams.get('ms') ?? 0);
+      setTimeout(() => reply({ slept: ms }), ms);
+    } else if (url.pathname === '/count') {
+      const key = url.searchParams.get('key') ?? '';
+      const n = (counts.get(key) ?? 0) + 1;
+      counts.set(key, n);
+      reply({ key, n });
+    } else reply({});
+  });
+});
+server.keepAliveTimeout = 0;
+server.headersTimeout = 0;
+server.requestTimeout = 0;
+server.listen(Number(process.env.PORT ?? 8080), '0.0.0.0');
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`;
 
 interface Outcome {
+  /** The call's number, sent as x-test-call. */
+  call: string;
   status: number;
   code?: string;
+  /** The worker the function said it ran on (answered calls). */
+  ranOn?: string;
   start: number;
   end: number;
+}
+
+interface Load {
+  /** Calls sent, counted before each fetch. */
+  sent: number;
+  /** One per call the gateway answered. */
+  outcomes: Outcome[];
+  /** Calls with no answer (the client gave up, or the connection failed). */
+  unanswered: { call: string; error: string }[];
+}
+
+/** The worker host whose cgroup parent appears in a function's /proc/self/cgroup. */
+function workerOfCgroup(cgroup: unknown): string | undefined {
+  if (typeof cgroup !== 'string') return undefined;
+  return hosts.find((h) => cgroup.includes(`/${h.runtime.cgroupParent}/`))?.workerId;
 }
 
 beforeAll(async () => {
@@ -49,11 +112,36 @@ beforeAll(async () => {
   for (const id of ['w1', 'w2', 'w3']) {
     hosts.push(await startWorkerHost({ natsPort: port, prefix, workerId: id }));
   }
-  const image = await buildTestImage('node-hello', 'oci', join(scratch.stateDir, 'archives'));
+  const image = await writeImageArchive(
+    nodeImage([{ path: 'app/server.mjs', type: 'file', mode: 0o644, content: WHOAMI }]),
+    'oci',
+    join(scratch.stateDir, 'archives', 'whoami.oci.tar'),
+  );
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));
+
+  wire = await connect({ servers: nats.url });
+  const beats = JSONCodec<unknown>();
+  wire.subscribe(subj.heartbeat, {
+    callback: (_err, msg) => {
+      const beat = WorkerHeartbeat.safeParse(beats.decode(msg.data));
+      if (!beat.success) return;
+      const waiting = beatWaiters.get(beat.data.workerId) ?? [];
+      beatWaiters.delete(beat.data.workerId);
+      for (const w of waiting) w();
+    },
+  });
+  // Every reply to a gateway goes to its inbox; the first, empty one names the taker.
+  wire.subscribe('_INBOX.>', {
+    callback: (_err, msg) => {
+      const taker = msg.headers?.get(InvokeHeader.accepted);
+      if (taker && !takers.has(msg.subject)) takers.set(msg.subject, taker);
+    },
+  });
+  await wire.flush();
 }, 240_000);
 
 afterAll(async () => {
+  await wire?.close();
   await platform?.close();
   for (const h of hosts) await h.close();
   await redis?.close();
@@ -69,25 +157,177 @@ async function workersOf(name: string): Promise<{ worker: string; instances: unk
   return (await get(`/v1/functions/${name}`)).workers as { worker: string; instances: unknown[] }[];
 }
 
-/** `clients` loops calling `path` until `until()` says stop; every call's outcome is kept. */
-async function load(path: string, clients: number, until: () => boolean): Promise<Outcome[]> {
-  const out: Outcome[] = [];
+/**
+ * `clients` loop calling `path` until `until()` says stop. Each call is counted before it is
+ * sent and carries its number; every answer is kept, and so is every call left unanswered.
+ */
+async function load(path: string, clients: number, until: () => boolean): Promise<Load> {
+  const l: Load = { sent: 0, outcomes: [], unanswered: [] };
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (!until()) {
+        const call = String(++l.sent);
         const start = Date.now();
-        const res = await platform.fetch(`${platform.gatewayUrl}${path}`);
-        const text = await res.text();
-        const o: Outcome = { status: res.status, start, end: Date.now() };
-        if (res.status !== 200) o.code = (JSON.parse(text) as { error: { code: string } }).error.code;
-        out.push(o);
+        let res: Response;
+        let text: string;
+        try {
+          res = await platform.fetch(`${platform.gatewayUrl}${path}`, {
+            headers: { 'x-test-call': call },
+            // Far beyond WORKER_LOST's 3 s: a call still open by then was dropped.
+            signal: AbortSignal.timeout(15_000),
+          });
+          text = await res.text();
+        } catch (err) {
+          l.unanswered.push({ call, error: String(err) });
+          continue;
+        }
+        const o: Outcome = { call, status: res.status, start, end: Date.now() };
+        const body = JSON.parse(text) as { cgroup?: unknown; error?: { code: string } };
+        if (res.status === 200) {
+          const ranOn = workerOfCgroup(body.cgroup);
+          if (ranOn) o.ranOn = ranOn;
+        } else if (body.error) o.code = body.error.code;
+        l.outcomes.push(o);
       }
     }),
   );
-  return out;
+  return l;
+}
+
+/** Every call to `fn` as published on the wire (resends included): its number and reply subject. */
+async function watchCalls(fn: string) {
+  const seen: { call: string; reply: string; at: number }[] = [];
+  const sub = wire.subscribe(subj.invoke(fn), {
+    callback: (_err, msg) => {
+      const h = JSON.parse(msg.headers?.get(InvokeHeader.headers) || '{}') as Record<string, unknown>;
+      seen.push({ call: String(h['x-test-call']), reply: msg.reply ?? '', at: Date.now() });
+    },
+  });
+  await wire.flush(); // the server has the subscription before any call is made
+  return {
+    seen,
+    /** The worker whose acceptance of `call` came first, as seen on the wire. */
+    takerOf: (call: string) => {
+      const reply = seen.find((s) => s.call === call)?.reply;
+      return reply === undefined ? undefined : takers.get(reply);
+    },
+    stop: () => sub.unsubscribe(),
+  };
+}
+
+function nextBeat(workerId: string): Promise<void> {
+  return new Promise((resolve) => {
+    beatWaiters.set(workerId, [...(beatWaiters.get(workerId) ?? []), resolve]);
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A call made now, its answer kept for later (so the test can act while it is under way). */
+function callLater(path: string, call: string) {
+  const start = Date.now();
+  return platform
+    .fetch(`${platform.gatewayUrl}${path}`, {
+      headers: { 'x-test-call': call },
+      signal: AbortSignal.timeout(30_000),
+    })
+    .then(async (res) => ({
+      status: res.status,
+      body: (await res.json()) as { n?: number; cgroup?: string; error?: { code: string; message: string } },
+      ms: Date.now() - start,
+    }));
+}
+
+async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+// A worker stopped with SIGSTOP stays subscribed (NATS cannot tell it from a slow one) but
+// takes nothing: the gateway's acknowledgement timeout (1 s) and its tries (3) show.
+describe('calls no worker takes', () => {
+  let holder: WorkerHost;
+
+  beforeAll(async () => {
+    await deployFunction(
+      platform.gatewayUrl,
+      { name: 'miss', image: digest, maxInstances: 1, concurrency: 1, timeoutMs: 10_000 },
+      platform.token,
+    );
+    const first = await callLater('/fn/miss/count?key=warm', 'warm');
+    expect(first.status).toBe(200);
+    const worker = workerOfCgroup(first.body.cgroup);
+    const h = hosts.find((x) => x.workerId === worker);
+    if (!h) throw new Error(`the function ran on no known worker: ${JSON.stringify(first.body)}`);
+    holder = h;
+    expect((await workersOf('miss')).map((w) => w.worker)).toEqual([holder.workerId]);
+  }, 60_000);
+
+  afterAll(async () => {
+    holder?.child.kill('SIGCONT');
+    await deleteFunction(platform.gatewayUrl, 'miss', platform.token);
+  });
+
+  it('sends a call no worker has taken within 1 s again, and the worker, back, runs it once', async () => {
+    const wired = await watchCalls('miss');
+    // Stopped just after a heartbeat, and for under three heartbeat periods in all: the
+    // gateway must not take the worker as lost meanwhile (that is WORKER_LOST, another test).
+    await nextBeat(holder.workerId);
+    holder.child.kill('SIGSTOP');
+    let answer: ReturnType<typeof callLater>;
+    try {
+      answer = callLater('/fn/miss/count?key=resent', 'resent');
+      await until('the call sent again', () => wired.seen.length >= 2, 5000);
+    } finally {
+      holder.child.kill('SIGCONT');
+    }
+    const res = await answer;
+    const again = await callLater('/fn/miss/count?key=resent', 'again');
+    wired.stop();
+
+    expect(res.status).toBe(200);
+    expect(workerOfCgroup(res.body.cgroup)).toBe(holder.workerId);
+    const [first, second] = wired.seen.filter((s) => s.call === 'resent');
+    expect(second?.reply).toBe(first?.reply); // the same call, not a new one
+    const gap = (second?.at ?? 0) - (first?.at ?? 0);
+    expect(gap).toBeGreaterThanOrEqual(900);
+    expect(gap).toBeLessThan(2000);
+    // Both copies reached the worker; it ran the call once.
+    expect(res.body.n).toBe(1);
+    expect(again.body.n).toBe(2);
+  }, 30_000);
+
+  it('answers 503 NO_WORKER when no worker took the call in three tries of 1 s', async () => {
+    const wired = await watchCalls('miss');
+    holder.child.kill('SIGSTOP');
+    let res: Awaited<ReturnType<typeof callLater>>;
+    let seen: typeof wired.seen;
+    try {
+      res = await callLater('/fn/miss/count?key=never', 'never');
+      // No fourth try: one more second goes by with nothing new on the wire.
+      await sleep(1200);
+      seen = wired.seen.filter((s) => s.call === 'never');
+    } finally {
+      holder.child.kill('SIGCONT');
+      wired.stop();
+    }
+
+    expect(res.status).toBe(503);
+    expect(res.body.error?.code).toBe('NO_WORKER');
+    expect(seen.length).toBe(3);
+    expect(new Set(seen.map((s) => s.reply)).size).toBe(1);
+    for (let i = 1; i < seen.length; i++) {
+      const gap = (seen[i]?.at ?? 0) - (seen[i - 1]?.at ?? 0);
+      expect(gap).toBeGreaterThanOrEqual(900);
+      expect(gap).toBeLessThan(2000);
+    }
+    expect(res.ms).toBeGreaterThanOrEqual(2900);
+    expect(res.ms).toBeLessThan(6000);
+  }, 30_000);
+});
 
 describe('many hosts', () => {
   it('sees every worker through its heartbeats, with its memory budget', async () => {
@@ -113,39 +353,62 @@ describe('many hosts', () => {
       },
       platform.token,
     );
+    // Placed before the watch starts: a watcher is a subscriber, and the first call needs
+    // NATS to say that nobody holds the function yet.
+    expect((await platform.fetch(`${platform.gatewayUrl}/fn/burst/sleep?ms=0`)).status).toBe(200);
+    const wired = await watchCalls('burst');
     let stop = false;
     let killedAt = 0;
     const running = load('/fn/burst/sleep?ms=50', 12, () => stop);
-    // Twelve clients, two instances per worker: the function spreads to all three.
-    const deadline = Date.now() + 20_000;
-    while ((await workersOf('burst')).length < 3 && Date.now() < deadline) await sleep(200);
-    const spread = await workersOf('burst');
-    expect(spread.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
+    let l: Load;
+    try {
+      // Twelve clients, two instances per worker: the function spreads to all three.
+      const deadline = Date.now() + 20_000;
+      while ((await workersOf('burst')).length < 3 && Date.now() < deadline) await sleep(200);
+      const spread = await workersOf('burst');
+      expect(spread.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
 
-    const victim = hosts.find((h) => h.workerId === 'w2');
-    killedAt = Date.now();
-    await victim?.kill();
-    await sleep(4000);
-    stop = true;
-    const outcomes = await running;
+      const victim = hosts.find((h) => h.workerId === 'w2');
+      killedAt = Date.now();
+      await victim?.kill();
+      await sleep(4000);
+    } finally {
+      stop = true;
+      l = await running;
+      wired.stop();
+    }
+    const { outcomes } = l;
 
-    const failed = outcomes.filter((o) => o.status !== 200);
-    const after = outcomes.filter((o) => o.start > killedAt + 100);
-    // Every call is counted: served, or lost with the worker that had taken it.
-    expect(outcomes.length).toBe(outcomes.filter((o) => o.status === 200).length + failed.length);
+    // Every call sent has exactly one answer.
+    expect({ sent: l.sent, unanswered: l.unanswered }).toEqual({ sent: outcomes.length, unanswered: [] });
+    expect(new Set(outcomes.map((o) => o.call)).size).toBe(l.sent);
+
+    // Which worker took each call, from its "accepted" message on the wire (not the gateway's
+    // word), and where each answered call ran, from the function itself.
+    const taken = outcomes.map((o) => ({ ...o, taker: wired.takerOf(o.call) }));
+    expect(taken.filter((o) => !o.taker)).toEqual([]);
+    const served = taken.filter((o) => o.status === 200);
+    expect(served.filter((o) => o.ranOn !== o.taker)).toEqual([]);
+
+    const failed = taken.filter((o) => o.status !== 200);
     expect(failed.map((o) => o.code)).toEqual(failed.map(() => 'WORKER_LOST'));
+    // The killed worker had calls in hand, and they, only they, failed.
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.map((o) => o.taker)).toEqual(failed.map(() => 'w2'));
+    expect(taken.filter((o) => o.taker !== 'w2' && o.status !== 200)).toEqual([]);
     for (const f of failed) {
       expect(f.start).toBeLessThan(killedAt + 100);
       expect(f.end - killedAt).toBeLessThan(3000);
     }
     // Calls after the kill are served by the other two.
+    const after = taken.filter((o) => o.start > killedAt + 100);
     expect(after.length).toBeGreaterThan(20);
-    expect(after.every((o) => o.status === 200)).toBe(true);
+    expect(after.filter((o) => o.status !== 200 || !['w1', 'w3'].includes(o.ranOn ?? ''))).toEqual([]);
     expect((await workersOf('burst')).map((w) => w.worker)).toEqual(['w1', 'w3']);
     console.log(
-      `kill mid-burst: ${outcomes.length} calls, ${outcomes.length - failed.length} served, ${failed.length} WORKER_LOST`,
+      `kill mid-burst: ${l.sent} calls, ${served.length} served, ${failed.length} WORKER_LOST (all taken by w2)`,
     );
-  }, 60_000);
+  }, 90_000);
 
   it('a killed worker, started again, removes what it left behind', async () => {
     const victim = hosts.find((h) => h.workerId === 'w2');
@@ -170,7 +433,8 @@ describe('many hosts', () => {
     await host.stop();
     await sleep(2000);
     stop = true;
-    const outcomes = await running;
+    const { sent, outcomes, unanswered } = await running;
+    expect({ sent, unanswered }).toEqual({ sent: outcomes.length, unanswered: [] });
     expect(outcomes.filter((o) => o.status !== 200)).toEqual([]);
     expect(outcomes.length).toBeGreaterThan(50);
     expect((await workersOf('burst')).map((w) => w.worker)).not.toContain(holder);
