@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { FunctionRecord, type FunctionSpecInput, type ImageRecord, InvokeHeader } from '@thaw/shared';
 import { type Msg, type MsgHdrs, type NatsConnection, RequestStrategy } from 'nats';
 
@@ -45,4 +46,36 @@ export async function callWorker(
     return { answer: m, acceptedBy };
   }
   throw new Error(`no answer on ${subject}`);
+}
+
+/** Whether the kernel says the container's cgroup is frozen (v2 cgroup.events, else the v1 freezer). */
+export function kernelFrozen(cgroupParent: string, id: string): boolean {
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    return /^frozen 1$/m.test(readFileSync(`/sys/fs/cgroup/${cgroupParent}/${id}/cgroup.events`, 'utf8'));
+  }
+  return (
+    readFileSync(`/sys/fs/cgroup/freezer/${cgroupParent}/${id}/freezer.state`, 'utf8').trim() === 'FROZEN'
+  );
+}
+
+/**
+ * One sample of a scraped Prometheus text: the metric `name` with exactly `labels`; undefined
+ * when there is none.
+ */
+export function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+    const want = Object.entries(labels);
+    if (want.length === Object.keys(got).length && want.every(([k, v]) => got[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** Polls `check` every 20 ms until it holds or `ms` pass; resolves to its last answer. */
+export async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return check();
 }

@@ -27,7 +27,7 @@ import {
 } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { callWorker, fnRecordFor } from './helpers.js';
+import { callWorker, fnRecordFor, kernelFrozen, sample, until } from './helpers.js';
 
 const rt = scratchRuntimeOptions('wrk');
 const prefix = `w${process.pid}`;
@@ -77,6 +77,22 @@ async function call(subject: string, body: Uint8Array, h?: MsgHdrs, timeout = 10
   const { answer, acceptedBy } = await callWorker(nc, subject, body, h, timeout);
   expect(acceptedBy).toBe(worker.id);
   return answer;
+}
+
+/** The worker's /metrics, scraped now. */
+async function metrics(): Promise<string> {
+  return await (await fetch(worker.metricsUrl)).text();
+}
+
+function place(fn: FunctionRecord) {
+  return nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
+    timeout: 60_000,
+  });
+}
+
+/** Instances of `name` the worker holds, as its heartbeat tells. */
+function instancesOf(name: string): number {
+  return worker.service.heartbeatMessage().functions.find((f) => f.name === name)?.instances.length ?? 0;
 }
 
 async function invoke(name: string, path: string, method = 'GET', body = new Uint8Array()) {
@@ -145,28 +161,44 @@ describe('worker', () => {
       headers: { 'x-test': '1' },
     });
     const c = worker.runtime.list()[0];
-    const deadline = Date.now() + 2000;
-    while (c?.state !== 'frozen' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
-    expect(c?.state).toBe('frozen');
+    if (!c) throw new Error('no instance');
+    expect(await until(() => c.state === 'frozen', 2000)).toBe(true);
+    expect(kernelFrozen(rt.cgroupParent, c.id)).toBe(true);
   });
 
   it('serves concurrent requests across freeze/thaw cycles without losing one', async () => {
+    const c = worker.runtime.list()[0];
+    if (!c) throw new Error('no instance');
+    const counts = async () => {
+      const text = await metrics();
+      return {
+        freezes: sample(text, 'thaw_worker_freeze_duration_seconds_count') ?? 0,
+        thaws: sample(text, 'thaw_worker_thaw_duration_seconds_count') ?? 0,
+      };
+    };
+    const batch = async (round: number, part: string) =>
+      (await Promise.all(Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}${part}/${i}`)))).map(
+        (b) => b.status,
+      );
     const results: number[] = [];
     for (let round = 0; round < 5; round++) {
-      const batch = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}/${i}`)),
-      );
-      results.push(...batch.map((b) => b.status));
+      // Each round starts from an instance the kernel holds frozen: its first batch thaws it.
+      expect(kernelFrozen(rt.cgroupParent, c.id)).toBe(true);
+      const before = await counts();
+      results.push(...(await batch(round, 'a')));
       await new Promise((res) => setTimeout(res, 25 + round * 5)); // lands around the freeze
+      results.push(...(await batch(round, 'b')));
+      // Idle again: frozen between rounds, by the kernel's word and the worker's count.
+      expect(await until(() => c.state === 'frozen' && kernelFrozen(rt.cgroupParent, c.id), 3000)).toBe(true);
+      const after = await counts();
+      expect(after.thaws).toBeGreaterThan(before.thaws);
+      expect(after.freezes).toBeGreaterThan(before.freezes);
     }
+    expect(results).toHaveLength(160);
     expect(results.filter((s) => s !== 200)).toEqual([]);
-  });
+  }, 30_000);
 
   it('grows the pool for concurrent requests, up to maxInstances, and refuses beyond its queue', async () => {
-    const place = (fn: FunctionRecord) =>
-      nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
-        timeout: 60_000,
-      });
     await place(fnRecord('pool', { maxInstances: 3, concurrency: 1, idleTtlMs: 1000 }));
     const before = worker.runtime.list().length;
     const three = await Promise.all([1, 2, 3].map((i) => invoke('pool', `/sleep?ms=400&i=${i}`)));
@@ -184,20 +216,72 @@ describe('worker', () => {
     expect(refused).toHaveLength(3);
   }, 60_000);
 
-  it('scales an idle pool back to zero after its idle time-to-live', async () => {
-    const deadline = Date.now() + 15_000;
+  it('keeps an idle instance until its idle time-to-live runs out, then scales the pool to zero', async () => {
+    await place(fnRecord('ttl', { idleTtlMs: 3000 }));
+    const usedFrom = Date.now();
+    expect((await invoke('ttl', '/')).status).toBe(200);
+    // Idle (frozen) but kept through its time-to-live: nothing may remove it before then.
+    while (Date.now() < usedFrom + 2700) {
+      expect(instancesOf('ttl')).toBe(1);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(await until(() => instancesOf('ttl') === 0, 6000)).toBe(true);
+    // 'echo' keeps one frozen instance until its own (default, 60 s) TTL; pool and tiny are gone.
     const pooled = () => worker.runtime.list().filter((c) => c.state !== 'destroyed').length;
-    // 'echo' keeps one frozen instance until its own (default, 60 s) TTL; pool and tiny go.
-    while (pooled() > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    expect(pooled()).toBe(1);
-  }, 20_000);
+    expect(await until(() => pooled() === 1, 10_000)).toBe(true);
+  }, 30_000);
+
+  it('keeps minInstances past the idle time-to-live and after calls; the autoscaler decisions show in the metrics', async () => {
+    await place(fnRecord('keep', { minInstances: 2, maxInstances: 3, concurrency: 1, idleTtlMs: 1000 }));
+    expect(instancesOf('keep')).toBe(2);
+    // Three at once: a third instance, which is above the minimum and goes when idle.
+    const three = await Promise.all([1, 2, 3].map((i) => invoke('keep', `/sleep?ms=2000&i=${i}`)));
+    expect(three.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(instancesOf('keep')).toBe(3);
+    const watch = async (ms: number) => {
+      const seen = new Set<number>();
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        seen.add(instancesOf('keep'));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return seen;
+    };
+    // Past the time-to-live three times over: down to the minimum, never below it.
+    expect([...(await watch(3500))].sort((a, b) => a - b)).toEqual([2, 3]);
+    expect(instancesOf('keep')).toBe(2);
+    expect((await invoke('keep', '/after')).status).toBe(200);
+    expect([...(await watch(2500))]).toEqual([2]);
+    const text = await metrics();
+    const keep = { function: 'keep' };
+    // Up to the minimum at the first tick, up to three for the burst, down to two after it.
+    expect(
+      sample(text, 'thaw_worker_autoscaler_decisions_total', { ...keep, direction: 'up' }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      sample(text, 'thaw_worker_autoscaler_decisions_total', { ...keep, direction: 'down' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(sample(text, 'thaw_worker_autoscaler_desired_instances', keep)).toBe(2);
+    expect(sample(text, 'thaw_worker_autoscaler_panic', keep)).toBe(0);
+    expect(
+      sample(text, 'thaw_worker_instance_starts_total', { ...keep, reason: 'minimum', result: 'ok' }),
+    ).toBe(2);
+    expect(
+      sample(text, 'thaw_worker_instance_starts_total', { ...keep, reason: 'request', result: 'ok' }),
+    ).toBe(1);
+    expect(sample(text, 'thaw_worker_instances', { ...keep, state: 'frozen' })).toBe(2);
+    // Removed, so that the tests after this one see only their own instances.
+    const ids =
+      worker.service
+        .heartbeatMessage()
+        .functions.find((f) => f.name === 'keep')
+        ?.instances.map((i) => i.id) ?? [];
+    nc.publish(subj.functionRemoved, json.encode({ name: 'keep' }));
+    expect(await until(() => !worker.runtime.list().some((c) => ids.includes(c.id)), 10_000)).toBe(true);
+  }, 40_000);
 
   it('serves concurrent first requests from zero instances, starting no more than they need', async () => {
     const echo = worker.runtime.list().map((c) => c.id);
-    const place = (fn: FunctionRecord) =>
-      nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
-        timeout: 60_000,
-      });
     // Placed, then left to age out to zero; then four concurrent first requests, concurrency 4.
     await place(fnRecord('wide', { maxInstances: 5, concurrency: 4, idleTtlMs: 1000 }));
     const deadline = Date.now() + 10_000;
