@@ -41,6 +41,11 @@ const Env = z.object({
   THAW_TOKEN_FILE: z.string().optional(),
   /** "allow": async callbacks may go to private, loopback and link-local addresses. */
   ASYNC_CALLBACK_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
+  /**
+   * On SIGTERM, how long in-flight requests may take to finish before their connections are cut
+   * and the gateway exits anyway.
+   */
+  GATEWAY_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;

@@ -19,13 +19,16 @@ const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
 // ioredis reconnects by itself; without a listener each failed attempt is an "unhandled" error.
 redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 const app = await buildApp({ nc, redis, config: env, logger });
-const url = await app.listen({ port: env.PORT, host: env.HOST });
-// A parent that started us with an IPC channel (npm run up, tests) learns where we listen.
-process.send?.({ ready: true, url });
-
 let closing: Promise<void> | undefined;
 const close = () => {
   closing ??= (async () => {
+    // Past the drain time, connections still open (a client that never finishes its request, a
+    // call that never ends) are cut: an orchestrator waiting for the exit must not wait forever.
+    const cut = setTimeout(() => {
+      logger.warn({ drainMs: env.GATEWAY_DRAIN_MS }, 'drain time over: cutting the connections still open');
+      app.server.closeAllConnections();
+      process.exit(0);
+    }, env.GATEWAY_DRAIN_MS);
     // In order: stop taking requests (in-flight ones finish), then the connections.
     for (const [name, fn] of [
       ['http', () => app.close()],
@@ -38,8 +41,15 @@ const close = () => {
         logger.error({ err }, `closing ${name} failed`);
       }
     }
+    clearTimeout(cut);
   })();
   return closing;
 };
+// Before listening and announcing readiness: a parent may send SIGTERM the instant it hears
+// "ready", and without a handler yet the default action kills the process undrained.
 for (const sig of ['SIGTERM', 'SIGINT'] as const)
   process.on(sig, () => void close().then(() => process.exit(0)));
+
+const url = await app.listen({ port: env.PORT, host: env.HOST });
+// A parent that started us with an IPC channel (npm run up, tests) learns where we listen.
+process.send?.({ ready: true, url });
