@@ -1,0 +1,71 @@
+import { rm } from 'node:fs/promises';
+import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
+import { type RuntimeOptions, scratchRuntimeOptions } from '@thaw/runtime';
+
+/** A platform on a scratch runtime of its own, for one or several scenarios. */
+export interface BenchPlatform {
+  readonly platform: Platform;
+  readonly rt: RuntimeOptions;
+  /** Stops the platform (its worker removes its containers), then the runtime's folders. */
+  close(): Promise<void>;
+}
+
+/**
+ * Subnets for full-size runs, whose pools outgrow the scratch runtime's /24 (254 addresses);
+ * one each, so two scenarios can run side by side.
+ */
+export const WIDE_SUBNETS = { cold: '10.231.0.0/16', burst: '10.232.0.0/16', density: '10.233.0.0/16' };
+
+/** `workerEnv` comes on top of the scratch runtime's own (folders, cgroup parent, bridge, subnet). */
+export async function openBenchPlatform(
+  tag: string,
+  workerEnv: Record<string, string> = {},
+): Promise<BenchPlatform> {
+  const rt = scratchRuntimeOptions(tag);
+  const removeFolders = async () => {
+    await rm(rt.stateDir, { recursive: true, force: true });
+    await rm(rt.runDir, { recursive: true, force: true });
+  };
+  let platform: Platform;
+  try {
+    platform = await startPlatform({
+      gatewayPort: 0,
+      prefix: tag,
+      logs: 'buffer',
+      logLevel: 'warn',
+      workerEnv: { ...workerEnvFor(rt), ...workerEnv },
+    });
+  } catch (e) {
+    await removeFolders();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    platform,
+    rt,
+    close() {
+      closing ??= (async () => {
+        try {
+          await platform.close();
+        } finally {
+          await removeFolders();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs a scenario program on a platform of its own and always closes it. */
+export async function onBenchPlatform<T>(
+  tag: string,
+  workerEnv: Record<string, string>,
+  run: (b: BenchPlatform) => Promise<T>,
+): Promise<T> {
+  const b = await openBenchPlatform(tag, workerEnv);
+  try {
+    return await run(b);
+  } finally {
+    await b.close();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `warm` scenario: invoke latency and throughput through the gateway at concurrency 1 and 32,
+ * against direct HTTP to the same container in the same run. Writes <results>/warm.json.
+ */
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { deleteFunction, deployFunction, uploadImage } from '@thaw/devkit';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import type { BenchPlatform } from '../platform.js';
+import { envInt, resultsDir } from '../settings.js';
+import { ratio } from '../stats.js';
+import { type LoadFigures, runWrk } from '../wrk.js';
+
+export interface WarmSettings {
+  /** Length of each wrk run. */
+  seconds: number;
+  resultsDir: string;
+}
+
+export function warmSettings(env: NodeJS.ProcessEnv): WarmSettings {
+  return { seconds: envInt(env, 'BENCH_SECONDS', 10), resultsDir: resultsDir(env) };
+}
+
+/** Kept thawed between the gateway runs and the direct runs, so both hit a running container. */
+export const warmWorkerEnv = { FREEZE_AFTER_MS: '600000' };
+
+export type WarmResult = Record<'gateway' | 'direct', Record<'c1' | 'c32', LoadFigures>>;
+
+export async function runWarm({ platform, rt }: BenchPlatform, s: WarmSettings): Promise<WarmResult> {
+  const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
+  const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
+  // One instance taking every connection: the direct baseline hits the very same container.
+  await deployFunction(
+    platform.gatewayUrl,
+    { name: 'warm', image: digest, concurrency: 64, maxInstances: 1 },
+    platform.token,
+  );
+  const gatewayUrl = `${platform.gatewayUrl}/fn/warm/bench`;
+  const first = await fetch(gatewayUrl);
+  if (first.status !== 200) throw new Error(`warm-up call failed: ${first.status} ${await first.text()}`);
+  const bundles = await readdir(join(rt.stateDir, 'containers'));
+  if (bundles.length !== 1) throw new Error(`expected the one container of "warm", found ${bundles.length}`);
+  const state = JSON.parse(
+    await readFile(join(rt.stateDir, 'containers', bundles[0] as string, 'state.json'), 'utf8'),
+  ) as { ip: string; port: number };
+  const directUrl = `http://${state.ip}:${state.port}/bench`;
+
+  const out: WarmResult = {
+    gateway: {} as Record<'c1' | 'c32', LoadFigures>,
+    direct: {} as Record<'c1' | 'c32', LoadFigures>,
+  };
+  for (const c of [1, 32] as const) {
+    for (const [path, url] of [
+      ['direct', directUrl],
+      ['gateway', gatewayUrl],
+    ] as const) {
+      const r = await runWrk({ url, connections: c, seconds: s.seconds });
+      if (r.errors > 0) throw new Error(`${path} c${c}: ${r.errors} failed requests of ${r.requests}`);
+      out[path][`c${c}`] = { p50_ms: r.p50_ms, p99_ms: r.p99_ms, rps: r.rps };
+      console.log(
+        `${path.padEnd(8)} c${String(c).padEnd(3)} p50 ${r.p50_ms.toFixed(3)} ms  p99 ${r.p99_ms.toFixed(3)} ms  ${r.rps.toFixed(0)} req/s`,
+      );
+    }
+  }
+  const x = (k: 'c1' | 'c32') => ratio(out.gateway[k].p50_ms, out.direct[k].p50_ms).toFixed(2);
+  console.log(`gateway/direct p50 ratio: c1 ${x('c1')}x, c32 ${x('c32')}x`);
+  await deleteFunction(platform.gatewayUrl, 'warm', platform.token);
+  await mkdir(s.resultsDir, { recursive: true });
+  await writeFile(join(s.resultsDir, 'warm.json'), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`wrote ${join(s.resultsDir, 'warm.json')}`);
+  return out;
+}
