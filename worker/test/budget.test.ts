@@ -128,8 +128,11 @@ async function nextBeat(): Promise<WorkerHeartbeat> {
 describe('worker memory budget and heartbeats', () => {
   it('heartbeats carry the budget, what is committed and each instance with its state', async () => {
     expect((await place(fnRecord('first'))).ok).toBe(true);
-    await new Promise((r) => setTimeout(r, 100)); // let it freeze
-    const beat = await nextBeat();
+    // The first heartbeat that shows it frozen, within a deadline.
+    let beat = await nextBeat();
+    const deadline = Date.now() + 5000;
+    while (beat.functions[0]?.instances[0]?.state !== 'frozen' && Date.now() < deadline)
+      beat = await nextBeat();
     expect(beat).toMatchObject({
       workerId: 'budget-worker',
       intervalMs: 100,
@@ -172,22 +175,38 @@ describe('worker memory budget and heartbeats', () => {
     expect(worker.runtime.list()).toHaveLength(2);
   });
 
-  it('drains on close: in-flight calls finish, placements are refused, heartbeats say draining', async () => {
+  it('drains on close: in-flight and queued calls finish, new calls and placements are refused, heartbeats say draining', async () => {
+    // One instance, one call at a time: one call runs, two wait in the queue.
     const fn = FunctionRecord.parse({
-      ...fnRecord('slow', { memoryMiB: 32 }),
+      ...fnRecord('slow', { memoryMiB: 32, maxInstances: 1, concurrency: 1 }),
       image: nodeImage.digest,
       imageDigest: nodeImage.digest,
     });
     expect((await place(fn, nodeImage)).ok).toBe(true);
-    const slow = call('slow', '/sleep?ms=800');
-    await new Promise((r) => setTimeout(r, 200)); // the call is in the container now
+    const calls = [800, 300, 300].map((ms) => call('slow', `/sleep?ms=${ms}`));
+    const slow = () => worker.service.gauges().find((g) => g.name === 'slow');
+    const deadline = Date.now() + 5000;
+    while (!(slow()?.running === 1 && slow()?.queued === 2) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(slow()).toMatchObject({ running: 1, queued: 2 });
     const closing = worker.close();
     expect((await nextBeat()).draining).toBe(true);
-    // It no longer listens for placements at all.
+    // It no longer listens for calls or placements: NATS answers "no responders" (503), which
+    // the gateway turns into 503 NO_WORKER (packages/devkit/test/responses.test.ts).
+    const h = headers();
+    h.set(InvokeHeader.method, 'GET');
+    h.set(InvokeHeader.path, '/');
+    await expect(
+      nc.request(subj.invoke('slow'), new Uint8Array(), { headers: h, timeout: 5000 }),
+    ).rejects.toThrow(/503/);
     await expect(place(fnRecord('late'))).rejects.toThrow(/503/);
-    const answer = await slow;
-    expect(answer.headers?.get(InvokeHeader.status)).toBe('200');
-    expect(JSON.parse(Buffer.from(answer.data).toString())).toMatchObject({ slept: 800 });
+    const answers = await Promise.all(calls);
+    expect(answers.map((a) => a.headers?.get(InvokeHeader.status))).toEqual(['200', '200', '200']);
+    expect(answers.map((a) => JSON.parse(Buffer.from(a.data).toString()))).toEqual([
+      { slept: 800 },
+      { slept: 300 },
+      { slept: 300 },
+    ]);
     await closing;
     expect(worker.runtime.list()).toHaveLength(0);
   });
