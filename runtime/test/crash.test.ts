@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildTestImage } from '../src/build/index.js';
-import { ImageStore, Runtime, residueItems, scratchRuntimeOptions } from '../src/index.js';
+import { ImageStore, Runtime, scratchRuntimeOptions } from '../src/index.js';
+import { leftovers } from './leftovers.js';
 
 const opts = scratchRuntimeOptions('crash');
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -48,6 +49,6 @@ describe('crash safety', () => {
     const { runtime, reclaimed } = await Runtime.open(opts);
     expect([...reclaimed].sort()).toEqual([...ids].sort());
     await runtime.close();
-    expect(residueItems(await runtime.residue())).toEqual([]);
+    expect(await leftovers(runtime, opts, 'closed')).toEqual([]);
   }, 60_000);
 });

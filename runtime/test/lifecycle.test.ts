@@ -13,6 +13,8 @@ import {
   type StoredImage,
   scratchRuntimeOptions,
 } from '../src/index.js';
+import { frozenOnHost } from './freezer.js';
+import { leftovers } from './leftovers.js';
 
 const opts = scratchRuntimeOptions('life');
 let runtime: Runtime;
@@ -55,6 +57,7 @@ describe('container lifecycle', () => {
     await new Promise((r) => setTimeout(r, 100));
     await c.freeze();
     expect(c.state).toBe('frozen');
+    expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(true);
     const before = c.stats().cpuNs;
     await new Promise((r) => setTimeout(r, 300));
     expect(c.stats().cpuNs).toBe(before);
@@ -62,6 +65,7 @@ describe('container lifecycle', () => {
 
     c.thaw();
     expect(c.state).toBe('running');
+    expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(false);
     const again = await get(c, '/after-thaw');
     expect(again.status).toBe(200);
 
@@ -69,6 +73,29 @@ describe('container lifecycle', () => {
     expect(c.state).toBe('destroyed');
     // The bridge's firewall stays while the runtime is open; everything of the container goes.
     expect(residueItems(await runtime.residue())).toEqual([`firewall: ${opts.bridge}`]);
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
+  }, 60_000);
+
+  it('freezes for real between the rounds of a freeze/thaw cycle', async () => {
+    const c = await runtime.create({ image, port: 8080 });
+    try {
+      for (let round = 1; round <= 5; round++) {
+        expect((await get(c, `/round/${round}`)).status).toBe(200);
+        await c.freeze();
+        // The host's freezer file, not the runtime's bookkeeping, and a request that gets no
+        // answer while it says so.
+        expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(true);
+        const blocked = get(c, `/while-frozen/${round}`, 200);
+        await expect(blocked).rejects.toThrow();
+        expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(true);
+        c.thaw();
+        expect(frozenOnHost(runtime.cgroups, opts.cgroupParent, c.id)).toBe(false);
+      }
+      expect((await get(c, '/after-cycles')).status).toBe(200);
+    } finally {
+      await c.destroy();
+    }
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
   }, 60_000);
 
   it('a failing start gives a clear error and leaves nothing', async () => {
@@ -80,15 +107,19 @@ describe('container lifecycle', () => {
         readyTimeoutMs: 5000,
       }),
     ).rejects.toThrow(/exited before it listened/);
-    const r = await runtime.residue();
-    expect(residueItems(r, { exceptFirewall: true })).toEqual([]);
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
   }, 30_000);
 
   it('runs a non-root user without capabilities', async () => {
     const c = await runtime.create({ image, port: 8080, user: 'app' });
     try {
       const status = (await (await get(c, '/status')).json()) as Record<string, unknown>;
-      expect(status).toMatchObject({ uid: 1000, CapEff: '0000000000000000', NoNewPrivs: '1' });
+      expect(status).toMatchObject({
+        uid: 1000,
+        CapEff: '0000000000000000',
+        CapBnd: '0000000000000000',
+        NoNewPrivs: '1',
+      });
     } finally {
       await c.destroy();
     }
@@ -143,8 +174,7 @@ describe('container lifecycle', () => {
   ])('refuses WorkingDir %s and leaves nothing', async (workingDir, message) => {
     const bad = { ...image, config: { ...image.config, workingDir } };
     await expect(runtime.create({ image: bad, port: 8080 })).rejects.toThrow(message);
-    const r = await runtime.residue();
-    expect(residueItems(r, { exceptFirewall: true })).toEqual([]);
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
   });
 
   it('refuses an image whose /dev is a symlink', async () => {
@@ -157,8 +187,7 @@ describe('container lifecycle', () => {
     await expect(
       runtime.create({ image: { ...evilImage, layers: [...image.layers, ...evilImage.layers] }, port: 8080 }),
     ).rejects.toThrow(/\/dev is a symlink/);
-    const r = await runtime.residue();
-    expect(residueItems(r, { exceptFirewall: true })).toEqual([]);
+    expect(await leftovers(runtime, opts, 'open')).toEqual([]);
   });
 
   it('keeps instances away from host services and from each other', async () => {
@@ -193,13 +222,12 @@ describe('container lifecycle', () => {
     // A second runtime on the same state, as after a crash of the first, finds and removes it.
     const { runtime: again, reclaimed } = await Runtime.open(opts);
     expect(reclaimed).toContain(c.id);
-    const r = await again.residue();
-    expect(residueItems(r, { exceptFirewall: true })).toEqual([]);
+    expect(await leftovers(again, opts, 'open')).toEqual([]);
   }, 30_000);
 
   it('leaves nothing at all, firewall and bridge included, once closed', async () => {
     await runtime.close();
-    expect(residueItems(await runtime.residue())).toEqual([]);
+    expect(await leftovers(runtime, opts, 'closed')).toEqual([]);
     expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(` ${opts.bridge}:`);
   }, 30_000);
 });
