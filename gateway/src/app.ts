@@ -9,6 +9,7 @@ import { Cluster } from './cluster.js';
 import type { GatewayEnv } from './env.js';
 import { installErrorHandling } from './errors.js';
 import { functionRoutes } from './functions.js';
+import { healthRoutes } from './health.js';
 import { imageRoutes } from './images.js';
 import { invokeFunction, invokeRoutes } from './invoke.js';
 import { logRoutes } from './logs.js';
@@ -117,10 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
-  app.get('/healthz', async (_req, reply) => {
-    const ok = !nc.isClosed() && redis.status === 'ready';
-    return reply.code(ok ? 200 : 503).send({ ok, nats: !nc.isClosed(), redis: redis.status });
-  });
+  healthRoutes(app, nc, redis);
   await app.register(async (scope) =>
     functionRoutes(scope, { nc, subjects, registry, workers, cluster, asyncCalls, log: logger }),
   );

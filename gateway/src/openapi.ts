@@ -191,9 +191,18 @@ export function openApiDocument(): Json {
           },
         },
       },
+      '/livez': {
+        get: { summary: 'Liveness: the process answers', responses: { '200': { description: 'OK' } } },
+      },
+      '/readyz': {
+        get: {
+          summary: 'Readiness: NATS connected and Redis ready',
+          responses: { '200': { description: 'OK' }, '503': { description: 'NATS or Redis unreachable' } },
+        },
+      },
       '/healthz': {
         get: {
-          summary: 'Health',
+          summary: 'Readiness (older name of /readyz)',
           responses: { '200': { description: 'OK' }, '503': { description: 'NATS or Redis unreachable' } },
         },
       },

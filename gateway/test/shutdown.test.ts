@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { type Socket, connect as tcpConnect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { type Service, startNats, startRedis } from '@thaw/devkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exitAfterTerm, startGatewayProcess } from './gateway-process.js';
 
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const DRAIN_MS = 1500;
 let nats: Service;
 let redis: Service;
@@ -17,34 +15,13 @@ afterAll(async () => {
   await Promise.all([nats?.close(), redis?.close()]);
 });
 
-async function startGateway(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      ...process.env,
-      NATS_URL: nats.url,
-      REDIS_URL: redis.url,
-      THAW_PREFIX: `sd${process.pid}`,
-      THAW_ADMIN_TOKEN: 'shutdown-test-token-0123456789',
-      GATEWAY_DRAIN_MS: String(DRAIN_MS),
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+const startGateway = () =>
+  startGatewayProcess({
+    NATS_URL: nats.url,
+    REDIS_URL: redis.url,
+    THAW_PREFIX: `sd${process.pid}`,
+    GATEWAY_DRAIN_MS: String(DRAIN_MS),
   });
-  const [message] = (await once(child, 'message')) as [{ url: string }];
-  return { child, port: Number(new URL(message.url).port) };
-}
-
-async function exitAfterTerm(child: ChildProcess): Promise<{ ms: number; code: number | null }> {
-  const started = Date.now();
-  const exited = once(child, 'exit') as Promise<[number | null]>;
-  child.kill('SIGTERM');
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const [code] = await exited;
-  clearTimeout(timeout);
-  return { ms: Date.now() - started, code };
-}
 
 describe('gateway shutdown (SIGTERM)', () => {
   it('exits at once, drained (code 0), when nothing is in flight, even on a SIGTERM sent the instant it is ready', async () => {
