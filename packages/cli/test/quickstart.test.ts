@@ -52,10 +52,31 @@ async function cli(args: string[], env: Record<string, string> = {}) {
   return { code, out, err };
 }
 
+/**
+ * The README's load loop ends in a bare `wait`, which succeeds whatever the 16 invokes did: the
+ * test waits for each one by its pid and prints its exit status.
+ */
+function checkedLoad(line: string): string {
+  const m = /^for i in \$\(seq (\d+)\); do (npx thaw invoke [^&]+?) & done; wait$/.exec(line.trim());
+  if (!m) return line;
+  return `pids=(); for i in $(seq ${m[1]}); do ${m[2]} & pids+=($!); done; for p in "\${pids[@]}"; do if wait "$p"; then echo "load: exit 0"; else echo "load: exit $?"; fi; done`;
+}
+
+/** What the line of the script that starts with `command` printed (up to the next "+ " echo). */
+function outputOf(stdout: string, command: string): string {
+  const start = stdout.indexOf(`+ ${command}`);
+  if (start < 0) throw new Error(`"${command}" did not run:\n${stdout}`);
+  const rest = stdout.slice(stdout.indexOf('\n', start) + 1);
+  const next = rest.search(/^\+ /m);
+  return next < 0 ? rest : rest.slice(0, next);
+}
+
 describe('the README quickstart', () => {
   it('runs as written, line by line, against a running platform', async () => {
-    const lines = quickstart();
+    const lines = quickstart().map(checkedLoad);
     expect(lines.length).toBeGreaterThan(8);
+    const load = lines.find((l) => l.includes('load: exit'));
+    expect(load, 'the README has no load loop of the expected form').toBeDefined();
     // Each line echoed before it runs, so the output shows which one failed.
     const script = [
       'set -euo pipefail',
@@ -71,7 +92,16 @@ describe('the README quickstart', () => {
     expect(stdout).toContain('"greeting":"hello, ada"');
     expect(stdout).toMatch(/greet\.[0-9a-f-]{36}: succeeded after 1 of 3 tries/);
     expect(stdout).toMatch(/stdout: greeting ada \(0 bytes in\)/);
-    expect(stdout).toMatch(/WORKER\s+INSTANCE\s+STATE\s+REVISION\s+BUSY/);
+    // Every one of the 16 background invokes exited 0.
+    const statuses = outputOf(stdout, load ?? '-').match(/^load: exit \d+$/gm) ?? [];
+    expect(statuses).toEqual(Array.from({ length: 16 }, () => 'load: exit 0'));
+    // `get` lists the instances that served them: worker, instance, state, revision 1, busy.
+    const get = outputOf(stdout, 'npx thaw get greet');
+    expect(get).toMatch(/^name:\s+greet$/m);
+    expect(get).toMatch(/^revision:\s+1$/m);
+    expect(get).toMatch(/^WORKER\s+INSTANCE\s+STATE\s+REVISION\s+BUSY$/m);
+    const rows = get.split('\n').filter((r) => /^\S+\s+[0-9a-f]{12}\s+(running|frozen)\s+1\s+\d+$/.test(r));
+    expect(rows.length, get).toBeGreaterThanOrEqual(1);
     expect(stdout).toMatch(/updated greet: revision 2, ready/);
     expect(stdout).toMatch(/^greet\s+2\s+ready/m);
     expect(stdout).toContain('removed greet');
