@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+
+/**
+ * A function for the async tests: answers of any size (byte i is i % 251, so a kept prefix can
+ * be checked without the whole), and 503s whose count does not depend on which instance answers.
+ */
+const SERVER = `
+import { createServer } from 'node:http';
+
+const tries = new Map();
+createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://fn');
+  req.resume();
+  req.on('end', () => {
+    const json = (status, body) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    switch (url.pathname) {
+      case '/big': {
+        const bytes = Number(url.searchParams.get('bytes') ?? 0);
+        const body = Buffer.alloc(bytes);
+        for (let i = 0; i < bytes; i++) body[i] = i % 251;
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(body);
+        return;
+      }
+      case '/sleep': {
+        const ms = Number(url.searchParams.get('ms') ?? 0);
+        setTimeout(() => json(200, { slept: ms }), ms);
+        return;
+      }
+      case '/fail': {
+        const key = url.searchParams.get('key') ?? '';
+        const n = (tries.get(key) ?? 0) + 1;
+        tries.set(key, n);
+        json(503, { key, try: n });
+        return;
+      }
+      default:
+        json(404, { path: url.pathname });
+    }
+  });
+}).listen(Number(process.env.PORT ?? 8080), '0.0.0.0');
+`;
+
+/** `async-fn`: the server above. */
+export async function asyncFunctionImage(outDir: string): Promise<{ path: string; digest: string }> {
+  return await writeImageArchive(
+    nodeImage([{ path: 'app/server.mjs', type: 'file', mode: 0o644, content: SERVER }]),
+    'oci',
+    join(outDir, 'async-fn.oci.tar'),
+  );
+}
+
+/** `exits-at-start`: a good image whose process exits before it listens. */
+export async function exitingImage(outDir: string): Promise<{ path: string; digest: string }> {
+  return await writeImageArchive(
+    nodeImage(
+      [
+        {
+          path: 'app/server.mjs',
+          type: 'file',
+          mode: 0o644,
+          content: "console.error('this image exits at start on purpose');\nprocess.exit(3);\n",
+        },
+      ],
+      '/app/server.mjs',
+    ),
+    'oci',
+    join(outDir, 'exits-at-start.oci.tar'),
+  );
+}
