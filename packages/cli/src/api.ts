@@ -26,18 +26,24 @@ export class CliError extends Error {
 
 export interface Target {
   url: string;
+  /** The admin token (sent to /v1/* and /async/*, never to a function's route). */
   token?: string;
-  /** Where the settings came from, for error messages. */
+  /** A function's invoke token (`thaw invoke` only). */
+  invokeToken?: string;
+  /** Where the URL came from, for error messages. */
   from: string;
 }
+
+const trim = (u: string) => u.replace(/\/+$/, '');
 
 /**
  * The gateway URL and token: flags first, then THAW_URL / THAW_TOKEN, then the nearest
  * `.thaw/config.json` (written by `npm run up`) from the current folder upwards, then
- * `~/.config/thaw/config.json`, then http://localhost:8080.
+ * `~/.config/thaw/config.json`, then http://localhost:8080. `invokeToken` is passed only by the
+ * command that sends one (`thaw invoke`).
  */
 export function resolveTarget(
-  flags: { url?: string; token?: string },
+  flags: { url?: string | undefined; token?: string | undefined; invokeToken?: string | undefined },
   env = process.env,
   cwd = process.cwd(),
 ): Target {
@@ -49,7 +55,7 @@ export function resolveTarget(
     candidates.push(join(d, '.thaw', 'config.json'));
     if (dirname(d) === d) break;
   }
-  candidates.push(join(homedir(), '.config', 'thaw', 'config.json'));
+  candidates.push(join(env.HOME ?? homedir(), '.config', 'thaw', 'config.json'));
   for (const c of candidates) {
     if (!existsSync(c)) continue;
     try {
@@ -64,13 +70,21 @@ export function resolveTarget(
   // .thaw/config.json is not to be trusted with it): without an explicit URL, localhost.
   const explicitToken = flags.token ?? env.THAW_TOKEN;
   const explicitUrl = flags.url ?? env.THAW_URL;
-  const url = explicitUrl ?? (explicitToken ? undefined : file.url) ?? 'http://localhost:8080';
+  const fileUrl = explicitToken || flags.invokeToken ? undefined : file.url;
+  const url = trim(explicitUrl ?? fileUrl ?? 'http://localhost:8080');
   // And a config file's token goes only to that file's URL.
-  const token = explicitToken ?? (!explicitUrl || explicitUrl === file.url ? file.token : undefined);
+  const token = explicitToken ?? (file.url !== undefined && url === trim(file.url) ? file.token : undefined);
   return {
-    url: url.replace(/\/+$/, ''),
+    url,
     ...(token ? { token } : {}),
-    from: flags.url || env.THAW_URL ? 'flags/env' : from,
+    ...(flags.invokeToken ? { invokeToken: flags.invokeToken } : {}),
+    from: explicitUrl
+      ? 'flags/env'
+      : fileUrl
+        ? from
+        : file.url
+          ? `defaults: a token from a flag or the environment is not sent to the URL in ${from}`
+          : 'defaults',
   };
 }
 
@@ -88,7 +102,7 @@ export async function request(t: Target, path: string, init: RequestInit = {}): 
     } as RequestInit);
   } catch (err) {
     throw new CliError(
-      `cannot reach the gateway at ${t.url} (${(err as Error).cause ?? (err as Error).message}); is it running (npm run up)? Set --url or THAW_URL`,
+      `cannot reach the gateway at ${t.url} (URL from ${t.from}; ${(err as Error).cause ?? (err as Error).message}); is it running (npm run up)? Set --url or THAW_URL`,
       Exit.unreachable,
     );
   }

@@ -6,7 +6,7 @@ const COMMON = `
 Common flags:
   --url URL      gateway (default: THAW_URL, .thaw/config.json from "npm run up", http://localhost:8080)
   --token T      admin token (default: THAW_TOKEN, .thaw/config.json)
-  --json         machine-readable output
+  --json         JSON on stdout (logs: one JSON object a line), errors as JSON on stderr
   -h, --help     this help
 
 Exit codes: 0 ok, 1 the gateway answered an error (its code is printed) or the function
@@ -155,7 +155,16 @@ export async function run(
   }
   const io: cmd.Io = { ...sink, asJson: Boolean(f.json) };
   try {
-    const t = resolveTarget({ url: f.url as string | undefined, token: f.token as string | undefined }, env);
+    const t = resolveTarget(
+      {
+        url: f.url as string | undefined,
+        token: f.token as string | undefined,
+        ...(name === 'invoke'
+          ? { invokeToken: (f['invoke-token'] as string | undefined) ?? env.THAW_INVOKE_TOKEN }
+          : {}),
+      },
+      env,
+    );
     const a = parsed.positionals;
     switch (name) {
       case 'deploy':

@@ -183,8 +183,7 @@ export async function invoke(t: Target, io: Io, args: string[], f: Flags): Promi
   const route = `/${f.async ? 'async' : 'fn'}/${name}${path.startsWith('/') ? path : `/${path}`}`;
   // The admin token is never sent to a function's route: it would reach the function's code
   // if the function is public. A token function takes its own --invoke-token.
-  const invokeToken = str(f, 'invoke-token') ?? process.env.THAW_INVOKE_TOKEN;
-  const target: Target = { url: t.url, from: t.from, ...(invokeToken ? { token: invokeToken } : {}) };
+  const target: Target = { url: t.url, from: t.from, ...(t.invokeToken ? { token: t.invokeToken } : {}) };
   const res = await request(target, route, { method, headers, ...(data ? { body: data } : {}) });
   if (f.async) {
     const body = (await (await check(res)).json()) as { callId: string };
