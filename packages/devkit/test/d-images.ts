@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
 
@@ -54,20 +55,24 @@ export async function asyncFunctionImage(outDir: string): Promise<{ path: string
   );
 }
 
-/** `exits-at-start`: a good image whose process exits before it listens. */
+/** `exits-at-start`: a good (small, busybox) image whose process exits before it listens. */
 export async function exitingImage(outDir: string): Promise<{ path: string; digest: string }> {
   return await writeImageArchive(
-    nodeImage(
-      [
+    {
+      layers: [
         {
-          path: 'app/server.mjs',
-          type: 'file',
-          mode: 0o644,
-          content: "console.error('this image exits at start on purpose');\nprocess.exit(3);\n",
+          entries: [
+            { path: 'bin', type: 'dir', mode: 0o755 },
+            { path: 'bin/busybox', type: 'file', mode: 0o755, source: realpathSync('/bin/busybox') },
+            { path: 'bin/sh', type: 'symlink', target: 'busybox' },
+          ],
         },
       ],
-      '/app/server.mjs',
-    ),
+      config: {
+        Entrypoint: ['/bin/sh', '-c', 'echo this image exits at start on purpose >&2; exit 3'],
+        Env: ['PATH=/bin'],
+      },
+    },
     'oci',
     join(outDir, 'exits-at-start.oci.tar'),
   );
