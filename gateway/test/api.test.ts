@@ -310,6 +310,8 @@ describe('gateway API', () => {
     const os = await nc.jetstream().views.os(IMAGE_BUCKET);
     const objects = (await os.list()).filter((o) => !o.deleted);
     expect(objects).toEqual([]);
+    // Nor a record: the only image known is the one this file put there itself.
+    expect(Object.keys(await redis.hgetall(`${prefix}:images`))).toEqual([digest]);
   });
 
   it('answers unknown routes with ROUTE_NOT_FOUND', async () => {

@@ -222,11 +222,11 @@ describe('async invocations', () => {
     expect(times).toHaveLength(4);
     const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
     // A gap is the try, then the wait, then the pick-up: never shorter than the wait, and on a
-    // busy machine up to a second longer.
+    // busy machine up to 1.5 s longer (a doubled base wait would still show in the third).
     const waits = [500, 1000, 2000];
     for (const [i, wait] of waits.entries()) {
       expect(gaps[i], `gap ${i + 1} of ${JSON.stringify(gaps)}`).toBeGreaterThanOrEqual(wait - 5);
-      expect(gaps[i], `gap ${i + 1} of ${JSON.stringify(gaps)}`).toBeLessThan(wait + 1000);
+      expect(gaps[i], `gap ${i + 1} of ${JSON.stringify(gaps)}`).toBeLessThan(wait + 1500);
     }
   }, 60_000);
 
