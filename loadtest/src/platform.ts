@@ -1,11 +1,18 @@
 import { rm } from 'node:fs/promises';
-import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
+import { join } from 'node:path';
+import { type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { type RuntimeOptions, scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage, type TestImageName } from '@thaw/runtime/testimages';
 
 /** A platform on a scratch runtime of its own, for one or several scenarios. */
 export interface BenchPlatform {
   readonly platform: Platform;
   readonly rt: RuntimeOptions;
+  /**
+   * The digest of a test image, built and uploaded on first use only: uploading node-hello
+   * takes seconds, and scenarios sharing a platform need it once.
+   */
+  image(name: TestImageName): Promise<string>;
   /** Stops the platform (its worker removes its containers), then the runtime's folders. */
   close(): Promise<void>;
 }
@@ -40,9 +47,23 @@ export async function openBenchPlatform(
     throw e;
   }
   let closing: Promise<void> | undefined;
+  const images = new Map<TestImageName, Promise<string>>();
   return {
     platform,
     rt,
+    image(name) {
+      let digest = images.get(name);
+      if (!digest) {
+        digest = (async () => {
+          const built = await buildTestImage(name, 'oci', join(rt.stateDir, 'archives'));
+          return (await uploadImage(platform.gatewayUrl, built.path, platform.token)).digest;
+        })();
+        // A failed upload is tried again by the next scenario rather than remembered.
+        digest.catch(() => images.delete(name));
+        images.set(name, digest);
+      }
+      return digest;
+    },
     close() {
       closing ??= (async () => {
         try {

@@ -9,8 +9,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction, uploadImage } from '@thaw/devkit';
-import { buildTestImage } from '@thaw/runtime/testimages';
+import { deleteFunction, deployFunction } from '@thaw/devkit';
 import { Agent } from 'undici';
 import {
   type Call,
@@ -64,7 +63,8 @@ export interface BurstResult {
 
 const HANDLER_MS = 50;
 
-export async function runBurst({ platform, rt }: BenchPlatform, s: BurstSettings): Promise<BurstResult> {
+export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<BurstResult> {
+  const { platform } = bench;
   const agent = new Agent({ connections: s.clients * 2, keepAliveTimeout: 30_000 });
   async function pool(): Promise<{ instances: number; running: number }> {
     const res = await fetch(`${platform.gatewayUrl}/v1/functions/burst`, {
@@ -82,8 +82,7 @@ export async function runBurst({ platform, rt }: BenchPlatform, s: BurstSettings
   }
 
   try {
-    const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-    const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
+    const digest = await bench.image('node-hello');
     await deployFunction(
       platform.gatewayUrl,
       {

@@ -7,8 +7,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction, uploadImage } from '@thaw/devkit';
-import { buildTestImage } from '@thaw/runtime/testimages';
+import { deleteFunction, deployFunction } from '@thaw/devkit';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
 import { ratio, type Summary, summarize } from '../stats.js';
@@ -31,7 +30,8 @@ export interface ColdResult {
 
 const IDLE_TTL_MS = 1000;
 
-export async function runCold({ platform, rt }: BenchPlatform, s: ColdSettings): Promise<ColdResult> {
+export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<ColdResult> {
+  const { platform } = bench;
   const auth = { authorization: `Bearer ${platform.token}` };
   async function timed(url: string): Promise<number> {
     const t0 = performance.now();
@@ -50,8 +50,7 @@ export async function runCold({ platform, rt }: BenchPlatform, s: ColdSettings):
     return fn.workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
   }
   async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{ cold: Summary; warm: Summary }> {
-    const built = await buildTestImage(image, 'oci', join(rt.stateDir, 'archives'));
-    const { digest } = await uploadImage(platform.gatewayUrl, built.path, platform.token);
+    const digest = await bench.image(image);
     const names = Array.from({ length: s.runs }, (_, i) => `cold-${image.split('-')[0]}-${i}`);
     try {
       for (const name of names) {

@@ -59,10 +59,8 @@ export interface DensityResult {
 const PER_FUNCTION = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runDensity(
-  { platform, rt }: BenchPlatform,
-  s: DensitySettings,
-): Promise<DensityResult> {
+export async function runDensity(bench: BenchPlatform, s: DensitySettings): Promise<DensityResult> {
+  const { platform } = bench;
   const workerPid = platform.worker?.pid;
   if (!workerPid) throw new Error('no worker process');
   const memAvailableMiB = () => parseMemAvailableMiB(readFileSync('/proc/meminfo', 'utf8'));
@@ -98,8 +96,7 @@ export async function runDensity(
     count: number,
     memoryMiB: number,
   ): Promise<Fill> {
-    const built = await buildTestImage(image, 'oci', join(rt.stateDir, 'archives'));
-    const { digest } = await uploadImage(platform.gatewayUrl, built.path, platform.token);
+    const digest = await bench.image(image);
     await sleep(s.settleBeforeMs);
     const before = memAvailableMiB();
     const names: string[] = [];

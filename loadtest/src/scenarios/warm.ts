@@ -4,8 +4,7 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction, uploadImage } from '@thaw/devkit';
-import { buildTestImage } from '@thaw/runtime/testimages';
+import { deleteFunction, deployFunction } from '@thaw/devkit';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
 import { ratio } from '../stats.js';
@@ -26,9 +25,9 @@ export const warmWorkerEnv = { FREEZE_AFTER_MS: '600000' };
 
 export type WarmResult = Record<'gateway' | 'direct', Record<'c1' | 'c32', LoadFigures>>;
 
-export async function runWarm({ platform, rt }: BenchPlatform, s: WarmSettings): Promise<WarmResult> {
-  const image = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-  const { digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token);
+export async function runWarm(bench: BenchPlatform, s: WarmSettings): Promise<WarmResult> {
+  const { platform, rt } = bench;
+  const digest = await bench.image('node-hello');
   // One instance taking every connection: the direct baseline hits the very same container.
   await deployFunction(
     platform.gatewayUrl,
