@@ -313,7 +313,8 @@ export async function calls(t: Target, io: Io, args: string[], f: Flags): Promis
       io.out(`answer ${call.response.status}:\n${Buffer.from(call.response.body, 'base64').toString()}\n`);
     }
   }
-  return call.status === 'dead' ? Exit.api : Exit.ok;
+  // As for `thaw invoke`: a function's answer of 400 or more is a failure for scripts.
+  return call.status === 'dead' || (call.response?.status ?? 0) >= 400 ? Exit.api : Exit.ok;
 }
 
 export async function build(io: Io, args: string[], f: Flags): Promise<number> {

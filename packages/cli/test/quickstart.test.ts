@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
@@ -136,6 +137,64 @@ describe('thaw', () => {
     expect(down.code).toBe(3);
     expect(down.err).toMatch(/cannot reach the gateway/);
   });
+
+  it('prints JSON on stdout with --json for every command, and exits 1 when the function answers 400 or more', async () => {
+    const dir = `${rt.stateDir}/jsonfn`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      `${dir}/handler.mjs`,
+      'export default async (req) => {\n  console.log(`jsonfn ${req.path}`);\n  return { status: Number(req.query.status ?? 200), body: { path: req.path } };\n};\n',
+    );
+    /** A command's stdout, which must be one JSON value. */
+    const run = async (args: string[], code = 0) => {
+      const r = await cli([...args, '--json']);
+      expect({ args, code: r.code, err: r.err }).toEqual({ args, code, err: '' });
+      return JSON.parse(r.out) as Record<string, unknown>;
+    };
+    expect(await run(['deploy', dir, '--name', 'jsonfn'])).toMatchObject({
+      name: 'jsonfn',
+      revision: 1,
+      status: 'ready',
+    });
+    expect(await run(['invoke', 'jsonfn', '/ok'])).toMatchObject({ status: 200, body: '{"path":"/ok"}' });
+    expect(await run(['invoke', 'jsonfn', '/edge?status=399'])).toMatchObject({ status: 399 });
+    expect(await run(['invoke', 'jsonfn', '/bad?status=400'], 1)).toMatchObject({ status: 400 });
+    expect(await run(['invoke', 'jsonfn', '/teapot?status=418'], 1)).toMatchObject({ status: 418 });
+    // The same without --json: the answer on stdout, a note on stderr, exit 1.
+    const plain = await cli(['invoke', 'jsonfn', '/boom?status=500']);
+    expect(plain).toMatchObject({ code: 1, out: '{"path":"/boom"}\n', err: 'the function answered 500\n' });
+
+    const ok = await run(['invoke', 'jsonfn', '/later', '--async']);
+    expect(ok.callId).toMatch(/^jsonfn\./);
+    expect(await run(['calls', String(ok.callId), '--wait'])).toMatchObject({
+      status: 'succeeded',
+      response: { status: 200 },
+    });
+    const teapot = await run(['invoke', 'jsonfn', '/later?status=418', '--async']);
+    expect(await run(['calls', String(teapot.callId), '--wait'], 1)).toMatchObject({
+      status: 'succeeded',
+      response: { status: 418 },
+    });
+
+    const list = (await run(['ls'])) as unknown as { name: string }[];
+    expect(list.map((f) => f.name)).toContain('jsonfn');
+    const fn = await run(['get', 'jsonfn']);
+    expect(fn).toMatchObject({ name: 'jsonfn', revision: 1 });
+    expect((fn.workers as { instances: unknown[] }[]).flatMap((w) => w.instances).length).toBeGreaterThan(0);
+    // logs: one JSON object a line (it can follow, so not one array); the lines reach it shortly.
+    let lines: Record<string, unknown>[] = [];
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(250)) {
+      const r = await cli(['logs', 'jsonfn', '--json']);
+      expect(r.code).toBe(0);
+      lines = r.out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      if (lines.some((l) => JSON.stringify(l).includes('jsonfn /teapot'))) break;
+    }
+    expect(lines.map((l) => JSON.stringify(l)).join('\n')).toContain('jsonfn /teapot');
+    expect(await run(['rm', 'jsonfn'])).toEqual({ removed: 'jsonfn' });
+  }, 120_000);
 
   it('builds the same digest from the same directory', async () => {
     const a = await cli(['build', `${REPO}/examples/hello-fn`, '-o', `${rt.stateDir}/a.tar`, '--json']);
