@@ -10,8 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction, uploadImage } from '@thaw/devkit';
-import { buildTestImage } from '@thaw/runtime/testimages';
+import { deleteFunction, deployFunction } from '@thaw/devkit';
 import type { BenchPlatform } from '../platform.js';
 import { cpuPercent, parseCpuSeconds, parseMemAvailableMiB } from '../proc.js';
 import { envInt, resultsDir } from '../settings.js';
