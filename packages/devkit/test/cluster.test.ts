@@ -34,6 +34,8 @@ let wire: NatsConnection;
 const subj = subjects(prefix);
 // Reply subject of a call → the worker whose "accepted" message reached it first.
 const takers = new Map<string, string>();
+// Reply subject → worker, for calls taken and not answered yet.
+const inHand = new Map<string, string>();
 // Worker → resolvers waiting for its next heartbeat.
 const beatWaiters = new Map<string, (() => void)[]>();
 
@@ -134,7 +136,11 @@ beforeAll(async () => {
   wire.subscribe('_INBOX.>', {
     callback: (_err, msg) => {
       const taker = msg.headers?.get(InvokeHeader.accepted);
-      if (taker && !takers.has(msg.subject)) takers.set(msg.subject, taker);
+      if (!taker) inHand.delete(msg.subject);
+      else if (!takers.has(msg.subject)) {
+        takers.set(msg.subject, taker);
+        inHand.set(msg.subject, taker);
+      }
     },
   });
   await wire.flush();
@@ -143,10 +149,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await wire?.close();
   await platform?.close();
-  for (const h of hosts) await h.close();
+  const errors: unknown[] = [];
+  for (const h of hosts) {
+    try {
+      // A worker killed and not started again (a test failed on the way) left its containers
+      // mounted: a new start reclaims them.
+      if (h.child.signalCode === 'SIGKILL') await h.start();
+      await h.close();
+    } catch (err) {
+      errors.push(err);
+    }
+  }
   await redis?.close();
   await nats?.close();
   await rm(scratch.stateDir, { recursive: true, force: true });
+  if (errors.length) throw new AggregateError(errors, 'closing the worker hosts');
 });
 
 async function get(path: string): Promise<Record<string, unknown>> {
@@ -263,7 +280,15 @@ describe('calls no worker takes', () => {
     const h = hosts.find((x) => x.workerId === worker);
     if (!h) throw new Error(`the function ran on no known worker: ${JSON.stringify(first.body)}`);
     holder = h;
-    expect((await workersOf('miss')).map((w) => w.worker)).toEqual([holder.workerId]);
+    // Heartbeats tell the gateway where it runs, half a second later at most.
+    const deadline = Date.now() + 5000;
+    let holders: string[] = [];
+    while (Date.now() < deadline) {
+      holders = (await workersOf('miss')).map((w) => w.worker);
+      if (holders.length) break;
+      await sleep(100);
+    }
+    expect(holders).toEqual([holder.workerId]);
   }, 60_000);
 
   afterAll(async () => {
@@ -294,7 +319,7 @@ describe('calls no worker takes', () => {
     expect(second?.reply).toBe(first?.reply); // the same call, not a new one
     const gap = (second?.at ?? 0) - (first?.at ?? 0);
     expect(gap).toBeGreaterThanOrEqual(900);
-    expect(gap).toBeLessThan(2000);
+    expect(gap).toBeLessThan(1500);
     // Both copies reached the worker; it ran the call once.
     expect(res.body.n).toBe(1);
     expect(again.body.n).toBe(2);
@@ -322,10 +347,10 @@ describe('calls no worker takes', () => {
     for (let i = 1; i < seen.length; i++) {
       const gap = (seen[i]?.at ?? 0) - (seen[i - 1]?.at ?? 0);
       expect(gap).toBeGreaterThanOrEqual(900);
-      expect(gap).toBeLessThan(2000);
+      expect(gap).toBeLessThan(1500);
     }
     expect(res.ms).toBeGreaterThanOrEqual(2900);
-    expect(res.ms).toBeLessThan(6000);
+    expect(res.ms).toBeLessThan(4500);
   }, 30_000);
 });
 
@@ -368,6 +393,8 @@ describe('many hosts', () => {
       const spread = await workersOf('burst');
       expect(spread.map((w) => w.worker)).toEqual(['w1', 'w2', 'w3']);
 
+      // Killed while it has calls in hand (as the wire shows), so that some must fail.
+      await until('w2 holding a call', () => [...inHand.values()].includes('w2'), 10_000);
       const victim = hosts.find((h) => h.workerId === 'w2');
       killedAt = Date.now();
       await victim?.kill();
