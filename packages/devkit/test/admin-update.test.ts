@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
@@ -12,13 +12,15 @@ import {
   uploadImage,
   workerEnvFor,
 } from '../src/index.js';
-import { exitingImage } from './d-images.js';
+import { exitingImage, slowStartImage } from './d-images.js';
 
 const rt = scratchRuntimeOptions('upd');
 let platform: Platform;
 let digest: string;
 /** An image that imports fine and whose process exits at start. */
 let exiting: string;
+/** An image that starts listening $START_DELAY seconds after it starts. */
+let slow: string;
 /** A second gateway on the same NATS and Redis. */
 let other: string;
 
@@ -34,6 +36,8 @@ beforeAll(async () => {
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));
   const bad = await exitingImage(join(rt.stateDir, 'archives'));
   ({ digest: exiting } = await uploadImage(platform.gatewayUrl, bad.path, platform.token));
+  const late = await slowStartImage(join(rt.stateDir, 'archives'));
+  ({ digest: slow } = await uploadImage(platform.gatewayUrl, late.path, platform.token));
   await deployFunction(
     platform.gatewayUrl,
     { name: 'upd', image: digest, env: { GREETING: 'one' } },
@@ -57,8 +61,8 @@ async function call(gateway: string, path: string, init?: RequestInit): Promise<
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-const put = (gateway: string, spec: Record<string, unknown>) =>
-  call(gateway, '/v1/functions/upd', {
+const put = (gateway: string, spec: Record<string, unknown>, name = 'upd') =>
+  call(gateway, `/v1/functions/${name}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ image: digest, ...spec }),
@@ -139,6 +143,43 @@ describe('function updates', () => {
     const again = await put(other, { env: { GREETING: 'right' } });
     expect(again).toMatchObject({ status: 200, body: { revision: revision + 2 } });
     expect((await call(platform.gatewayUrl, '/fn/upd/env')).body.GREETING).toBe('right');
+  }, 90_000);
+
+  it('an update racing a delete answers UPDATE_CONFLICT; the function stays deleted, on no worker', async () => {
+    await deployFunction(
+      platform.gatewayUrl,
+      { name: 'gone', image: slow, env: { START_DELAY: '0' } },
+      platform.token,
+    );
+    const bundles = async () => (await readdir(join(rt.stateDir, 'containers'))).length;
+    const before = await bundles();
+    // The new revision takes 3 s to listen: the delete lands while it starts (its container,
+    // on this host, is there to see; the worker reports a new revision only once it serves).
+    const updating = put(platform.gatewayUrl, { image: slow, env: { START_DELAY: '3' } }, 'gone');
+    const deadline = Date.now() + 10_000;
+    while ((await bundles()) <= before) {
+      if (Date.now() > deadline) throw new Error('the new revision was never seen starting');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const held = async () => {
+      const { workers } = (await call(platform.gatewayUrl, '/v1/workers')).body as {
+        workers: { functions: { name: string }[] }[];
+      };
+      return workers.flatMap((w) => w.functions).filter((f) => f.name === 'gone');
+    };
+    expect((await platform.fetch(`${other}/v1/functions/gone`, { method: 'DELETE' })).status).toBe(204);
+    const answer = await updating;
+    expect(answer).toMatchObject({ status: 409, body: { error: { code: 'UPDATE_CONFLICT' } } });
+    expect((await call(platform.gatewayUrl, '/v1/functions/gone')).status).toBe(404);
+    expect((await call(other, '/fn/gone/')).body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });
+    // The instance that was starting does not stay behind on the worker.
+    const gone = Date.now() + 15_000;
+    let left = await held();
+    while (left.length > 0 && Date.now() < gone) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = await held();
+    }
+    expect(left).toEqual([]);
   }, 90_000);
 
   it('leaves nothing behind once the platform stops: containers, runtime state, servers', async () => {

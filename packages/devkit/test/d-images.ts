@@ -77,3 +77,38 @@ export async function exitingImage(outDir: string): Promise<{ path: string; dige
     join(outDir, 'exits-at-start.oci.tar'),
   );
 }
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: shell expansions, run inside the container
+const SLOW_START = 'sleep ${START_DELAY:-0}; exec httpd -f -p 0.0.0.0:${PORT:-8080} -h /www';
+
+/**
+ * `slow-start`: busybox httpd on $PORT after sleeping $START_DELAY seconds (0 by default), so
+ * that a test can act while an instance is starting.
+ */
+export async function slowStartImage(outDir: string): Promise<{ path: string; digest: string }> {
+  return await writeImageArchive(
+    {
+      layers: [
+        {
+          entries: [
+            { path: 'bin', type: 'dir', mode: 0o755 },
+            { path: 'bin/busybox', type: 'file', mode: 0o755, source: realpathSync('/bin/busybox') },
+            ...['sh', 'sleep', 'httpd'].map((name) => ({
+              path: `bin/${name}`,
+              type: 'symlink' as const,
+              target: 'busybox',
+            })),
+            { path: 'www', type: 'dir', mode: 0o755 },
+            { path: 'www/index.html', type: 'file', mode: 0o644, content: 'started\n' },
+          ],
+        },
+      ],
+      config: {
+        Entrypoint: ['/bin/sh', '-c', SLOW_START],
+        Env: ['PATH=/bin'],
+      },
+    },
+    'oci',
+    join(outDir, 'slow-start.oci.tar'),
+  );
+}
