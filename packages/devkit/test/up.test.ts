@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   findTestResidue,
   type Platform,
+  type Service,
   startNats,
   startPlatform,
   startRedis,
@@ -195,25 +196,8 @@ async function allText(dir: string): Promise<string> {
 describe('the admin token a gateway makes on its first start', () => {
   it('is made once, kept only as a hash, written with mode 0600 and never logged', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'thaw-token-'));
-    const nats = await startNats();
-    await mkdir(join(dir, 'redis'));
-    const redis = await startRedis({ dataDir: join(dir, 'redis') });
+    const services: Service[] = [];
     const platforms: Platform[] = [];
-    const start = async () => {
-      const p = await startPlatform({
-        natsUrl: nats.url,
-        redisUrl: redis.url,
-        prefix: 'tok',
-        gatewayPort: 0,
-        worker: false,
-        logs: 'buffer',
-        // Every log line the gateway can write, to show that none of them holds a token.
-        logLevel: 'trace',
-        tokenFile: join(dir, 'admin-token'),
-      });
-      platforms.push(p);
-      return p;
-    };
     const use = async (p: Platform, token: string) => {
       const auth = { authorization: `Bearer ${token}` };
       return [
@@ -223,6 +207,26 @@ describe('the admin token a gateway makes on its first start', () => {
       ];
     };
     try {
+      const nats = await startNats();
+      services.push(nats);
+      await mkdir(join(dir, 'redis'));
+      const redis = await startRedis({ dataDir: join(dir, 'redis') });
+      services.push(redis);
+      const start = async () => {
+        const p = await startPlatform({
+          natsUrl: nats.url,
+          redisUrl: redis.url,
+          prefix: 'tok',
+          gatewayPort: 0,
+          worker: false,
+          logs: 'buffer',
+          // Every log line the gateway can write, to show that none of them holds a token.
+          logLevel: 'trace',
+          tokenFile: join(dir, 'admin-token'),
+        });
+        platforms.push(p);
+        return p;
+      };
       const first = await start();
       const token = first.token;
       const file = join(dir, 'admin-token');
@@ -262,8 +266,7 @@ describe('the admin token a gateway makes on its first start', () => {
       expect(stored).not.toContain(token.slice(5));
     } finally {
       for (const p of platforms) await p.close();
-      await redis.close();
-      await nats.close();
+      for (const sv of services.reverse()) await sv.close();
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
