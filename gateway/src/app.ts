@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http';
 import { FunctionRemoved, type Logger, subjects as makeSubjects, ThawError } from '@thaw/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -36,6 +37,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The invoke path is hot: a log line per request costs more than the rest of the gateway.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+  });
+  // "ANY" means any: WebDAV and other registered methods (PROPFIND, MKCOL, PURGE...) reach
+  // functions too. CONNECT is left out: its target is a host, not a path.
+  for (const method of METHODS) {
+    if (method !== 'CONNECT' && !app.supportedMethods.includes(method))
+      app.addHttpMethod(method, { hasBody: true });
+  }
+  // An absolute-form target (a request meant for a proxy) has no path of ours to route by.
+  app.addHook('onRequest', async (req) => {
+    if (!req.raw.url?.startsWith('/')) {
+      throw new ThawError(
+        'BAD_REQUEST',
+        'the request target must be a path such as /fn/<name>/..., not an absolute URL',
+      );
+    }
   });
   const subjects = makeSubjects(config.THAW_PREFIX);
   const registry = new Registry(redis, config.THAW_PREFIX, logger);

@@ -10,6 +10,7 @@ export const ErrorCatalogue = {
     message: 'A valid bearer token is needed (Authorization: Bearer <token>).',
   },
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  BAD_REQUEST: { status: 400, message: 'The HTTP request is malformed.' },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
