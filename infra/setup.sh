@@ -11,9 +11,10 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: runc (crun refuses hybrid cgroup hosts), CNI plugins, iptables, NATS,
 # Redis, static busybox for test images, skopeo + docker-registry for registry tests, wrk for
-# benchmarks, attr (setfattr) for overlay opaque whiteouts.
+# benchmarks, attr (setfattr) for overlay opaque whiteouts, tini for its static build
+# (/usr/bin/tini-static), bind-mounted into every container as PID 1.
 PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server busybox-static
-  skopeo docker-registry wrk attr util-linux zstd)
+  skopeo docker-registry wrk attr util-linux zstd tini)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -59,5 +60,7 @@ elif [ ! -d /sys/fs/cgroup/freezer ]; then
 fi
 [ -e /proc/self/ns/net ] || die "the kernel has no network namespaces"
 command -v ip >/dev/null || die "ip (iproute2) is missing"
+[ -x /usr/bin/tini-static ] || die "/usr/bin/tini-static is missing (Debian package tini)"
+grep -qw tmpfs /proc/filesystems || die "the kernel has no tmpfs (instances' writable layers live on one)"
 [ -x /usr/lib/cni/bridge ] || die "CNI plugins are missing in /usr/lib/cni (containernetworking-plugins)"
 say "ok"

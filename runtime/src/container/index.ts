@@ -3,5 +3,6 @@ export { CommandError } from './exec.js';
 export type { Egress } from './firewall.js';
 export { type HostResidue, residueItems } from './residue.js';
 export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';
-export { Container, ContainerStartError, Runtime } from './runtime.js';
+export { Container, ContainerStartError, DEFAULT_DISK_MIB, DEFAULT_INIT, Runtime } from './runtime.js';
 export { scratchRuntimeOptions } from './scratch.js';
+export { INIT_PATH } from './spec.js';

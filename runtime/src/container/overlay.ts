@@ -17,6 +17,16 @@ export async function mountOverlay(
   await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target]);
 }
 
+/**
+ * A tmpfs of `sizeMiB` at `target`, to hold an overlay's upper and work dirs: what an instance
+ * writes to its root filesystem then ends at ENOSPC instead of on the host's disk. Its pages are
+ * charged to the memory cgroup of the process that writes them, so they count against the
+ * instance's memory limit as well (see CreateOptions.diskMiB).
+ */
+export async function mountTmpfs(target: string, sizeMiB: number): Promise<void> {
+  await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=0700`, 'thaw-disk', target]);
+}
+
 export async function unmount(target: string): Promise<void> {
   try {
     await run('umount', [target]);

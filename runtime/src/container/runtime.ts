@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join, posix } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CgroupDriver,
@@ -14,10 +14,10 @@ import {
 import { run } from './exec.js';
 import { BridgeFirewall, type Egress } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
-import { isMounted, mountOverlay, unmount } from './overlay.js';
+import { isMounted, mountOverlay, mountTmpfs, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
 import { isRunning, type OciRuntime, Runc } from './runc.js';
-import { buildSpec } from './spec.js';
+import { buildSpec, INIT_PATH } from './spec.js';
 
 /** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
 export interface RunnableImage {
@@ -37,7 +37,15 @@ export interface RuntimeOptions {
   cniPath?: string;
   /** What instances may reach beyond the host: nothing (default), or anything, masqueraded. */
   egress?: Egress;
+  /**
+   * A statically linked init on the host, bind-mounted read-only into every container as its
+   * PID 1 (default: Debian's tini-static, from the `tini` package).
+   */
+  init?: string;
 }
+
+export const DEFAULT_INIT = '/usr/bin/tini-static';
+export const DEFAULT_DISK_MIB = 256;
 
 export interface CreateOptions {
   image: RunnableImage;
@@ -57,6 +65,17 @@ export interface CreateOptions {
   user?: string;
   /** Mount the root filesystem read-only (a 64 MiB tmpfs at /tmp stays writable). */
   readOnlyRootfs?: boolean;
+  /**
+   * Size bound of the writable layer, in MiB (default 256): everything the instance writes to
+   * its root filesystem beyond what the image holds (/tmp too, unless `readOnlyRootfs` gives it
+   * a tmpfs of its own). Past it writes fail with
+   * ENOSPC. The layer is a tmpfs, so it never reaches the host's disk; its pages are charged to
+   * the instance's memory cgroup, so files it keeps count against `memoryMiB` too, and with no
+   * swap allowed an instance whose files and memory together pass `memoryMiB` is OOM-killed
+   * before it sees ENOSPC. In effect files are bounded by `diskMiB`, and files plus memory by
+   * `memoryMiB`.
+   */
+  diskMiB?: number;
 }
 
 function logPathsOf(bundle: string): { stdout: string; stderr: string } {
@@ -246,8 +265,10 @@ export class Runtime {
   private readonly containers = new Map<string, Container>();
   private readonly containersDir: string;
   private readonly firewall: BridgeFirewall;
+  private readonly init: string;
 
   private constructor(private readonly opts: RuntimeOptions) {
+    this.init = opts.init ?? DEFAULT_INIT;
     this.cgroups = detectCgroupDriver();
     this.oci = new Runc(join(opts.runDir, 'runc'));
     this.network = new CniNetwork({
@@ -264,11 +285,33 @@ export class Runtime {
   /** Opens the runtime and removes whatever an earlier, crashed runtime with this state left. */
   static async open(opts: RuntimeOptions): Promise<{ runtime: Runtime; reclaimed: string[] }> {
     const runtime = new Runtime(opts);
+    try {
+      accessSync(runtime.init, constants.X_OK);
+    } catch {
+      throw new Error(
+        `the container init ${runtime.init} is missing or not executable: install Debian's tini package (infra/setup.sh does)`,
+      );
+    }
     await mkdir(runtime.containersDir, { recursive: true });
     await mkdir(opts.runDir, { recursive: true });
     const reclaimed = await runtime.reclaimOrphans();
     await runtime.firewall.install();
     return { runtime, reclaimed };
+  }
+
+  /**
+   * The root filesystem: the image's layers under a writable layer kept on a tmpfs of `diskMiB`
+   * at `disk` (upper and work dirs both, as overlayfs needs them on one filesystem), with the
+   * init's mount point made in the upper dir before the overlay goes up.
+   */
+  private async mountRootfs(layers: string[], disk: string, rootfs: string, diskMiB: number): Promise<void> {
+    await mountTmpfs(disk, diskMiB);
+    const upper = join(disk, 'upper');
+    const initPoint = join(upper, INIT_PATH);
+    await mkdir(dirname(initPoint), { recursive: true, mode: 0o755 });
+    await writeFile(initPoint, '', { mode: 0o555 });
+    await mkdir(join(disk, 'work'));
+    await mountOverlay(layers, upper, join(disk, 'work'), rootfs);
   }
 
   list(): Container[] {
@@ -279,9 +322,13 @@ export class Runtime {
     const id = randomBytes(6).toString('hex');
     const bundle = join(this.containersDir, id);
     const rootfs = join(bundle, 'rootfs');
+    const disk = join(bundle, 'disk');
+    const diskMiB = o.diskMiB ?? DEFAULT_DISK_MIB;
+    if (!Number.isInteger(diskMiB) || diskMiB < 1) {
+      throw new ContainerStartError(`diskMiB must be a positive integer, got ${diskMiB}`, '');
+    }
     // The record goes first so that a crash at any later step is found and cleaned on restart.
-    await mkdir(join(bundle, 'upper'), { recursive: true });
-    await mkdir(join(bundle, 'work'), { recursive: true });
+    await mkdir(disk, { recursive: true });
     await mkdir(rootfs, { recursive: true });
     await writeFile(
       join(bundle, 'record.json'),
@@ -290,7 +337,7 @@ export class Runtime {
     try {
       const [net] = await Promise.all([
         this.network.attach(id),
-        mountOverlay(o.image.layers, join(bundle, 'upper'), join(bundle, 'work'), rootfs),
+        this.mountRootfs(o.image.layers, disk, rootfs, diskMiB),
       ]);
       await checkRootfs(rootfs);
       const cfg = o.image.config;
@@ -306,6 +353,7 @@ export class Runtime {
         id,
         rootfs,
         process: { args, env, cwd, user: o.user ?? cfg.user },
+        initPath: this.init,
         netnsPath: net.netnsPath,
         cgroupsPath,
         memoryBytes: (o.memoryMiB ?? 128) * 1024 * 1024,
@@ -364,9 +412,12 @@ export class Runtime {
     const pid = Number(await readFile(join(bundle, 'pid'), 'utf8').catch(() => '')) || undefined;
     await step(() => this.oci.delete(id, pid));
     await step(() => this.network.detach(id));
+    // The overlay first: it holds the tmpfs under it busy.
     await step(() => unmount(join(bundle, 'rootfs')));
+    await step(() => unmount(join(bundle, 'disk')));
     await step(() => removeCgroupDirs(this.cgroups.parentDirs(join(this.opts.cgroupParent, id))));
-    if (!(await isMounted(join(bundle, 'rootfs')))) {
+    // A recursive rm through a live mount would empty it, and fail on the mount point anyway.
+    if (!(await isMounted(join(bundle, 'rootfs'))) && !(await isMounted(join(bundle, 'disk')))) {
       await step(() => rm(bundle, { recursive: true, force: true }));
     }
     this.containers.delete(id);

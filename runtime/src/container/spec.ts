@@ -10,10 +10,21 @@ export interface ProcessSpec {
   user: string;
 }
 
+/**
+ * Where the init (tini) is bind-mounted in every container. The runtime creates the mount point
+ * in the overlay's upper dir before mounting it, so a directory and an empty file sit there
+ * whatever the image has at that path (an upper non-directory hides any lower entry, an upper
+ * directory merges with a lower one): an image cannot make runc follow a symlink or fail on a
+ * file where the mount point goes, and at worst its own /.thaw/init is hidden.
+ */
+export const INIT_PATH = '/.thaw/init';
+
 export interface SpecOptions {
   id: string;
   rootfs: string;
   process: ProcessSpec;
+  /** The host's static init binary, run as PID 1 in front of `process.args`. */
+  initPath: string;
   netnsPath: string;
   cgroupsPath: string;
   memoryBytes: number;
@@ -112,7 +123,11 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
     process: {
       terminal: false,
       user,
-      args: o.process.args,
+      // PID 1 of the container's pid namespace inherits every orphan in it. A function's server
+      // (node, python, busybox httpd) does not wait for processes it never started, so without
+      // an init their zombies pile up until they hold the pids limit and nothing can fork.
+      // tini reaps them, forwards signals to the function's process and exits with its status.
+      args: [INIT_PATH, '--', ...o.process.args],
       env: o.process.env,
       cwd: o.process.cwd || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
@@ -122,6 +137,12 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
     root: { path: o.rootfs, readonly: o.readOnlyRootfs ?? false },
     hostname: o.id,
     mounts: [
+      {
+        destination: INIT_PATH,
+        type: 'bind',
+        source: o.initPath,
+        options: ['bind', 'ro', 'nosuid', 'nodev'],
+      },
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       {
         destination: '/dev',
