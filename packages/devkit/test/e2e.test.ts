@@ -82,7 +82,8 @@ describe('end to end: upload → deploy → invoke → delete', () => {
         name: 'hello',
         image: digest,
         env: { GREETING: 'bonjour' },
-        timeoutMs: 1500,
+        // Room for a replacement instance to start on a loaded machine (the crash test waits for one).
+        timeoutMs: 3000,
       },
       platform.token,
     );
@@ -114,7 +115,7 @@ describe('end to end: upload → deploy → invoke → delete', () => {
   }, 60_000);
 
   it('answers 504 FUNCTION_TIMEOUT past the function timeout', async () => {
-    const res = await call('/fn/hello/sleep?ms=4000');
+    const res = await call('/fn/hello/sleep?ms=6000');
     expect(res.status).toBe(504);
     expect(res.body).toMatchObject({ error: { code: 'FUNCTION_TIMEOUT' } });
   }, 30_000);
