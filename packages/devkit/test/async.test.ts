@@ -320,7 +320,12 @@ describe('async invocations', () => {
 
   it('retries calls whose worker was killed under them, once a worker is back', async () => {
     const ids = await Promise.all(Array.from({ length: 2 }, () => enqueue('/sleep?ms=1500')));
-    await new Promise((r) => setTimeout(r, 600)); // both running in the worker's containers
+    // Both running in the worker's containers (then a little more, so both are inside them).
+    await waitUntil(
+      'two calls run',
+      async () => (await Promise.all(ids.map(read))).filter((r) => r.call?.status === 'running').length === 2,
+    );
+    await new Promise((r) => setTimeout(r, 300));
     await worker.kill();
     await new Promise((r) => setTimeout(r, 500));
     await worker.start(); // reclaims what the killed one left, takes the function on again
