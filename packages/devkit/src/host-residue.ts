@@ -27,7 +27,10 @@ export function findTestResidue(): string[] {
   }
   for (const line of readFileSync('/proc/self/mounts', 'utf8').split('\n')) {
     const [, target = '', type] = line.split(' ');
-    if (type === 'overlay' && /\/thaw-[^/]+\/containers\//.test(target)) found.push(`mount ${target}`);
+    // The rootfs overlay, and the tmpfs under it that holds its writable layer.
+    if ((type === 'overlay' || type === 'tmpfs') && /\/thaw-[^/]+\/containers\//.test(target)) {
+      found.push(`mount ${target}`);
+    }
   }
   for (const base of [
     '/sys/fs/cgroup',
