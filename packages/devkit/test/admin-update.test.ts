@@ -1,18 +1,11 @@
 import { readdir, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
+import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  deployFunction,
-  findTestResidue,
-  type Platform,
-  startPlatform,
-  uploadImage,
-  workerEnvFor,
-} from '../src/index.js';
+import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '../src/index.js';
 import { exitingImage, slowStartImage } from './d-images.js';
+import { expectNothingLeft, portRefused } from './leftovers.js';
 
 const rt = scratchRuntimeOptions('upd');
 let platform: Platform;
@@ -187,25 +180,8 @@ describe('function updates', () => {
     await platform.close();
     expect(platform.gateway.exitCode !== null || platform.gateway.signalCode !== null).toBe(true);
     expect(platform.worker?.exitCode !== null || platform.worker?.signalCode !== null).toBe(true);
-    const { runtime, reclaimed } = await Runtime.open(rt);
-    expect(reclaimed).toEqual([]);
-    await runtime.close();
-    expect(residueItems(await runtime.residue())).toEqual([]);
-    await rm(rt.stateDir, { recursive: true, force: true });
-    await rm(rt.runDir, { recursive: true, force: true });
-    const names = [rt.cgroupParent, rt.stateDir, rt.runDir, rt.bridge];
-    expect(findTestResidue().filter((r) => names.some((n) => r.includes(n)))).toEqual([]);
+    await expectNothingLeft(rt);
     // NATS and Redis, started for this file, are gone: nothing answers on their ports.
-    for (const port of ports) {
-      const refused = await new Promise<boolean>((resolve) => {
-        const s = connect({ host: '127.0.0.1', port });
-        s.once('connect', () => {
-          s.destroy();
-          resolve(false);
-        });
-        s.once('error', () => resolve(true));
-      });
-      expect(refused, `port ${port} still answers`).toBe(true);
-    }
+    for (const port of ports) expect(await portRefused(port), `port ${port} still answers`).toBe(true);
   }, 120_000);
 });

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
+import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +15,7 @@ import {
   uploadImage,
   workerEnvFor,
 } from '../src/index.js';
+import { expectNothingLeft } from './leftovers.js';
 
 const rt = scratchRuntimeOptions('e2e');
 let platform: Platform;
@@ -407,9 +408,6 @@ describe('end to end: upload → deploy → invoke → delete', () => {
 
   it('leaves nothing on the host once the platform stops', async () => {
     await platform.close();
-    const { runtime, reclaimed } = await Runtime.open(rt);
-    expect(reclaimed).toEqual([]);
-    await runtime.close();
-    expect(residueItems(await runtime.residue())).toEqual([]);
+    await expectNothingLeft(rt);
   }, 90_000);
 });
