@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +18,7 @@ import { isMounted, mountOverlay, mountTmpfs, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
 import { isRunning, type OciRuntime, Runc } from './runc.js';
 import { buildSpec, INIT_PATH } from './spec.js';
+import { checkMapping, ShiftedLayers, shiftTree, type UsernsMapping } from './userns.js';
 
 /** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
 export interface RunnableImage {
@@ -42,6 +43,13 @@ export interface RuntimeOptions {
    * PID 1 (default: Debian's tini-static, from the `tini` package).
    */
   init?: string;
+  /**
+   * Opt-in: run every container in its own user namespace, its ids 0..size-1 mapped to host ids
+   * hostId.. (e.g. `{ hostId: 100000 }`), so that root in the container is an unprivileged user
+   * on the host. Give each runtime on a host its own range. Layers are used through copies owned
+   * by the range, made once per layer (see docs/userns.md for the cost).
+   */
+  userns?: UsernsMapping;
 }
 
 export const DEFAULT_INIT = '/usr/bin/tini-static';
@@ -240,6 +248,26 @@ export function checkWorkingDir(dir: string): string {
   return norm;
 }
 
+/**
+ * Lets any user pass (not list) the folders from / down to `dir`, as runc needs to reach a
+ * bundle's rootfs as container root, a host user of its own: the runtime's own folders from
+ * `own` down get o+x, and an ancestor above them without it is an error to fix on the host.
+ */
+async function openPathTo(dir: string, own: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = await stat(d);
+    if (!(st.mode & 0o001)) {
+      if (d.length < own.length) {
+        throw new Error(
+          `userns: container root cannot pass ${d} (mode ${(st.mode & 0o777).toString(8)}) on the way to ${dir}; give it o+x or choose another stateDir`,
+        );
+      }
+      await chmod(d, (st.mode & 0o7777) | 0o001);
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 /** /proc, /sys and /dev get mounted over: as symlinks they would point runc's mounts elsewhere. */
 async function checkRootfs(rootfs: string): Promise<void> {
   for (const d of ['proc', 'sys', 'dev']) {
@@ -266,9 +294,13 @@ export class Runtime {
   private readonly containersDir: string;
   private readonly firewall: BridgeFirewall;
   private readonly init: string;
+  private readonly userns: Required<UsernsMapping> | undefined;
+  private readonly shifted: ShiftedLayers | undefined;
 
   private constructor(private readonly opts: RuntimeOptions) {
     this.init = opts.init ?? DEFAULT_INIT;
+    this.userns = opts.userns ? checkMapping(opts.userns) : undefined;
+    if (this.userns) this.shifted = new ShiftedLayers(join(opts.stateDir, 'userns-layers'), this.userns);
     this.cgroups = detectCgroupDriver();
     this.oci = new Runc(join(opts.runDir, 'runc'));
     this.network = new CniNetwork({
@@ -293,8 +325,12 @@ export class Runtime {
       );
     }
     await mkdir(runtime.containersDir, { recursive: true });
+    if (runtime.userns) await openPathTo(runtime.containersDir, opts.stateDir);
     await mkdir(opts.runDir, { recursive: true });
     const reclaimed = await runtime.reclaimOrphans();
+    // Copies a crashed runtime left may be half made or for another range: no container uses
+    // them now, so they go.
+    await runtime.shifted?.clear();
     await runtime.firewall.install();
     return { runtime, reclaimed };
   }
@@ -305,13 +341,19 @@ export class Runtime {
    * init's mount point made in the upper dir before the overlay goes up.
    */
   private async mountRootfs(layers: string[], disk: string, rootfs: string, diskMiB: number): Promise<void> {
-    await mountTmpfs(disk, diskMiB);
+    const shifted = this.shifted;
+    const [lowers] = await Promise.all([
+      shifted ? Promise.all(layers.map((l) => shifted.get(l))) : layers,
+      mountTmpfs(disk, diskMiB),
+    ]);
     const upper = join(disk, 'upper');
     const initPoint = join(upper, INIT_PATH);
     await mkdir(dirname(initPoint), { recursive: true, mode: 0o755 });
     await writeFile(initPoint, '', { mode: 0o555 });
     await mkdir(join(disk, 'work'));
-    await mountOverlay(layers, upper, join(disk, 'work'), rootfs);
+    // The rootfs's own directory takes its owner from the upper dir: container root must own it.
+    if (this.userns) await shiftTree(upper, this.userns);
+    await mountOverlay(lowers, upper, join(disk, 'work'), rootfs);
   }
 
   list(): Container[] {
@@ -330,6 +372,12 @@ export class Runtime {
     // The record goes first so that a crash at any later step is found and cleaned on restart.
     await mkdir(disk, { recursive: true });
     await mkdir(rootfs, { recursive: true });
+    if (this.userns) {
+      // runc mounts the rootfs from inside the user namespace, as container root: it must pass
+      // the bundle folder, which no other host user may.
+      await chown(bundle, 0, this.userns.hostId);
+      await chmod(bundle, 0o710);
+    }
     await writeFile(
       join(bundle, 'record.json'),
       JSON.stringify({ id, label: o.label ?? '', createdAt: Date.now() }),
@@ -360,6 +408,7 @@ export class Runtime {
         pidsLimit: o.pidsLimit ?? 256,
         ...(o.cpus ? { cpus: o.cpus } : {}),
         readOnlyRootfs: o.readOnlyRootfs ?? false,
+        ...(this.userns ? { userns: this.userns } : {}),
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
       const pidFile = join(bundle, 'pid');
@@ -468,7 +517,12 @@ export class Runtime {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     // With every container gone, the run folder (IP allocator's lock and cursor, runc's root)
     // holds nothing that matters: it goes too. Kept when something could not be removed.
-    if (!failed.length) await rm(this.opts.runDir, { recursive: true, force: true }).catch(() => undefined);
+    if (!failed.length) {
+      await rm(this.opts.runDir, { recursive: true, force: true }).catch(() => undefined);
+      // The layer copies are made again when a runtime needs them; a container left running
+      // would still have them mounted.
+      await this.shifted?.clear();
+    }
     if (failed.length)
       throw new AggregateError(
         failed.map((f) => f.reason),

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seccompProfile } from './seccomp.js';
+import type { UsernsMapping } from './userns.js';
 
 export interface ProcessSpec {
   args: string[];
@@ -33,6 +34,8 @@ export interface SpecOptions {
   cpus?: number;
   /** A read-only root filesystem, with a size-limited tmpfs at /tmp for scratch files. */
   readOnlyRootfs?: boolean;
+  /** Run in a user namespace with this id mapping; the rootfs must be owned by the mapped ids. */
+  userns?: Required<UsernsMapping>;
 }
 
 /**
@@ -168,7 +171,22 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
         source: 'mqueue',
         options: ['nosuid', 'noexec', 'nodev'],
       },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      // sysfs may only be mounted from the user namespace that owns the network namespace, and
+      // the instance's is made on the host by CNI: in a user namespace /sys is an empty tmpfs
+      // (read-only) rather than the host's whole /sys bound in, as rootless runc does.
+      o.userns
+        ? {
+            destination: '/sys',
+            type: 'tmpfs',
+            source: 'tmpfs',
+            options: ['nosuid', 'noexec', 'nodev', 'ro', 'mode=755', 'size=4k'],
+          }
+        : {
+            destination: '/sys',
+            type: 'sysfs',
+            source: 'sysfs',
+            options: ['nosuid', 'noexec', 'nodev', 'ro'],
+          },
       ...(o.readOnlyRootfs
         ? [
             {
@@ -189,7 +207,14 @@ export function buildSpec(o: SpecOptions): Record<string, unknown> {
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
+        ...(o.userns ? [{ type: 'user' }] : []),
       ],
+      ...(o.userns
+        ? {
+            uidMappings: [{ containerID: 0, hostID: o.userns.hostId, size: o.userns.size }],
+            gidMappings: [{ containerID: 0, hostID: o.userns.hostId, size: o.userns.size }],
+          }
+        : {}),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
       seccomp: seccompProfile(),
