@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
 import { ErrorCatalogue, type FunctionRecord, type HeaderMap, type Logger, ThawError } from '@thaw/shared';
-import { type ConnectionOptions, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type ConnectionOptions, DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type CallbackRecord, deliver } from './async/callback.js';
+import { checkTarget } from './async/outbound.js';
+import { loadEnv } from './env.js';
 import type { Answer, Envelope } from './invoke.js';
 import type { Registry } from './registry.js';
 
@@ -11,12 +12,30 @@ export const MAX_STORED_BODY = 1024 * 1024;
 const KEEP_SUCCEEDED_S = 24 * 3600;
 const KEEP_DEAD_S = 7 * 24 * 3600;
 const BACKOFF_MS = 500;
+const OUTAGE_MIN_WAIT_MS = 500;
+const OUTAGE_MAX_WAIT_MS = 5000;
+
+/**
+ * The wait before the next try of a call whose tries have found no worker for `elapsedMs`: as
+ * long as the outage has lasted so far (so the waits double), from 0.5 s up to 5 s, so a call
+ * runs at most about 5 s after a worker is back. A quarter either way at random, so the calls
+ * queued during an outage do not all come back in the same instant.
+ */
+export function outageWait(elapsedMs: number, random = Math.random): number {
+  const base = Math.min(Math.max(elapsedMs, OUTAGE_MIN_WAIT_MS), OUTAGE_MAX_WAIT_MS);
+  return Math.round(base * (0.75 + random() / 2));
+}
 
 interface CallData {
   fn: string;
   envelope: { method: string; path: string; query: string; headers: HeaderMap; body: string };
   callbackUrl?: string;
   last?: StoredAnswer;
+  /** When tries began to find no worker (cleared once one reaches a worker). */
+  outageSince?: number;
+  /** Set while the call waits for a worker, an attempt not used: why. */
+  waiting?: string;
+  callback?: CallbackRecord;
 }
 
 interface StoredAnswer {
@@ -42,49 +61,24 @@ export interface CallView {
   /** The function's answer (succeeded), or its last failed answer. */
   response?: StoredAnswer & { bodyEncoding: 'base64' };
   error?: string;
+  /** What became of the callback, when the call has a callback URL. */
+  callback?: CallbackRecord | { status: 'pending' };
 }
 
-// Where a callback may not go unless allowed: this host, its networks, cloud metadata.
-const PRIVATE = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['224.0.0.0', 3],
-] as const)
-  PRIVATE.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 127],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  PRIVATE.addSubnet(net, prefix, 'ipv6');
-
-/** Why a callback URL may not be called (its host resolves to a private address), or undefined. */
+/** Why a callback URL may not be called (see checkTarget), or undefined. */
 export async function callbackRefusal(url: string, allowPrivate: boolean): Promise<string | undefined> {
-  if (allowPrivate) return undefined;
-  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-  const addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
-  for (const a of addrs) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a.address)?.[1];
-    const [addr, type] = mapped
-      ? [mapped, 'ipv4' as const]
-      : [a.address, a.family === 6 ? ('ipv6' as const) : ('ipv4' as const)];
-    if (PRIVATE.check(addr, type)) {
-      return `${host} is ${addr}, a private, loopback or link-local address (ASYNC_CALLBACK_PRIVATE=allow permits it)`;
-    }
-  }
-  return undefined;
+  const target = await checkTarget(url, { allowPrivate });
+  return target.ok ? undefined : target.reason;
 }
 
 export interface AsyncOptions {
-  /** Callbacks to private, loopback and link-local addresses are refused unless this is set. */
+  /** Callbacks to private, loopback, link-local and this host's addresses are refused unless set. */
   allowPrivateCallbacks: boolean;
+  /**
+   * How long a call's tries may find no worker (NO_WORKER: nothing ran) without using up its
+   * attempts; past it, such tries count as failed tries.
+   */
+  outageBudgetMs?: number;
   connection: ConnectionOptions;
   prefix: string;
   registry: Registry;
@@ -103,6 +97,18 @@ function stored(a: Answer): StoredAnswer {
   };
 }
 
+/**
+ * ASYNC_OUTAGE_BUDGET_MS, for an app built without the option. main.ts has validated the whole
+ * environment at start; an app built in a test process may have one that is not a gateway's.
+ */
+function budgetFromEnv(): number {
+  try {
+    return loadEnv().ASYNC_OUTAGE_BUDGET_MS;
+  } catch {
+    return 300_000;
+  }
+}
+
 /** A platform failure as the answer a client would have seen. */
 function asAnswer(err: ThawError): Answer {
   return {
@@ -116,7 +122,9 @@ function asAnswer(err: ThawError): Answer {
  * Async invocations on BullMQ: one queue per function (so each has its own concurrency limit,
  * set on the queue for all gateways together), consumed by every gateway. A call is retried
  * with exponential backoff when the answer is 5xx or 429 (WORKER_LOST and OVERLOADED
- * included), up to the function's `asyncAttempts`; then it is dead. Calls live in Redis, so a
+ * included), up to the function's `asyncAttempts`; then it is dead. A try that found no worker
+ * (NO_WORKER) ran nothing: the call waits and tries again, for up to `outageBudgetMs`, without
+ * using an attempt, so a worker outage of that length fails no call. Calls live in Redis, so a
  * gateway, worker or Redis restart loses none (Redis with its append-only file on); a call a
  * dead gateway held is taken over once its lock expires.
  */
@@ -125,7 +133,11 @@ export class AsyncCalls {
   private readonly workers = new Map<string, Worker>();
   private closed = false;
 
-  constructor(private readonly o: AsyncOptions) {}
+  private readonly outageBudgetMs: number;
+
+  constructor(private readonly o: AsyncOptions) {
+    this.outageBudgetMs = o.outageBudgetMs ?? budgetFromEnv();
+  }
 
   private queue(fn: string): Queue {
     let q = this.queues.get(fn);
@@ -182,7 +194,7 @@ export class AsyncCalls {
           ? 'dead'
           : state === 'active'
             ? 'running'
-            : job.attemptsMade > 0
+            : job.attemptsMade > 0 || job.data.waiting
               ? 'retrying'
               : 'queued';
     const answer = status === 'succeeded' ? job.returnvalue : job.data.last;
@@ -196,7 +208,10 @@ export class AsyncCalls {
       ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
       ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn).toISOString() } : {}),
       ...(answer ? { response: { ...answer, bodyEncoding: 'base64' as const } } : {}),
-      ...(status === 'dead' || status === 'retrying' ? { error: job.failedReason } : {}),
+      ...(status === 'dead' || status === 'retrying'
+        ? { error: (status === 'retrying' && job.data.waiting) || job.failedReason }
+        : {}),
+      ...(job.data.callbackUrl ? { callback: job.data.callback ?? { status: 'pending' as const } } : {}),
     };
   }
 
@@ -233,7 +248,7 @@ export class AsyncCalls {
   }
 
   private consume(fn: FunctionRecord): Worker {
-    const w = new Worker<CallData, StoredAnswer>(fn.name, (job) => this.run(job), {
+    const w = new Worker<CallData, StoredAnswer>(fn.name, (job, token) => this.run(job, token), {
       connection: this.o.connection,
       prefix: `${this.o.prefix}:async`,
       concurrency: fn.asyncConcurrency,
@@ -249,7 +264,7 @@ export class AsyncCalls {
     return w;
   }
 
-  private async run(job: Job<CallData, StoredAnswer>): Promise<StoredAnswer> {
+  private async run(job: Job<CallData, StoredAnswer>, token?: string): Promise<StoredAnswer> {
     const fn = await this.o.registry.getFunction(job.data.fn, { fresh: true });
     if (!fn) throw new UnrecoverableError(`function "${job.data.fn}" was deleted`);
     const e = job.data.envelope;
@@ -261,17 +276,35 @@ export class AsyncCalls {
       answer = asAnswer(err);
     }
     const kept = stored(answer);
+    const code = answer.headers['x-thaw-error'];
+    const { waiting: _, outageSince, ...data } = job.data;
+    if (code === 'NO_WORKER' && token) {
+      const now = Date.now();
+      const since = outageSince ?? now;
+      if (now - since < this.outageBudgetMs) {
+        // Nothing ran: this try is no attempt. The call waits in BullMQ's delayed set, so
+        // any gateway may take it on when it is due, this one dead or not.
+        const waiting = `no worker since ${new Date(since).toISOString()} (try answered 503 NO_WORKER); waiting for one, no attempt used`;
+        await job.updateData({ ...data, last: kept, outageSince: since, waiting });
+        await job.moveToDelayed(now + outageWait(now - since), token);
+        throw new DelayedError();
+      }
+    }
     if (answer.status >= 500 || answer.status === 429) {
-      await job.updateData({ ...job.data, last: kept });
-      const code = answer.headers['x-thaw-error'];
+      await job.updateData({ ...data, last: kept, ...(code === 'NO_WORKER' ? { outageSince } : {}) });
+      const past = code === 'NO_WORKER' && outageSince !== undefined ? ', past the outage budget' : '';
       throw new Error(
-        `try ${job.attemptsMade + 1} answered ${answer.status}${typeof code === 'string' && code in ErrorCatalogue ? ` ${code}` : ''}`,
+        `try ${job.attemptsMade + 1} answered ${answer.status}${typeof code === 'string' && code in ErrorCatalogue ? ` ${code}` : ''}${past}`,
       );
     }
+    if (job.data.waiting || outageSince !== undefined) await job.updateData(data);
     return kept;
   }
 
-  /** Posts the result to the call's X-Callback-Url: the function's body, status in a header. */
+  /**
+   * Posts the result to the call's X-Callback-Url (the function's body, status in a header)
+   * and records on the call what became of it: sent, failed, or refused by the address guard.
+   */
   private async callback(
     job: Job<CallData>,
     answer: StoredAnswer | undefined,
@@ -286,34 +319,22 @@ export class AsyncCalls {
     };
     const ct = answer?.headers['content-type'];
     if (typeof ct === 'string') headers['content-type'] = ct;
-    const refused = await callbackRefusal(url, this.o.allowPrivateCallbacks).catch(
-      (err: Error) => `cannot resolve it: ${err.message}`,
-    );
-    if (refused) {
-      this.o.log.warn({ call: job.id, reason: refused }, 'callback not sent');
-      return;
-    }
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers,
-          body: answer ? Buffer.from(answer.body, 'base64') : '',
-          signal: AbortSignal.timeout(10_000),
-          // A redirect could lead anywhere, the checked host's own network included.
-          redirect: 'manual',
-        });
-        if (res.ok) return;
-        if (res.status >= 300 && res.status < 400) {
-          this.o.log.warn({ call: job.id, status: res.status }, 'callback answered a redirect; not followed');
-          return;
-        }
-        this.o.log.warn({ call: job.id, status: res.status }, 'callback answered an error');
-      } catch (err) {
-        this.o.log.warn({ call: job.id, err: (err as Error).message }, 'callback failed');
-      }
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
+    const body = answer ? Buffer.from(answer.body, 'base64') : Buffer.alloc(0);
+    const record = await deliver(
+      { url, headers, body },
+      { allowPrivate: this.o.allowPrivateCallbacks },
+    ).catch((err: Error) => ({
+      status: 'failed' as const,
+      reason: err.message,
+      tries: 0,
+      at: new Date().toISOString(),
+    }));
+    if (record.status !== 'sent') this.o.log.warn({ call: job.id, ...record }, `callback ${record.status}`);
+    await job
+      .updateData({ ...job.data, callback: record })
+      .catch((err: Error) =>
+        this.o.log.warn({ call: job.id, err: err.message }, 'recording the callback failed'),
+      );
   }
 
   /** Jobs by state, summed over the queues this gateway knows: for the metrics. */

@@ -39,13 +39,28 @@ const Env = z.object({
    */
   THAW_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   THAW_TOKEN_FILE: z.string().optional(),
-  /** "allow": async callbacks may go to private, loopback and link-local addresses. */
+  /**
+   * How long an async call's tries may find no worker (NO_WORKER: nothing ran) before they use
+   * up its attempts: a worker outage shorter than this fails no call.
+   */
+  ASYNC_OUTAGE_BUDGET_MS: z.coerce.number().int().min(0).max(86_400_000).default(300_000),
+  /**
+   * "allow": async callbacks may go to private, loopback, link-local and this host's own
+   * addresses (those of every interface).
+   */
   ASYNC_CALLBACK_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
   /**
    * On SIGTERM, how long in-flight requests may take to finish before their connections are cut
    * and the gateway exits anyway.
    */
   GATEWAY_DRAIN_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  /**
+   * An uploaded image no function's record has named for this long is deleted (record and
+   * archive). Keep it above PLACE_TIMEOUT_MS: a create or update holds its image for no longer.
+   */
+  IMAGE_GC_GRACE_MS: z.coerce.number().int().min(0).default(3_600_000),
+  /** How often a gateway looks for images to delete; 0 turns image GC off. */
+  IMAGE_GC_EVERY_MS: z.coerce.number().int().min(0).default(600_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;
