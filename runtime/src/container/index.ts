@@ -6,4 +6,4 @@ export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } fro
 export { Container, ContainerStartError, DEFAULT_DISK_MIB, DEFAULT_INIT, Runtime } from './runtime.js';
 export { scratchRuntimeOptions } from './scratch.js';
 export { INIT_PATH } from './spec.js';
-export { DEFAULT_USERNS_SIZE, type UsernsMapping } from './userns.js';
+export { DEFAULT_USERNS_SIZE, ShiftedLayers, type UsernsMapping } from './userns.js';

@@ -387,6 +387,18 @@ export class Runtime {
         this.network.attach(id),
         this.mountRootfs(o.image.layers, disk, rootfs, diskMiB),
       ]);
+      if (this.userns && o.port < 1024) {
+        // The network namespace belongs to the host's user namespace, so container root's
+        // NET_BIND_SERVICE does not count in it: low ports are opened to every user of this
+        // instance's own namespace instead, which holds nothing but the instance.
+        await run('nsenter', [
+          `--net=${net.netnsPath}`,
+          'sysctl',
+          '-q',
+          '-w',
+          `net.ipv4.ip_unprivileged_port_start=${o.port}`,
+        ]);
+      }
       await checkRootfs(rootfs);
       const cfg = o.image.config;
       const cwd = checkWorkingDir(cfg.workingDir);
