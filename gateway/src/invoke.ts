@@ -14,7 +14,7 @@ import { type Caller, NoRespondersError } from './caller.js';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { Registry } from './registry.js';
+import { type Registry, retryAfterWhenStoreDown } from './registry.js';
 import type { Workers } from './workers.js';
 
 // Extra time past the function's timeout for the worker's own answer to arrive.
@@ -62,6 +62,7 @@ function checkInvoke(d: InvokeDeps, fn: FunctionRecord, req: FastifyRequest): vo
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
 export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise<void> {
+  retryAfterWhenStoreDown(app);
   // Every content type arrives as raw bytes, up to the limit; the function decides what it means.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: d.maxBodyBytes }, (_req, body, done) => {
@@ -115,6 +116,8 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise
   app.all('/async/:name/*', asyncHandler);
 
   app.get<{ Params: { id: string } }>('/v1/calls/:id', async (req) => {
+    // BullMQ's connection waits for Redis as long as it takes: answer now instead.
+    d.registry.checkReachable();
     const view = await d.asyncCalls.get(req.params.id);
     if (!view)
       throw new ThawError(
@@ -191,7 +194,13 @@ export async function invokeFunction(d: InvokeContext, fn: FunctionRecord, env: 
     // The workers holding the function are full: spread it to one with room, if there is one
     // (as the record is now: the cached copy may be stale, and a placement is for good).
     const target = d.cluster.pick(fn.name, fn.memoryMiB);
-    const current = target ? await d.registry.getFunction(fn.name, { fresh: true }) : undefined;
+    // Redis down: no placement can be decided on, and the caller hears OVERLOADED, which is true.
+    const current = target
+      ? await d.registry.getFunction(fn.name, { fresh: true }).catch((err: unknown) => {
+          if (err instanceof ThawError && err.code === 'STORE_UNAVAILABLE') return undefined;
+          throw err;
+        })
+      : undefined;
     if (target && current) {
       await d.workers.place(current, await d.registry.imageSource(current), target);
       msg = await send(d, fn, env.body, h);

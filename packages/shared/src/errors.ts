@@ -43,6 +43,10 @@ export const ErrorCatalogue = {
     message: 'The worker serving the call stopped before it answered; the call may have run in part.',
   },
   NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The gateway cannot reach its store (Redis) right now.',
+  },
   INTERNAL: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
