@@ -11,6 +11,9 @@ export const ErrorCatalogue = {
   },
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
   BAD_REQUEST: { status: 400, message: 'The HTTP request is malformed.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time.' },
+  URI_TOO_LONG: { status: 414, message: 'A part of the request path is longer than the limit.' },
+  HEADERS_TOO_LARGE: { status: 431, message: "The request's headers are larger than the limit." },
   INVALID_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
