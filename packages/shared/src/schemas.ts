@@ -16,6 +16,12 @@ const EnvName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are letters, digits and _');
 
+/**
+ * A whole number in [min, max]. The bounds come first: zod's int check has a bound of its own
+ * (the safe integers), and a value past both (1e308) would otherwise be told that one, not ours.
+ */
+const whole = (min: number, max: number) => z.number().min(min).max(max).int();
+
 /** What a user sends to deploy a function. */
 export const FunctionSpec = z.strictObject({
   name: FunctionName,
@@ -26,25 +32,25 @@ export const FunctionSpec = z.strictObject({
     .default({})
     .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables'),
   /** Memory limit of one instance. */
-  memoryMiB: z.number().int().min(16).max(16384).default(128),
+  memoryMiB: whole(16, 16384).default(128),
   /** Per-request timeout; the gateway answers 504 FUNCTION_TIMEOUT beyond it. */
-  timeoutMs: z.number().int().min(100).max(900_000).default(30_000),
+  timeoutMs: whole(100, 900_000).default(30_000),
   /** The port the image's HTTP server listens on; also passed as $PORT. */
-  port: z.number().int().min(1).max(65535).default(8080),
+  port: whole(1, 65535).default(8080),
   /** Instances kept (frozen) on each worker that holds the function, even when idle. */
-  minInstances: z.number().int().min(0).max(100).default(0),
+  minInstances: whole(0, 100).default(0),
   /** Most instances on one worker. */
-  maxInstances: z.number().int().min(1).max(1000).default(10),
+  maxInstances: whole(1, 1000).default(10),
   /** Requests one instance serves at once; more wait for a free instance or a new one. */
-  concurrency: z.number().int().min(1).max(1000).default(1),
+  concurrency: whole(1, 1000).default(1),
   /** Idle time after which instances above the minimum are removed (scale to zero by default). */
-  idleTtlMs: z.number().int().min(1000).max(86_400_000).default(60_000),
+  idleTtlMs: whole(1000, 86_400_000).default(60_000),
   /** Who may invoke: anyone (`public`), or callers with the function's invoke token or the admin token. */
   invokeAuth: z.enum(['public', 'token']).default('public'),
   /** Async calls of this function running at once, across all gateways. */
-  asyncConcurrency: z.number().int().min(1).max(1000).default(10),
+  asyncConcurrency: whole(1, 1000).default(10),
   /** Tries of an async call before it is dead; retried on 5xx and 429 (WORKER_LOST included). */
-  asyncAttempts: z.number().int().min(1).max(20).default(3),
+  asyncAttempts: whole(1, 20).default(3),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;
