@@ -8,7 +8,13 @@ import { adminTokenHash, bearer, tokenMatches } from './auth.js';
 import { Caller } from './caller.js';
 import { Cluster } from './cluster.js';
 import type { GatewayEnv } from './env.js';
-import { installErrorHandling } from './errors.js';
+import {
+  clientErrorHandler,
+  frameworkErrors,
+  installErrorHandling,
+  MAX_PARAM_LENGTH,
+  parseJsonBody,
+} from './errors.js';
 import { functionRoutes } from './functions.js';
 import { healthRoutes } from './health.js';
 import { imageRoutes } from './images.js';
@@ -37,7 +43,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The invoke path is hot: a log line per request costs more than the rest of the gateway.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // What Node's HTTP parser and fastify's router refuse is answered in the catalogue's shape too.
+    frameworkErrors,
+    clientErrorHandler,
   });
+  // The API takes JSON only (text/plain included would reach a route as a string); the invoke
+  // and image routes set their own parsers.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
   // "ANY" means any: WebDAV and other registered methods (PROPFIND, MKCOL, PURGE...) reach
   // functions too. CONNECT is left out: its target is a host, not a path.
   for (const method of METHODS) {
