@@ -93,10 +93,10 @@ export async function checkTarget(url: string, o: GuardOptions): Promise<Target>
   if (o.allowPrivate) return { ok: true, host, address: first };
   const local = (o.local ?? interfaceAddresses)();
   for (const a of addrs.map(canonical)) {
-    const kind = isLocal(a, local)
-      ? "one of this host's own addresses"
-      : PRIVATE.check(a.address, a.family === 6 ? 'ipv6' : 'ipv4')
-        ? 'a private, loopback or link-local address'
+    const kind = PRIVATE.check(a.address, a.family === 6 ? 'ipv6' : 'ipv4')
+      ? 'a private, loopback or link-local address'
+      : isLocal(a, local)
+        ? "one of this host's own addresses"
         : undefined;
     if (kind)
       return {

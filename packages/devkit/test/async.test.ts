@@ -37,6 +37,7 @@ interface Call {
   finishedAt?: string;
   response?: { status: number; body: string; truncated: boolean };
   error?: string;
+  callback?: { status: string; responseStatus?: number; tries?: number; reason?: string };
 }
 
 beforeAll(async () => {
@@ -262,6 +263,9 @@ describe('async invocations', () => {
       expect(hook.got[0]?.headers['x-thaw-call-status']).toBe('succeeded');
       expect(hook.got[0]?.headers['x-thaw-function-status']).toBe('200');
       expect(JSON.parse(hook.got[0]?.body ?? '')).toEqual({ slept: 10 });
+      // What became of it is kept on the call.
+      const call = await until(id, (c) => c.callback?.status !== 'pending', 10_000);
+      expect(call.callback).toMatchObject({ status: 'sent', responseStatus: 200, tries: 1 });
     } finally {
       await hook.close();
     }
