@@ -17,6 +17,7 @@ import {
 } from './errors.js';
 import { functionRoutes } from './functions.js';
 import { healthRoutes } from './health.js';
+import { startImageGc } from './image-gc.js';
 import { imageRoutes } from './images.js';
 import { invokeFunction, invokeRoutes } from './invoke.js';
 import { logRoutes } from './logs.js';
@@ -30,7 +31,15 @@ export interface AppDeps {
   redis: Redis;
   config: Pick<GatewayEnv, 'THAW_PREFIX' | 'MAX_BODY_BYTES' | 'MAX_IMAGE_BYTES' | 'PLACE_TIMEOUT_MS'> &
     Partial<
-      Pick<GatewayEnv, 'ASYNC_LOCK_MS' | 'THAW_ADMIN_TOKEN' | 'THAW_TOKEN_FILE' | 'ASYNC_CALLBACK_PRIVATE'>
+      Pick<
+        GatewayEnv,
+        | 'ASYNC_LOCK_MS'
+        | 'THAW_ADMIN_TOKEN'
+        | 'THAW_TOKEN_FILE'
+        | 'ASYNC_CALLBACK_PRIVATE'
+        | 'IMAGE_GC_GRACE_MS'
+        | 'IMAGE_GC_EVERY_MS'
+      >
     >;
   logger: Logger;
 }
@@ -113,7 +122,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (s.type === 'reconnect') registry.flush();
     }
   })();
+  const imageGc = startImageGc({
+    nc,
+    registry,
+    graceMs: config.IMAGE_GC_GRACE_MS ?? 3_600_000,
+    everyMs: config.IMAGE_GC_EVERY_MS ?? 0,
+    log: logger,
+  });
   app.addHook('onClose', async () => {
+    imageGc.stop();
     for (const s of evictions) s.unsubscribe();
     clearInterval(asyncTimer);
     await asyncCalls.close();
