@@ -33,6 +33,11 @@ export const FunctionSpec = z.strictObject({
     .refine((env) => Object.keys(env).length <= 128, 'at most 128 variables'),
   /** Memory limit of one instance. */
   memoryMiB: whole(16, 16384).default(128),
+  /**
+   * Size of one instance's writable layer (a tmpfs under its root filesystem): writes past it
+   * fail with ENOSPC instead of filling the host's disk. Its pages count against memoryMiB.
+   */
+  diskMiB: whole(1, 16384).default(256),
   /** Per-request timeout; the gateway answers 504 FUNCTION_TIMEOUT beyond it. */
   timeoutMs: whole(100, 900_000).default(30_000),
   /** The port the image's HTTP server listens on; also passed as $PORT. */

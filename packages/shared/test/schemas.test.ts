@@ -9,6 +9,7 @@ describe('FunctionSpec', () => {
       image: 'sha256:x',
       env: {},
       memoryMiB: 128,
+      diskMiB: 256,
       timeoutMs: 30_000,
       port: 8080,
       minInstances: 0,
