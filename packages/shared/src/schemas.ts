@@ -54,7 +54,10 @@ export const FunctionSpec = z.strictObject({
   invokeAuth: z.enum(['public', 'token']).default('public'),
   /** Async calls of this function running at once, across all gateways. */
   asyncConcurrency: whole(1, 1000).default(10),
-  /** Tries of an async call before it is dead; retried on 5xx and 429 (WORKER_LOST included). */
+  /**
+   * Tries of an async call before it is dead; retried on 5xx and 429 (WORKER_LOST included). A try
+   * that finds no worker (NO_WORKER) uses none while the gateway's ASYNC_OUTAGE_BUDGET_MS lasts.
+   */
   asyncAttempts: whole(1, 20).default(3),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
