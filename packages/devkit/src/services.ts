@@ -21,6 +21,11 @@ export interface ServiceOptions {
   listen?: string;
   /** nats-server only: its max_payload setting (default 8MB). */
   maxPayload?: string;
+  /**
+   * Its own process group, so that a Ctrl-C reaching the terminal's group does not stop it
+   * before the processes that use it have drained (the caller stops it, last).
+   */
+  ownGroup?: boolean;
 }
 
 function missing(bin: string): Error {
@@ -37,8 +42,13 @@ async function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
   ]);
 }
 
-function start(bin: string, args: string[], dir: string): { child: ChildProcess; output: () => string } {
-  const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  bin: string,
+  args: string[],
+  dir: string,
+  ownGroup = false,
+): { child: ChildProcess; output: () => string } {
+  const child = spawn(bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: ownGroup });
   let out = '';
   const keep = (b: Buffer) => {
     out = (out + b.toString()).slice(-8192);
@@ -88,26 +98,58 @@ export async function startNats(opts: ServiceOptions = {}): Promise<Service> {
     join(dir, 'js'),
   ];
   args.push('--ports_file_dir', dir);
-  const { child, output } = start('nats-server', args, dir);
+  const { child, output } = start('nats-server', args, dir, opts.ownGroup);
   const close = makeCloser(child, dir, ownDir);
   const failed = await spawnFailed('nats-server', child);
   if (failed) {
     await close();
     throw failed;
   }
+  // nats-server names its ports file by its pid; one a killed server left names a dead port.
+  const own = `_${child.pid}.ports`;
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    const file = (await readdir(dir)).find((f) => f.endsWith('.ports'));
-    if (file) {
-      const ports = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nats?: string[] };
-      const url = ports.nats?.[0];
-      if (url) return { url, process: child, close };
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.ports'));
+    const file = files.find((f) => f.endsWith(own));
+    // Read while being written: an empty or partial file is read again on the next turn.
+    const ports = file
+      ? (safeJson(await readFile(join(dir, file), 'utf8').catch(() => '')) as { nats?: string[] } | undefined)
+      : undefined;
+    const url = ports?.nats?.[0];
+    if (url) {
+      await removeStalePortsFiles(dir, files);
+      return { url, process: child, close };
     }
     await sleep(20);
   }
   await close();
   throw new Error(`nats-server did not start:\n${output()}`);
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the ports files of servers that no longer run, so no reader can take them. */
+async function removeStalePortsFiles(dir: string, files: string[]): Promise<void> {
+  for (const f of files) {
+    const pid = Number(/_(\d+)\.ports$/.exec(f)?.[1]);
+    if (pid && !alive(pid)) await rm(join(dir, f), { force: true });
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -140,7 +182,7 @@ export async function startRedis(opts: ServiceOptions = {}): Promise<Service> {
       '--appendonly',
       'yes',
     ];
-    const { child, output } = start('redis-server', args, dir);
+    const { child, output } = start('redis-server', args, dir, opts.ownGroup);
     const close = makeCloser(child, dir, ownDir);
     const failed = await spawnFailed('redis-server', child);
     if (failed) {
