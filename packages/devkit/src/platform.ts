@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type Service, startNats, startRedis } from './services.js';
+import { type Restart, type SuperviseOptions, Supervisor } from './supervise.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -34,6 +35,15 @@ export interface PlatformOptions {
   /** 'inherit' shows the processes' logs; 'buffer' keeps the last lines for errors. */
   logs?: 'inherit' | 'buffer';
   logLevel?: string;
+  /**
+   * Restart the NATS and Redis servers, the worker and the first gateway when one dies (a
+   * restarted server keeps its data when natsDir / redisDir are given); past the budget, stop
+   * everything and call `onStop`. Then the servers also get their own process group (a Ctrl-C
+   * stops them last, after the worker drained), and close() reclaims the containers of a worker
+   * that died, with a worker started only for that. Off by default: tests that kill a process
+   * on purpose expect it to stay dead.
+   */
+  supervise?: SuperviseOptions;
 }
 
 export interface Platform {
@@ -44,11 +54,14 @@ export interface Platform {
   fetch(url: string, init?: RequestInit): Promise<Response>;
   readonly natsUrl: string;
   readonly redisUrl: string;
+  /** The worker's process (the latest, when supervised). */
   readonly worker: ChildProcess | undefined;
   /** The worker's GET /metrics URL (when this platform started a worker). */
   readonly workerMetricsUrl: string | undefined;
-  /** The first gateway's process. */
+  /** The first gateway's process (the latest, when supervised). */
   readonly gateway: ChildProcess;
+  /** The restarts a supervised platform made, oldest first. */
+  readonly restarts: readonly Restart[];
   /** Last lines the worker and gateway printed (with logs: 'buffer'). */
   output(): string;
   /** Starts one more gateway on the same NATS and Redis (stopped by close()); resolves to its URL. */
@@ -77,12 +90,13 @@ async function stop(child: ChildProcess, ms: number): Promise<void> {
 /** Starts NATS and Redis (unless given), one worker and the gateway as child processes. */
 export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> {
   const started: Service[] = [];
-  const children: ChildProcess[] = [];
+  const workers: ChildProcess[] = [];
+  const gateways: ChildProcess[] = [];
   let out = '';
   const keep = (b: Buffer) => {
     out = (out + b.toString()).slice(-64 * 1024);
   };
-  const launch = (name: string, env: Record<string, string>) => {
+  const launch = (name: 'worker' | 'gateway', env: Record<string, string>) => {
     const out = o.logs === 'inherit' ? 'inherit' : 'pipe';
     const child = spawn(process.execPath, [`${REPO}/${name}/dist/main.js`], {
       env: { ...process.env, LOG_LEVEL: o.logLevel ?? 'info', ...env },
@@ -91,31 +105,60 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     });
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    children.push(child);
-    return { child, ready: readyMessage(child, name) };
+    (name === 'worker' ? workers : gateways).push(child);
+    const ready = readyMessage(child, name);
+    // A start given up on (the process died or hung) must not leave a process behind.
+    ready.catch(() => stop(child, 5000));
+    return { child, ready };
   };
+  let stopSupervising = async () => {};
+  // Set once every process got ready: a worker that failed its start has no containers to reclaim.
+  let running = false;
+  let workerLaunch: (() => ReturnType<typeof launch>) | undefined;
   const closeAll = async () => {
-    for (const c of [...children].reverse()) await stop(c, 60_000);
+    await stopSupervising();
+    for (const c of [...gateways].reverse()) await stop(c, 60_000);
+    for (const c of workers) await stop(c, 60_000);
+    const last = workers.at(-1);
+    if (o.supervise && running && workerLaunch && last && last.exitCode !== 0) {
+      // The worker died (or was cut short while draining): one more start reclaims the
+      // containers, network and cgroups it left, and its stop removes the rest.
+      const reclaim = workerLaunch();
+      const ok = await reclaim.ready.then(
+        () => true,
+        (err: unknown) => {
+          keep(
+            Buffer.from(`reclaiming the containers of the dead worker failed: ${(err as Error).message}\n`),
+          );
+          return false;
+        },
+      );
+      if (ok) await stop(reclaim.child, 60_000);
+    }
     for (const s of started.reverse()) await s.close();
   };
   try {
+    const own = { ownGroup: o.supervise !== undefined };
+    const natsOptions = { ...own, ...(o.natsDir ? { dataDir: o.natsDir } : {}) };
+    const redisOptions = { ...own, ...(o.redisDir ? { dataDir: o.redisDir } : {}) };
     let natsUrl = o.natsUrl;
+    let nats: Service | undefined;
     if (!natsUrl) {
-      const nats = await startNats(o.natsDir ? { dataDir: o.natsDir } : {});
+      nats = await startNats(natsOptions);
       started.push(nats);
       natsUrl = nats.url;
     }
     let redisUrl = o.redisUrl;
+    let redis: Service | undefined;
     if (!redisUrl) {
-      const redis = await startRedis(o.redisDir ? { dataDir: o.redisDir } : {});
+      redis = await startRedis(redisOptions);
       started.push(redis);
       redisUrl = redis.url;
     }
     const prefix = o.prefix ?? 'thaw';
-    const worker =
-      o.worker === false
-        ? undefined
-        : launch('worker', { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv });
+    const workerEnv = { NATS_URL: natsUrl, THAW_PREFIX: prefix, ...o.workerEnv };
+    workerLaunch = o.worker === false ? undefined : () => launch('worker', workerEnv);
+    const worker = workerLaunch?.();
     const workerReady = await worker?.ready;
     const tokenEnv: Record<string, string> = o.tokenFile
       ? { THAW_TOKEN_FILE: o.tokenFile, ...(o.adminToken ? { THAW_ADMIN_TOKEN: o.adminToken } : {}) }
@@ -136,6 +179,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     };
     const gateway = await startGateway(o.gatewayPort ?? 8080);
     const gatewayUrl = gateway.url;
+    let gatewayChild = gateway.child;
     const token =
       tokenEnv.THAW_ADMIN_TOKEN ??
       (await readFile(o.tokenFile ?? '', 'utf8').then(
@@ -147,6 +191,47 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         },
       ));
     let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= closeAll();
+      return closing;
+    };
+    const supervisor = o.supervise
+      ? new Supervisor(o.supervise, (err) => {
+          const onStop = o.supervise?.onStop;
+          void close().then(() => onStop?.(err));
+        })
+      : undefined;
+    if (supervisor) {
+      stopSupervising = () => supervisor.stop();
+      // A restarted server takes the port of the one before: the others reconnect to it.
+      const restartService = (name: string, first: Service, begin: (port: number) => Promise<Service>) => {
+        let current = first;
+        const port = Number(new URL(first.url).port);
+        supervisor.watch(name, first.process, async () => {
+          await current.close();
+          const next = await begin(port);
+          started[started.indexOf(current)] = next;
+          current = next;
+          return next.process;
+        });
+      };
+      if (nats) restartService('nats-server', nats, (port) => startNats({ ...natsOptions, port }));
+      if (redis) restartService('redis-server', redis, (port) => startRedis({ ...redisOptions, port }));
+      if (worker && workerLaunch) {
+        const again = workerLaunch;
+        supervisor.watch('worker', worker.child, async () => {
+          const next = again();
+          await next.ready;
+          return next.child;
+        });
+      }
+      const gatewayPort = Number(new URL(gatewayUrl).port);
+      supervisor.watch('gateway', gateway.child, async () => {
+        gatewayChild = (await startGateway(gatewayPort)).child;
+        return gatewayChild;
+      });
+    }
+    running = true;
     return {
       gatewayUrl,
       token,
@@ -160,15 +245,17 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
         }),
       natsUrl,
       redisUrl,
-      worker: worker?.child,
+      get worker() {
+        return workerLaunch ? workers.at(-1) : undefined;
+      },
       workerMetricsUrl: workerReady?.metrics,
-      gateway: gateway.child,
+      get gateway() {
+        return gatewayChild;
+      },
+      restarts: supervisor?.restarts ?? [],
       output: () => out,
       addGateway: async () => (await startGateway(0)).url,
-      close: () => {
-        closing ??= closeAll();
-        return closing;
-      },
+      close,
     };
   } catch (err) {
     await closeAll();

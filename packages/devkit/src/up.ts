@@ -3,6 +3,8 @@
  * :8080 (PORT; 0 picks a free port) and the example function. Everything lives under .thaw/ in
  * the repo (THAW_UP_DIR puts it elsewhere; the worker's THAW_STATE_DIR and THAW_RUN_DIR are
  * taken from the environment when set); Ctrl-C stops it all and removes every container.
+ * A server or process that dies is restarted; one that dies more than 3 times in a minute stops
+ * the whole run (exit status 1) with a message naming it, rather than leaving it half-running.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -48,6 +50,14 @@ platform = await startPlatform({
   // The admin token: THAW_ADMIN_TOKEN, or the one the gateway makes on its first start.
   ...(process.env.THAW_ADMIN_TOKEN ? { adminToken: process.env.THAW_ADMIN_TOKEN } : {}),
   tokenFile: join(data, 'admin-token'),
+  supervise: {
+    onRestart: (r) => console.error(`thaw: the ${r.name} died (${r.exit}) and was restarted`),
+    // Everything was stopped (and the containers removed) before this is called.
+    onStop: (err) => {
+      console.error(`\nthaw: ${err.message}`);
+      process.exit(1);
+    },
+  },
 });
 if (stopRequested) await shutdown(0);
 // The port the gateway bound (PORT=0 picks one).

@@ -63,6 +63,29 @@ function descendants(pid: number): { pid: number; name: string }[] {
   });
 }
 
+/** Whether `pid` is that server, or the worker (a node process running worker/dist/main.js). */
+function isProcess(pid: number, name: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (name === 'worker') return cmdline.some((a) => a.endsWith('worker/dist/main.js'));
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+  } catch {
+    // Ended since it was listed.
+    return false;
+  }
+}
+
+/** Calls `get` until it returns something, or throws when `ms` have passed. */
+async function poll<T>(get: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await get().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms:\n${output}`);
+    await sleep(250);
+  }
+}
+
 /** A user's shell: no THAW_* settings, no NATS_URL / REDIS_URL, and HOME in the temp folder. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -153,11 +176,60 @@ describe('npm run up', () => {
     expect(get.stdout).toMatch(/^name:\s+hello$/m);
   }, 60_000);
 
-  it('stops everything on Ctrl-C and leaves nothing behind', async () => {
+  it('restarts a nats-server, redis-server or worker killed with -9, and serves on', async () => {
+    const [, curl = ''] = await waitFor(/^\s*(curl -s 'http:\/\/localhost:\d+\/fn\/hello\/[^\n]*)$/m, 5000);
+    for (const name of ['nats-server', 'redis-server', 'worker']) {
+      const [victim] = descendants(up.pid as number).filter((p) => isProcess(p.pid, name));
+      expect(victim, name).toBeDefined();
+      process.kill(victim?.pid as number, 'SIGKILL');
+      await waitFor(new RegExp(`thaw: the ${name} died \\(signal SIGKILL\\) and was restarted`), 90_000);
+      const [next] = descendants(up.pid as number).filter((p) => isProcess(p.pid, name));
+      expect(next?.pid, name).not.toBe(victim?.pid);
+      // The others reconnect to it (same port, same data): the function answers again.
+      const answer = await poll(async () => {
+        const r = await sh('bash', ['-c', `${curl} -w '\\n%{http_code}'`]);
+        return r.stdout.endsWith('\n200') ? r.stdout : undefined;
+      }, 60_000);
+      expect(answer, name).toContain('"path":"/greet"');
+    }
+    // The killed nats-server's ports file named a dead port: it was not taken, and is gone.
+    const ports = (await readdir(join(data, 'nats'))).filter((f) => f.endsWith('.ports'));
+    expect(ports).toHaveLength(1);
+    const [nats] = descendants(up.pid as number).filter((p) => isProcess(p.pid, 'nats-server'));
+    expect(ports[0]).toBe(`nats-server_${nats?.pid}.ports`);
+  }, 300_000);
+
+  it('after kill -9 of the worker, Ctrl-C still stops everything and leaves nothing behind', async () => {
+    // Warm instances of a second function, so that the dead worker leaves containers behind.
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const base = /"url": "(http:\/\/localhost:\d+)"/.exec(
+      readFileSync(join(data, 'config.json'), 'utf8'),
+    )?.[1];
+    const hello = (await (await fetch(`${base}/v1/functions/hello`, { headers: auth })).json()) as {
+      image: string;
+    };
+    const deployed = await fetch(`${base}/v1/functions`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'warm', image: hello.image, minInstances: 3 }),
+    });
+    expect(deployed.status).toBe(201);
+    const runc = () =>
+      execFileSync('runc', ['--root', join(rt.runDir, 'runc'), 'list', '--quiet'], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean);
+    expect(await poll(async () => (runc().length >= 3 ? true : undefined), 90_000)).toBe(true);
+
+    pids = descendants(up.pid as number);
     expect(pids.length).toBeGreaterThanOrEqual(4);
+    const [worker] = pids.filter((p) => isProcess(p.pid, 'worker'));
+    const before = output.length;
+    process.kill(worker?.pid as number, 'SIGKILL');
     process.kill(-(up.pid as number), 'SIGINT');
-    const end = await Promise.race([exited, sleep(90_000).then(() => 'timeout' as const)]);
+    const end = await Promise.race([exited, sleep(120_000).then(() => 'timeout' as const)]);
     expect(end, output).toEqual({ code: 0, signal: null });
+    // A worker started for it removed what the dead one left (its log line, level warn).
+    expect(output.slice(before)).toMatch(/removed containers left by an earlier run/);
     expect(output).toContain('thaw: stopped');
     // Orphans are reaped by init: allow a moment.
     const deadline = Date.now() + 10_000;
@@ -181,7 +253,7 @@ describe('npm run up', () => {
     expect(reclaimed).toEqual([]);
     await runtime.close();
     expect(residueItems(await runtime.residue())).toEqual([]);
-  }, 150_000);
+  }, 200_000);
 });
 
 /** Every file under `dir`, as text (Redis's append-only log and snapshot, here). */
