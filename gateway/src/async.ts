@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { ErrorCatalogue, type FunctionRecord, type HeaderMap, type Logger, ThawError } from '@thaw/shared';
+import {
+  checkTarget,
+  ErrorCatalogue,
+  type FunctionRecord,
+  type HeaderMap,
+  type Logger,
+  ThawError,
+} from '@thaw/shared';
 import { type ConnectionOptions, DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { type CallbackRecord, deliver } from './async/callback.js';
-import { checkTarget } from './async/outbound.js';
 import { loadEnv } from './env.js';
 import type { Answer, Envelope } from './invoke.js';
 import type { Registry } from './registry.js';
@@ -65,9 +71,12 @@ export interface CallView {
   callback?: CallbackRecord | { status: 'pending' };
 }
 
+/** The setting that lets callbacks go to private addresses, named when one is refused. */
+const CALLBACK_SETTING = 'ASYNC_CALLBACK_PRIVATE=allow';
+
 /** Why a callback URL may not be called (see checkTarget), or undefined. */
 export async function callbackRefusal(url: string, allowPrivate: boolean): Promise<string | undefined> {
-  const target = await checkTarget(url, { allowPrivate });
+  const target = await checkTarget(url, { allowPrivate, allowedBy: CALLBACK_SETTING });
   return target.ok ? undefined : target.reason;
 }
 
@@ -322,7 +331,7 @@ export class AsyncCalls {
     const body = answer ? Buffer.from(answer.body, 'base64') : Buffer.alloc(0);
     const record = await deliver(
       { url, headers, body },
-      { allowPrivate: this.o.allowPrivateCallbacks },
+      { allowPrivate: this.o.allowPrivateCallbacks, allowedBy: CALLBACK_SETTING },
     ).catch((err: Error) => ({
       status: 'failed' as const,
       reason: err.message,

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { checkTarget, type GuardOptions, pinnedLookup, type Resolved } from './outbound.js';
+import { checkTarget, type GuardOptions, pinnedLookup, type Resolved } from '@thaw/shared';
 
 /** What became of a call's callback, kept with the call. */
 export interface CallbackRecord {

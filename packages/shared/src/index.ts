@@ -2,5 +2,15 @@ export { parseEnv } from './env.js';
 export * from './errors.js';
 export { endToEndHeaders, type HeaderMap, HOP_BY_HOP_HEADERS } from './headers.js';
 export { createLogger, type Logger } from './log.js';
+export {
+  checkTarget,
+  type GuardOptions,
+  interfaceAddresses,
+  pinnedLookup,
+  type Resolved,
+  type Resolver,
+  systemResolver,
+  type Target,
+} from './outbound.js';
 export * from './schemas.js';
 export * from './subjects.js';

@@ -25,7 +25,8 @@ export function interfaceAddresses(): Resolved[] {
   return out;
 }
 
-// Where a callback may not go unless allowed: this host's networks, cloud metadata, multicast.
+// Where thaw may not go on a user's behalf (callbacks, registry pulls) unless allowed: this host's
+// networks, cloud metadata, multicast.
 const PRIVATE = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
@@ -63,6 +64,8 @@ function isLocal(a: Resolved, local: Resolved[]): boolean {
 export interface GuardOptions {
   /** Private, loopback, link-local and this host's own addresses are allowed. */
   allowPrivate: boolean;
+  /** The setting that allows them, named in a refusal (e.g. "ASYNC_CALLBACK_PRIVATE=allow"). */
+  allowedBy?: string;
   resolve?: Resolver;
   /** This host's addresses; read from the interfaces at each check by default. */
   local?: () => Resolved[];
@@ -101,7 +104,7 @@ export async function checkTarget(url: string, o: GuardOptions): Promise<Target>
     if (kind)
       return {
         ok: false,
-        reason: `${host} is ${a.address}, ${kind} (ASYNC_CALLBACK_PRIVATE=allow permits it)`,
+        reason: `${host} is ${a.address}, ${kind}${o.allowedBy ? ` (${o.allowedBy} permits it)` : ''}`,
       };
   }
   return { ok: true, host, address: first };
