@@ -24,7 +24,17 @@ export interface HostOptions {
    */
   starts?: Semaphore;
   metrics?: WorkerMetrics;
+  /**
+   * Platform-side failures in a row (UPSTREAM_ERROR, FUNCTION_TIMEOUT) after which an instance
+   * is retired and replaced; default 3.
+   */
+  retireAfterFailures?: number;
+  /** Called when an instance joins the pool: the log collector watches its files from then on. */
+  instanceAdded?: () => void;
 }
+
+/** Failures that say the instance could not answer at all, not what the function chose to answer. */
+const INSTANCE_FAILURES = new Set(['UPSTREAM_ERROR', 'FUNCTION_TIMEOUT']);
 
 /** Why an instance is started: the metrics' `reason` label. */
 type StartReason = 'minimum' | 'request' | 'autoscaler' | 'replace';
@@ -48,10 +58,14 @@ interface Waiter {
  * a new instance starts (up to `maxInstances`); beyond the queue it is refused (OVERLOADED).
  * The autoscaler, fed the average concurrency every tick, starts instances ahead of demand;
  * instances idle longer than `idleTtlMs` go while there are more than the autoscaler and
- * `minInstances` ask for. A crashed instance is replaced.
+ * `minInstances` ask for. A crashed instance is replaced, and so is one that failed
+ * `retireAfterFailures` calls in a row without an answer (a process that still accepts
+ * connections but cannot serve them, e.g. with every pid of its cgroup held by live processes).
  */
 export class FunctionHost {
   private readonly instances = new Set<Instance>();
+  /** Out of the pool, finishing the calls they hold; destroyed when the last one ends. */
+  private readonly retiring = new Set<Instance>();
   private starting = 0;
   private readonly waiters: Waiter[] = [];
   private readonly autoscaler: Autoscaler;
@@ -144,6 +158,7 @@ export class FunctionHost {
         return undefined;
       }
       this.instances.add(inst);
+      this.opts.instanceAdded?.();
       reserved = false; // from here the instance owns the reservation: removeInstance() returns it
       this.log.info(
         {
@@ -290,17 +305,42 @@ export class FunctionHost {
     try {
       const result = await forward(inst, req, this.fn.timeoutMs);
       if (!result.ok && result.crashed) this.replace(inst);
+      else this.judge(inst, result);
       return result;
     } finally {
       inst.release();
       this.setInflight(-1);
+      if (this.retiring.has(inst) && inst.busy === 0) void this.removeInstance(inst, 'retired');
       this.dispatch();
+    }
+  }
+
+  /**
+   * Counts the instance's failures in a row; at the limit takes it out of the pool at once
+   * (no new call goes to it) and destroys it when its calls in flight end.
+   */
+  private judge(inst: Instance, result: InvokeResult): void {
+    if (result.ok) {
+      inst.failuresInARow = 0;
+      return;
+    }
+    if (!INSTANCE_FAILURES.has(result.code)) return;
+    inst.failuresInARow++;
+    const limit = this.opts.retireAfterFailures ?? 3;
+    if (inst.failuresInARow < limit || !this.instances.delete(inst)) return;
+    this.retiring.add(inst);
+    this.log.warn(
+      { fn: this.fn.name, container: inst.container.id, failures: inst.failuresInARow, last: result.code },
+      'instance failed calls in a row; replacing it',
+    );
+    if (!this.closed && this.instances.size + this.starting < Math.max(1, this.fn.minInstances)) {
+      void this.startInstance('replace');
     }
   }
 
   /** Takes the instance out of the pool, destroys it and returns its memory to the budget. */
   private async removeInstance(inst: Instance, why: string): Promise<void> {
-    if (!this.instances.delete(inst)) return;
+    if (!this.instances.delete(inst) && !this.retiring.delete(inst)) return;
     this.log.info(
       { fn: this.fn.name, container: inst.container.id, instances: this.instances.size, why },
       'instance removed',
@@ -414,6 +454,8 @@ export class FunctionHost {
       w.reject(new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`));
     }
     while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
-    await Promise.allSettled([...this.instances].map((i) => this.removeInstance(i, 'function closed')));
+    await Promise.allSettled(
+      [...this.instances, ...this.retiring].map((i) => this.removeInstance(i, 'function closed')),
+    );
   }
 }

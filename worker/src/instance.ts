@@ -13,6 +13,8 @@ export class Instance {
   private inflight = 0;
   /** When the last request ended (performance.now()), for the idle time-to-live. */
   lastUsed = performance.now();
+  /** Calls in a row that got no answer from it (the pool retires it at a limit). */
+  failuresInARow = 0;
   private timer: NodeJS.Timeout | undefined;
   private freezing: Promise<void> | undefined;
   private closed = false;

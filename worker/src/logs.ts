@@ -1,6 +1,7 @@
-import { closeSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { LogEntry } from '@thaw/shared';
 import type { FunctionHost } from './function-host.js';
+import { type CutCells, cut, LogCutter, newCutCells } from './log-cutter.js';
 
 export interface LogLimits {
   /** Lines kept per function (oldest dropped first). */
@@ -9,7 +10,11 @@ export interface LogLimits {
   bytesPerFunction: number;
   /** A longer line is cut (and marked) here. */
   maxLineBytes: number;
-  /** A log file larger than this is truncated once read (the container writes with O_APPEND). */
+  /**
+   * The bound of each log file on disk. A file that reaches it is truncated at once (the
+   * container writes with O_APPEND, so it goes on writing at the new end); what had not been
+   * read by then is dropped, and a marker line says how much.
+   */
   maxFileBytes: number;
 }
 
@@ -33,6 +38,10 @@ interface Tail {
    * again it writes nothing, and is not looked at.
    */
   quietSince: number | undefined;
+  /** Shared with the cutting thread. */
+  cells: Record<Stream, CutCells>;
+  /** The generation of each file when last read: a new one means it was cut since. */
+  gen: Record<Stream, bigint>;
 }
 
 /** One function's recent lines: a bounded ring, oldest dropped first. */
@@ -55,14 +64,21 @@ class Ring {
 
 /**
  * Collects the stdout and stderr of every instance on this worker: it reads what each running
- * instance appended to its log files since the last look (frozen ones once more after they
- * froze, then not at all, so hundreds of frozen instances cost nothing), keeps each
+ * instance appended to its log files since the last look (frozen ones until they are read to
+ * the end, then not at all, so hundreds of frozen instances cost nothing), keeps each
  * function's recent lines in a bounded ring and hands new lines to `onLines` (live followers).
+ *
+ * The files on disk stay within `maxFileBytes`: a pass every 250 ms reads at most 1 MiB of each,
+ * which a function can outwrite a hundredfold, so a thread (`LogCutter`) watches every file and
+ * truncates it the moment it reaches the bound; what was not read by then is dropped and
+ * counted in a marker line. A frozen instance cannot write, so its files stay as they were
+ * when it froze: within the bound.
  */
 export class LogCollector {
   private readonly tails = new Map<string, Tail>();
   private readonly rings = new Map<string, Ring>();
   private readonly timer: NodeJS.Timeout;
+  private readonly cutter: LogCutter;
 
   constructor(
     private readonly pools: () => FunctionHost[],
@@ -70,6 +86,7 @@ export class LogCollector {
     private readonly limits: LogLimits = DEFAULT_LOG_LIMITS,
     everyMs = 250,
   ) {
+    this.cutter = new LogCutter(limits.maxFileBytes);
     this.timer = setInterval(() => this.collect(), everyMs);
     this.timer.unref();
   }
@@ -101,38 +118,74 @@ export class LogCollector {
             offset: { stdout: 0, stderr: 0 },
             partial: { stdout: '', stderr: '' },
             quietSince: undefined,
+            cells: { stdout: newCutCells(), stderr: newCutCells() },
+            gen: { stdout: 0n, stderr: 0n },
           };
           this.tails.set(id, tail);
+          for (const stream of ['stdout', 'stderr'] as const) {
+            this.cutter.watch(`${id}/${stream}`, tail.paths[stream], tail.cells[stream]);
+          }
         }
         const frozen = inst.container.state === 'frozen';
         if (frozen && tail.quietSince === inst.lastUsed) continue;
-        const fresh = [...this.read(id, tail, 'stdout'), ...this.read(id, tail, 'stderr')];
-        tail.quietSince = frozen ? inst.lastUsed : undefined;
-        if (fresh.length === 0) continue;
-        let ring = this.rings.get(tail.fn);
-        if (!ring) {
-          ring = new Ring(this.limits);
-          this.rings.set(tail.fn, ring);
-        }
-        for (const e of fresh) ring.push(e);
-        this.onLines(tail.fn, fresh);
+        const out = this.read(id, tail, 'stdout');
+        const err = this.read(id, tail, 'stderr');
+        // Read to the end while frozen: nothing more can come until it is used again.
+        tail.quietSince = frozen && out.atEnd && err.atEnd ? inst.lastUsed : undefined;
+        this.deliver(tail, [...out.entries, ...err.entries]);
       }
     }
-    for (const id of this.tails.keys()) if (!seen.has(id)) this.tails.delete(id);
+    for (const id of this.tails.keys()) {
+      if (seen.has(id)) continue;
+      for (const stream of ['stdout', 'stderr'] as const) this.cutter.unwatch(`${id}/${stream}`);
+      this.tails.delete(id);
+    }
   }
 
-  private read(id: string, tail: Tail, stream: Stream): LogEntry[] {
+  private deliver(tail: Tail, fresh: LogEntry[]): void {
+    if (fresh.length === 0) return;
+    let ring = this.rings.get(tail.fn);
+    if (!ring) {
+      ring = new Ring(this.limits);
+      this.rings.set(tail.fn, ring);
+    }
+    for (const e of fresh) ring.push(e);
+    this.onLines(tail.fn, fresh);
+  }
+
+  private read(id: string, tail: Tail, stream: Stream): { entries: LogEntry[]; atEnd: boolean } {
     const path = tail.paths[stream];
+    const cells = tail.cells[stream];
+    const gen = Atomics.load(cells, 0);
+    if (gen % 2n === 1n) return { entries: [], atEnd: false }; // being cut right now
+    const entries: LogEntry[] = [];
+    if (gen !== tail.gen[stream]) {
+      // Cut since the last read: the file starts again from nothing.
+      tail.gen[stream] = gen;
+      tail.offset[stream] = 0;
+      // The rest of a line cut off by the drop would join a line it does not belong to.
+      tail.partial[stream] = '';
+      const dropped = Atomics.exchange(cells, 2, 0n);
+      if (dropped > 0n) {
+        entries.push({
+          t: new Date().toISOString(),
+          instance: id,
+          revision: tail.revision,
+          stream,
+          line: `[thaw: at least ${dropped} bytes of ${stream} dropped: written faster than the worker reads logs]`,
+        });
+      }
+    }
     let size: number;
     try {
       size = statSync(path).size;
     } catch {
-      return []; // removed with its container
+      return { entries, atEnd: true }; // removed with its container
     }
-    if (size < tail.offset[stream]) tail.offset[stream] = 0; // truncated
-    if (size === tail.offset[stream]) return [];
+    if (size < tail.offset[stream]) tail.offset[stream] = 0; // truncated by someone else
+    if (size === tail.offset[stream]) return { entries, atEnd: true };
     const want = Math.min(size - tail.offset[stream], 1024 * 1024);
-    const buf = Buffer.alloc(want);
+    const buf = Buffer.allocUnsafe(want);
     const fd = openSync(path, 'r');
     let got = 0;
     try {
@@ -140,25 +193,36 @@ export class LogCollector {
     } finally {
       closeSync(fd);
     }
+    // The offset is published before the generation is checked again: a cut that comes after
+    // counts from it, one that came during the read has counted these bytes as dropped and
+    // they are not passed on. Either way nothing is both shown and counted.
+    Atomics.store(cells, 1, BigInt(tail.offset[stream] + got));
+    if (Atomics.load(cells, 0) !== gen) return { entries, atEnd: false };
     tail.offset[stream] += got;
-    if (tail.offset[stream] >= this.limits.maxFileBytes) {
-      truncateSync(path, 0);
-      tail.offset[stream] = 0;
-    }
     const text = tail.partial[stream] + buf.subarray(0, got).toString('utf8');
     const parts = text.split('\n');
     tail.partial[stream] = (parts.pop() ?? '').slice(0, this.limits.maxLineBytes);
     const t = new Date().toISOString();
-    return parts.map((raw) => ({
-      t,
-      instance: id,
-      revision: tail.revision,
-      stream,
-      line: raw.length > this.limits.maxLineBytes ? `${raw.slice(0, this.limits.maxLineBytes)} [cut]` : raw,
-    }));
+    for (const raw of parts) {
+      entries.push({
+        t,
+        instance: id,
+        revision: tail.revision,
+        stream,
+        line: raw.length > this.limits.maxLineBytes ? `${raw.slice(0, this.limits.maxLineBytes)} [cut]` : raw,
+      });
+    }
+    // Past the bound and not cut by the thread yet (no inotify watch, or it is behind): cut
+    // here; the next read starts the file over and reports what was dropped.
+    if (size >= this.limits.maxFileBytes) {
+      cut(path, cells, size);
+      return { entries, atEnd: false };
+    }
+    return { entries, atEnd: tail.offset[stream] >= size };
   }
 
   close(): void {
     clearInterval(this.timer);
+    this.cutter.close();
   }
 }

@@ -75,6 +75,14 @@ export class WorkerService {
     this.accepted.set(InvokeHeader.accepted, workerId);
   }
 
+  /**
+   * A new instance's log files are watched at once: the collector's periodic pass would find
+   * it only up to 250 ms later, time enough to write hundreds of MiB past the bound.
+   */
+  private hostOptions(): HostOptions {
+    return { ...this.opts, instanceAdded: () => this.logs?.collect() };
+  }
+
   start(): void {
     this.subs.push(
       // Gateways address placements to the worker with most room (from heartbeats); the queue
@@ -232,7 +240,7 @@ export class WorkerService {
     const entry: Entry = { fn: req.fn, placing: Promise.resolve(''), retiring: new Set() };
     entry.placing = (async () => {
       const image = await this.images.ensure(req.image, req.fn.imageDigest);
-      const host = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
+      const host = new FunctionHost(req.fn, image, this.runtime, this.hostOptions(), this.log);
       entry.host = host;
       await host.warm();
       if (this.hosts.get(req.fn.name) !== entry) return image.digest; // removed while starting
@@ -262,7 +270,7 @@ export class WorkerService {
     const rolling = (async () => {
       await entry.placing.catch(() => undefined);
       const image = await this.images.ensure(req.image, req.fn.imageDigest);
-      const next = new FunctionHost(req.fn, image, this.runtime, this.opts, this.log);
+      const next = new FunctionHost(req.fn, image, this.runtime, this.hostOptions(), this.log);
       try {
         await next.warm();
       } catch (err) {

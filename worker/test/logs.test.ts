@@ -77,6 +77,35 @@ describe('LogCollector', () => {
     c.close();
   });
 
+  it('cuts a file that reaches the bound between passes, and counts what was dropped', async () => {
+    const state = { frozen: false, lastUsed: 1 };
+    const { pool, paths } = fakePool(state);
+    const live: string[] = [];
+    const c = new LogCollector(
+      () => [pool],
+      (_fn, e) => live.push(...e.map((x) => x.line)),
+      { ...limits, maxFileBytes: 1000 },
+      60_000,
+    );
+    c.collect(); // the thread watches from here
+    appendFileSync(paths.stdout, 'first\n');
+    c.collect();
+    // No pass runs now: the cutting thread alone empties the file once it passes the bound.
+    appendFileSync(paths.stdout, `${'y'.repeat(1999)}\n`);
+    const deadline = Date.now() + 5000;
+    while (statSync(paths.stdout).size > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(statSync(paths.stdout).size).toBe(0);
+    appendFileSync(paths.stdout, 'next\n');
+    c.collect();
+    expect(live).toEqual([
+      'first',
+      '[thaw: at least 2000 bytes of stdout dropped: written faster than the worker reads logs]',
+      'next',
+    ]);
+    c.close();
+  });
+
   it('reads a frozen instance once, then not until it is used again', () => {
     const state = { frozen: true, lastUsed: 1 };
     const { pool, paths } = fakePool(state);
