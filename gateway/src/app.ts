@@ -34,6 +34,7 @@ export interface AppDeps {
       Pick<
         GatewayEnv,
         | 'ASYNC_LOCK_MS'
+        | 'ASYNC_OUTAGE_BUDGET_MS'
         | 'THAW_ADMIN_TOKEN'
         | 'THAW_TOKEN_FILE'
         | 'ASYNC_CALLBACK_PRIVATE'
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log: logger,
     lockMs: config.ASYNC_LOCK_MS ?? 30_000,
     allowPrivateCallbacks: config.ASYNC_CALLBACK_PRIVATE === 'allow',
+    outageBudgetMs: config.ASYNC_OUTAGE_BUDGET_MS ?? 300_000,
   });
   const metrics = new GatewayMetrics(cluster, () => asyncCalls.counts());
   workers.metrics = metrics;

@@ -9,7 +9,6 @@ import {
 } from '@thaw/shared';
 import { type ConnectionOptions, DelayedError, type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { type CallbackRecord, deliver } from './async/callback.js';
-import { loadEnv } from './env.js';
 import type { Answer, Envelope } from './invoke.js';
 import type { Registry } from './registry.js';
 
@@ -87,7 +86,7 @@ export interface AsyncOptions {
    * How long a call's tries may find no worker (NO_WORKER: nothing ran) without using up its
    * attempts; past it, such tries count as failed tries.
    */
-  outageBudgetMs?: number;
+  outageBudgetMs: number;
   connection: ConnectionOptions;
   prefix: string;
   registry: Registry;
@@ -104,18 +103,6 @@ function stored(a: Answer): StoredAnswer {
     body: a.body.subarray(0, MAX_STORED_BODY).toString('base64'),
     truncated: a.body.length > MAX_STORED_BODY,
   };
-}
-
-/**
- * ASYNC_OUTAGE_BUDGET_MS, for an app built without the option. main.ts has validated the whole
- * environment at start; an app built in a test process may have one that is not a gateway's.
- */
-function budgetFromEnv(): number {
-  try {
-    return loadEnv().ASYNC_OUTAGE_BUDGET_MS;
-  } catch {
-    return 300_000;
-  }
 }
 
 /** A platform failure as the answer a client would have seen. */
@@ -145,7 +132,7 @@ export class AsyncCalls {
   private readonly outageBudgetMs: number;
 
   constructor(private readonly o: AsyncOptions) {
-    this.outageBudgetMs = o.outageBudgetMs ?? budgetFromEnv();
+    this.outageBudgetMs = o.outageBudgetMs;
   }
 
   private queue(fn: string): Queue {

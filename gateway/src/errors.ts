@@ -1,6 +1,6 @@
 import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { type ErrorBody, ErrorCatalogue, isErrorCode, ThawError } from '@thaw/shared';
+import { type ErrorBody, ErrorCatalogue, type ErrorCode, isErrorCode, ThawError } from '@thaw/shared';
 import type {
   ConnectionError,
   FastifyError,
@@ -60,8 +60,8 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: ThawError): void
   const body: ErrorBody = e.toBody();
   // Tells thaw's own errors from a function's answers with the same status, in one header.
   void reply.header('x-thaw-error', e.code);
-  // Both pass soon: a client may retry after a second.
-  if (e.code === 'OVERLOADED' || e.code === 'FUNCTION_NOT_READY') void reply.header('retry-after', '1');
+  const retryAfter = RETRY_AFTER_S[e.code];
+  if (retryAfter) void reply.header('retry-after', String(retryAfter));
   // RFC 6750 §3: the scheme to use; "invalid_token" only when a token was sent (§3.1).
   if (e.code === 'UNAUTHORIZED') {
     void reply.header(
@@ -71,6 +71,16 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: ThawError): void
   }
   void reply.code(e.status).send(body);
 }
+
+/**
+ * Errors that pass by themselves, and when a client may try again (seconds): a full pool or a
+ * pull frees up within a second; ioredis retries Redis every 2 s at most.
+ */
+const RETRY_AFTER_S: Partial<Record<ErrorCode, number>> = {
+  OVERLOADED: 1,
+  FUNCTION_NOT_READY: 1,
+  STORE_UNAVAILABLE: 3,
+};
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {

@@ -14,7 +14,7 @@ import { JSONCodec, type NatsConnection } from 'nats';
 import type { AsyncCalls } from './async.js';
 import { newToken, sha256Hex } from './auth.js';
 import type { Cluster } from './cluster.js';
-import { type Registry, retryAfterWhenStoreDown } from './registry.js';
+import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
 
 export interface FunctionDeps {
@@ -53,7 +53,6 @@ function invokeToken(
 
 /** `/v1/functions`: create, list, get and delete. */
 export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Promise<void> {
-  retryAfterWhenStoreDown(app);
   app.post('/v1/functions', async (req, reply) => {
     const spec = FunctionSpec.parse(req.body ?? {});
     const fromRegistry = checkImage(spec.image);

@@ -3,7 +3,7 @@ import { Readable, Transform } from 'node:stream';
 import { IMAGE_BUCKET, type Logger, ThawError } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { type NatsConnection, StorageType } from 'nats';
-import { type Registry, retryAfterWhenStoreDown } from './registry.js';
+import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
 
 export interface ImageDeps {
@@ -20,7 +20,6 @@ export interface ImageDeps {
  * digest.
  */
 export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<void> {
-  retryAfterWhenStoreDown(app);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(['application/x-tar', 'application/octet-stream'], (_req, payload, done) => {
     done(null, payload);

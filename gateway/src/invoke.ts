@@ -14,7 +14,7 @@ import { type Caller, NoRespondersError } from './caller.js';
 import type { Cluster } from './cluster.js';
 import { fromWire } from './errors.js';
 import type { GatewayMetrics } from './metrics.js';
-import { type Registry, retryAfterWhenStoreDown } from './registry.js';
+import type { Registry } from './registry.js';
 import type { Workers } from './workers.js';
 
 // Extra time past the function's timeout for the worker's own answer to arrive.
@@ -62,7 +62,6 @@ function checkInvoke(d: InvokeDeps, fn: FunctionRecord, req: FastifyRequest): vo
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
 export async function invokeRoutes(app: FastifyInstance, d: InvokeDeps): Promise<void> {
-  retryAfterWhenStoreDown(app);
   // Every content type arrives as raw bytes, up to the limit; the function decides what it means.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: d.maxBodyBytes }, (_req, body, done) => {

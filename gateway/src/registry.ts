@@ -1,5 +1,4 @@
 import { FunctionRecord, ImageRecord, type ImageSource, type Logger, ThawError } from '@thaw/shared';
-import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 
 /**
@@ -36,17 +35,6 @@ export function storeUnavailable(cause?: unknown): ThawError {
     'the gateway cannot reach its store (Redis) right now; try again in a few seconds',
     { cause },
   );
-}
-
-/**
- * Adds `Retry-After` to STORE_UNAVAILABLE answers of the routes of `scope` (ioredis tries to
- * reconnect every 2 s at most, so a few seconds is when the gateway may see Redis again).
- */
-export function retryAfterWhenStoreDown(scope: FastifyInstance): void {
-  scope.addHook('onSend', async (_req, reply, payload) => {
-    if (reply.getHeader('x-thaw-error') === 'STORE_UNAVAILABLE') void reply.header('retry-after', '3');
-    return payload;
-  });
 }
 
 /** A Redis failure that says the server is unreachable or not serving, not that the command was wrong. */
