@@ -63,11 +63,12 @@ function descendants(pid: number): { pid: number; name: string }[] {
   });
 }
 
-/** Whether `pid` is that server, or the worker (a node process running worker/dist/main.js). */
+/** Whether `pid` is that server, or the worker or gateway (node running <name>/dist/main.js). */
 function isProcess(pid: number, name: string): boolean {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (name === 'worker') return cmdline.some((a) => a.endsWith('worker/dist/main.js'));
+    if (name === 'worker' || name === 'gateway')
+      return cmdline.some((a) => a.endsWith(`${name}/dist/main.js`));
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
   } catch {
     // Ended since it was listed.
@@ -176,9 +177,9 @@ describe('npm run up', () => {
     expect(get.stdout).toMatch(/^name:\s+hello$/m);
   }, 60_000);
 
-  it('restarts a nats-server, redis-server or worker killed with -9, and serves on', async () => {
+  it('restarts a nats-server, redis-server, worker or gateway killed with -9, and serves on', async () => {
     const [, curl = ''] = await waitFor(/^\s*(curl -s 'http:\/\/localhost:\d+\/fn\/hello\/[^\n]*)$/m, 5000);
-    for (const name of ['nats-server', 'redis-server', 'worker']) {
+    for (const name of ['nats-server', 'redis-server', 'worker', 'gateway']) {
       const [victim] = descendants(up.pid as number).filter((p) => isProcess(p.pid, name));
       expect(victim, name).toBeDefined();
       process.kill(victim?.pid as number, 'SIGKILL');
@@ -342,4 +343,70 @@ describe('the admin token a gateway makes on its first start', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('npm run up whose worker keeps dying', () => {
+  it('stops the whole run with exit status 1 and a message naming the worker and its signal', async () => {
+    const rt2 = scratchRuntimeOptions('upstop');
+    const dir = join(home, 'stop');
+    const run = spawn(process.execPath, [UP], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv({ ...workerEnvFor(rt2), PORT: '0', THAW_UP_DIR: dir }),
+    });
+    let out = '';
+    run.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    run.stderr?.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const end = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      run.once('exit', (code, signal) => r({ code, signal })),
+    );
+    const until = async (ok: () => boolean, ms: number, what: string) => {
+      const deadline = Date.now() + ms;
+      while (!ok()) {
+        if (Date.now() > deadline) throw new Error(`${what} not within ${ms} ms:\n${out}`);
+        await sleep(100);
+      }
+    };
+    const gone = () => run.exitCode !== null || run.signalCode !== null;
+    try {
+      await until(() => out.includes('thaw is running'), 150_000, 'thaw is running');
+      const everything = descendants(run.pid as number);
+      // Up to 3 restarts a minute: the 4th death ends the run.
+      for (let death = 1; death <= 4; death++) {
+        const [worker] = descendants(run.pid as number).filter((p) => isProcess(p.pid, 'worker'));
+        expect(worker, `death ${death}`).toBeDefined();
+        everything.push(worker as { pid: number; name: string });
+        process.kill(worker?.pid as number, 'SIGKILL');
+        const restarted = () =>
+          out.split('thaw: the worker died (signal SIGKILL) and was restarted').length - 1;
+        if (death < 4) await until(() => restarted() === death, 60_000, `restart ${death}`);
+      }
+      await until(gone, 90_000, 'the end of the run');
+      expect(await end).toEqual({ code: 1, signal: null });
+      expect(out).toContain('thaw: the worker died (signal SIGKILL) 4 times within 60 s; stopped everything');
+      // Nothing of it keeps running half-dead, and its runtime left nothing.
+      await until(() => everything.every((p) => !existsSync(`/proc/${p.pid}`)), 10_000, 'every process gone');
+      const names = [rt2.cgroupParent, rt2.bridge, rt2.runDir, rt2.stateDir];
+      expect(
+        findTestResidue().filter((r) => !r.startsWith('folder /tmp/') && names.some((n) => r.includes(n))),
+      ).toEqual([]);
+      const { runtime, reclaimed } = await Runtime.open(rt2);
+      expect(reclaimed).toEqual([]);
+      await runtime.close();
+      expect(residueItems(await runtime.residue())).toEqual([]);
+    } finally {
+      if (!gone()) {
+        process.kill(-(run.pid as number), 'SIGTERM');
+        await Promise.race([end, sleep(60_000)]);
+      }
+      const { runtime } = await Runtime.open(rt2);
+      await runtime.close();
+      await rm(rt2.stateDir, { recursive: true, force: true });
+      await rm(rt2.runDir, { recursive: true, force: true });
+    }
+  }, 300_000);
 });
