@@ -67,6 +67,11 @@ const Env = z.object({
         .map((x) => x.trim())
         .filter(Boolean),
     ),
+  /**
+   * "allow": images may be pulled from registries at private, loopback, link-local or this
+   * host's own addresses (a local registry). Refused by default.
+   */
+  THAW_REGISTRY_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
   /** Registry credentials as JSON: {"host:port": {"username": "...", "password": "..."}}. Never logged. */
   THAW_REGISTRY_AUTH: z
     .string()

@@ -145,6 +145,7 @@ export class FunctionHost {
           port: this.fn.port,
           env: this.fn.env,
           memoryMiB: this.fn.memoryMiB,
+          diskMiB: this.fn.diskMiB,
           readyTimeoutMs: this.opts.startTimeoutMs,
           label: this.fn.name,
         });

@@ -7,7 +7,7 @@ import {
   type PullOptions,
   type StoredImage,
 } from '@thaw/runtime';
-import { IMAGE_BUCKET, type ImageSource, ThawError } from '@thaw/shared';
+import { checkTarget, IMAGE_BUCKET, type ImageSource, type Resolver, ThawError } from '@thaw/shared';
 import type { JetStreamClient } from 'nats';
 
 /**
@@ -22,6 +22,13 @@ export class ImageFetcher {
     private readonly js: JetStreamClient,
     private readonly store: ImageStore,
     private readonly pullOptions: PullOptions = {},
+    /**
+     * Registries at private, loopback, link-local (cloud metadata) or this host's own addresses
+     * may be pulled from. Off by default: a function's image reference is a URL a user chose,
+     * and the worker would fetch it from inside the host's network.
+     */
+    private readonly allowPrivateRegistries = false,
+    private readonly resolve?: Resolver,
   ) {}
 
   private once(key: string, load: () => Promise<StoredImage>): Promise<StoredImage> {
@@ -55,6 +62,17 @@ export class ImageFetcher {
   }
 
   private async pull(reference: string): Promise<StoredImage> {
+    // Checked before any connection. Not pinned: fetch resolves the name again, so a name that
+    // changes its answer between the two lookups is not caught (callbacks are pinned; pulls not yet).
+    const registry = reference.split('/')[0] ?? '';
+    const target = await checkTarget(`https://${registry}/`, {
+      allowPrivate: this.allowPrivateRegistries,
+      allowedBy: 'THAW_REGISTRY_PRIVATE=allow on the worker',
+      ...(this.resolve ? { resolve: this.resolve } : {}),
+    });
+    if (!target.ok) {
+      throw new ThawError('IMAGE_PULL_FAILED', `pulling ${reference}: refused: ${target.reason}`);
+    }
     try {
       return await this.store.pull(reference, this.pullOptions);
     } catch (err) {

@@ -36,10 +36,15 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       throw err;
     },
   );
-  const images = new ImageFetcher(nc.jetstream(), new ImageStore(join(env.THAW_STATE_DIR, 'images')), {
-    insecureRegistries: env.THAW_INSECURE_REGISTRIES,
-    credentials: (registry) => env.THAW_REGISTRY_AUTH[registry],
-  });
+  const images = new ImageFetcher(
+    nc.jetstream(),
+    new ImageStore(join(env.THAW_STATE_DIR, 'images')),
+    {
+      insecureRegistries: env.THAW_INSECURE_REGISTRIES,
+      credentials: (registry) => env.THAW_REGISTRY_AUTH[registry],
+    },
+    env.THAW_REGISTRY_PRIVATE === 'allow',
+  );
   // The service evicts for the budget, and the budget is made first: a late binding.
   const late: { service?: WorkerService } = {};
   const metrics = new WorkerMetrics({

@@ -27,7 +27,8 @@ beforeAll(async () => {
     gatewayPort: 0,
     prefix: `e2e${process.pid}`,
     logs: 'buffer',
-    workerEnv: workerEnvFor(rt),
+    // Its registry is on this host, an address workers refuse by default.
+    workerEnv: { ...workerEnvFor(rt), THAW_REGISTRY_PRIVATE: 'allow' },
   });
   const image = await buildTestImage('node-hello', 'docker-archive', join(rt.stateDir, 'archives'));
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));

@@ -29,7 +29,8 @@ beforeAll(async () => {
     gatewayPort: 0,
     prefix: `rsp${process.pid}`,
     logs: 'buffer',
-    workerEnv: workerEnvFor(rt),
+    // Its registry is on this host, an address workers refuse by default.
+    workerEnv: { ...workerEnvFor(rt), THAW_REGISTRY_PRIVATE: 'allow' },
   });
   const archive = await buildMisbehavingImage(join(rt.stateDir, 'archives'));
   ({ digest } = await uploadImage(platform.gatewayUrl, archive, platform.token));
