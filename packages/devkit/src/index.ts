@@ -4,3 +4,4 @@ export { startWorkerHost, type WorkerHost, type WorkerHostOptions } from './host
 export { type Platform, type PlatformOptions, startPlatform } from './platform.js';
 export { workerEnvFor } from './scratch.js';
 export { type Service, type ServiceOptions, startNats, startRedis, startRegistry } from './services.js';
+export { type Restart, type SuperviseOptions, SupervisorGaveUpError } from './supervise.js';

@@ -4,7 +4,7 @@ import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '../src/index.js';
-import { exitingImage, slowStartImage } from './d-images.js';
+import { exitingImage, slowStartImage } from './function-images.js';
 import { expectNothingLeft, portRefused } from './leftovers.js';
 
 const rt = scratchRuntimeOptions('upd');

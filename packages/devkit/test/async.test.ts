@@ -18,7 +18,7 @@ import {
   uploadImage,
   type WorkerHost,
 } from '../src/index.js';
-import { asyncFunctionImage } from './d-images.js';
+import { asyncFunctionImage } from './function-images.js';
 
 const rt = scratchRuntimeOptions('async');
 let nats: Service;

@@ -12,7 +12,7 @@ import {
   uploadImage,
   workerEnvFor,
 } from '../src/index.js';
-import { buildMisbehavingImage } from './c-image.js';
+import { buildMisbehavingImage } from './misbehaving-image.js';
 
 // thaw's error answers as a client sees them, each made by a real call through one platform
 // (gateway, NATS, worker, runc), checked against docs/errors.md: status, body, headers.
