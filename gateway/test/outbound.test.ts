@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { checkTarget, interfaceAddresses, type Resolved, type Resolver } from '@thaw/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver } from '../src/async/callback.js';
-import { checkTarget, interfaceAddresses, type Resolved, type Resolver } from '@thaw/shared';
 import { outageWait } from '../src/async.js';
 
 /** A resolver that answers from a script, one answer per lookup, and counts lookups. */

@@ -143,6 +143,7 @@ describe('thaw', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       `${dir}/handler.mjs`,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the handler's own template string
       'export default async (req) => {\n  console.log(`jsonfn ${req.path}`);\n  return { status: Number(req.query.status ?? 200), body: { path: req.path } };\n};\n',
     );
     /** A command's stdout, which must be one JSON value. */
