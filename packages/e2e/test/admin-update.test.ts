@@ -1,9 +1,9 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '../src/index.js';
 import { exitingImage, slowStartImage } from './function-images.js';
 import { expectNothingLeft, portRefused } from './leftovers.js';
 

@@ -1,8 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { findTestResidue } from '@thaw/devkit';
 import { Runtime, type RuntimeOptions, residueItems } from '@thaw/runtime';
 import { expect } from 'vitest';
-import { findTestResidue } from '../src/index.js';
 
 /**
  * After a platform stopped: a runtime opened on the same options reclaims nothing and finds no

@@ -2,8 +2,6 @@ import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { scratchRuntimeOptions } from '@thaw/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deleteFunction,
   deployFunction,
@@ -11,7 +9,9 @@ import {
   startPlatform,
   uploadImage,
   workerEnvFor,
-} from '../src/index.js';
+} from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMisbehavingImage } from './misbehaving-image.js';
 
 // thaw's error answers as a client sees them, each made by a real call through one platform

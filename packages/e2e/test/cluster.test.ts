@@ -1,11 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { scratchRuntimeOptions } from '@thaw/runtime';
-import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
-import { InvokeHeader, subjects, WorkerHeartbeat } from '@thaw/shared';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deleteFunction,
   deployFunction,
@@ -18,7 +13,12 @@ import {
   startWorkerHost,
   uploadImage,
   type WorkerHost,
-} from '../src/index.js';
+} from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { InvokeHeader, subjects, WorkerHeartbeat } from '@thaw/shared';
+import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Three workers, each on a "host" of its own (network namespace, state, cgroup parent,
 // bridge, subnet), one gateway, one NATS and one Redis on the machine.

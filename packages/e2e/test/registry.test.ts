@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, request, type Server, type ServerRe
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Service, startRegistry } from '@thaw/devkit';
 import {
   ImageDigestMismatchError,
   ImageStore,
@@ -13,7 +14,6 @@ import {
 } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Service, startRegistry } from '../src/index.js';
 
 let registry: Service;
 let dir: string;

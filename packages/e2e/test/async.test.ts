@@ -3,9 +3,6 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
-import { buildTestImage } from '@thaw/runtime/testimages';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deployFunction,
   findTestResidue,
@@ -17,7 +14,10 @@ import {
   startWorkerHost,
   uploadImage,
   type WorkerHost,
-} from '../src/index.js';
+} from '@thaw/devkit';
+import { Runtime, residueItems, scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asyncFunctionImage } from './function-images.js';
 
 const rt = scratchRuntimeOptions('async');

@@ -3,10 +3,10 @@ import { rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '../src/index.js';
 
 // HTTP semantics on the invoke path, as plain clients (curl, raw HTTP) exercise them.
 

@@ -2,9 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scratchRuntimeOptions } from '@thaw/runtime';
-import { buildTestImage } from '@thaw/runtime/testimages';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deleteFunction,
   deployFunction,
@@ -14,7 +11,10 @@ import {
   startRegistry,
   uploadImage,
   workerEnvFor,
-} from '../src/index.js';
+} from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectNothingLeft } from './leftovers.js';
 
 const rt = scratchRuntimeOptions('e2e');

@@ -2,9 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { scratchRuntimeOptions } from '@thaw/runtime';
-import { buildTestImage } from '@thaw/runtime/testimages';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   deployFunction,
   type Platform,
@@ -13,7 +10,10 @@ import {
   startRedis,
   uploadImage,
   workerEnvFor,
-} from '../src/index.js';
+} from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { buildTestImage } from '@thaw/runtime/testimages';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const rt = scratchRuntimeOptions('ddn');
 let platform: Platform;
