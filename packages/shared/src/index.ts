@@ -14,3 +14,4 @@ export {
 } from './outbound.js';
 export * from './schemas.js';
 export * from './subjects.js';
+export * from './wire/invoke.js';
