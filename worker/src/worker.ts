@@ -3,11 +3,11 @@ import { ImageStore, Runtime } from '@thaw/runtime';
 import { createLogger, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
-import { ImageFetcher } from './images.js';
-import { MemoryBudget } from './memory.js';
-import { WorkerMetrics } from './metrics.js';
-import { Semaphore } from './semaphore.js';
-import { WorkerService } from './service.js';
+import { ImageFetcher } from './images/fetcher.js';
+import { MemoryBudget } from './memory/budget.js';
+import { WorkerMetrics } from './metrics/metrics.js';
+import { Semaphore } from './pool/semaphore.js';
+import { WorkerService } from './service/service.js';
 
 export interface RunningWorker {
   readonly id: string;

@@ -19,7 +19,7 @@ import {
 import { connect, headers, JSONCodec, type Msg, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { MemoryBudget } from '../src/memory.js';
+import { MemoryBudget } from '../src/memory/budget.js';
 import { callWorker, fnRecordFor, until } from './helpers.js';
 
 describe('MemoryBudget', () => {

@@ -20,7 +20,7 @@ import {
 import { connect, headers, JSONCodec, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { DEFAULT_LOG_LIMITS } from '../src/logs.js';
+import { DEFAULT_LOG_LIMITS } from '../src/logs/collector.js';
 import { callWorker, fnRecordFor, until } from './helpers.js';
 
 // Functions that misbehave on purpose: one writes to stdout as fast as it can, one holds every

@@ -1,6 +1,6 @@
 import { type ErrorCode, endToEndHeaders, InvokeHeader } from '@thaw/shared';
 import { type MsgHdrs, headers as natsHeaders } from 'nats';
-import type { Instance } from './instance.js';
+import type { Instance } from '../pool/instance.js';
 
 export interface InvokeRequest {
   method: string;

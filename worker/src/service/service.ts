@@ -17,11 +17,11 @@ import {
   type WorkerHeartbeat,
 } from '@thaw/shared';
 import { JSONCodec, type Msg, type NatsConnection, headers as natsHeaders, type Subscription } from 'nats';
-import { FunctionHost, type HostOptions } from './function-host.js';
-import type { ImageFetcher } from './images.js';
-import { LogCollector } from './logs.js';
-import type { FunctionGauges } from './metrics.js';
-import { encodeReply, parseInvoke } from './proxy.js';
+import type { ImageFetcher } from '../images/fetcher.js';
+import { encodeReply, parseInvoke } from '../invoke/proxy.js';
+import { LogCollector } from '../logs/collector.js';
+import type { FunctionGauges } from '../metrics/metrics.js';
+import { FunctionHost, type HostOptions } from '../pool/function-host.js';
 
 /**
  * A function on this worker: the pool serving its current revision (`host`, set once its first

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogEntry } from '@thaw/shared';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { FunctionHost } from '../src/function-host.js';
-import { LogCollector, type LogLimits } from '../src/logs.js';
+import { LogCollector, type LogLimits } from '../../src/logs/collector.js';
+import type { FunctionHost } from '../../src/pool/function-host.js';
 
 // The collector reads real files; the pool around them is only what it looks at.
 const dir = mkdtempSync(join(tmpdir(), 'thaw-logtest-'));

@@ -7,7 +7,7 @@ import { ImageStore } from '@thaw/runtime';
 import type { Resolver } from '@thaw/shared';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImageFetcher } from '../src/images.js';
+import { ImageFetcher } from '../../src/images/fetcher.js';
 
 // Registry references are URLs a user chose: the worker must not fetch them from inside the
 // host's network (cloud metadata, loopback services) unless its operator allows it.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Autoscaler, type AutoscalerConfig } from '../src/autoscaler.js';
+import { Autoscaler, type AutoscalerConfig } from '../../src/pool/autoscaler.js';
 
 const cfg: AutoscalerConfig = {
   targetPerInstance: 1,

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { LogEntry } from '@thaw/shared';
-import type { FunctionHost } from './function-host.js';
-import { type CutCells, cut, LogCutter, newCutCells } from './log-cutter.js';
+import type { FunctionHost } from '../pool/function-host.js';
+import { type CutCells, cut, LogCutter, newCutCells } from './cutter.js';
 
 export interface LogLimits {
   /** Lines kept per function (oldest dropped first). */

@@ -1,7 +1,7 @@
 import type { Container } from '@thaw/runtime';
 import type { Logger } from '@thaw/shared';
 import { Pool } from 'undici';
-import type { WorkerMetrics } from './metrics.js';
+import type { WorkerMetrics } from '../metrics/metrics.js';
 
 /**
  * One running container of a function: a keep-alive connection pool to it, and the idle

@@ -2,11 +2,11 @@ import type { Container, Runtime } from '@thaw/runtime';
 import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
 import type { FunctionRecord, Logger } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
+import { forward, type InvokeRequest, type InvokeResult } from '../invoke/proxy.js';
+import type { MemoryBudget } from '../memory/budget.js';
+import type { FunctionGauges, WorkerMetrics } from '../metrics/metrics.js';
 import { Autoscaler, DEFAULT_AUTOSCALER } from './autoscaler.js';
 import { Instance } from './instance.js';
-import type { MemoryBudget } from './memory.js';
-import type { FunctionGauges, WorkerMetrics } from './metrics.js';
-import { forward, type InvokeRequest, type InvokeResult } from './proxy.js';
 import type { Semaphore } from './semaphore.js';
 
 export interface HostOptions {
