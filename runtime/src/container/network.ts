@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './exec.js';
+import { run } from '../process/index.js';
 
 export interface NetworkOptions {
   /** Host bridge the instances attach to (at most 15 characters). */

@@ -1,4 +1,4 @@
-import { run } from './exec.js';
+import { run } from '../process/index.js';
 
 /** Mounts `layers` (bottom first) read-only under a private upper dir at `target`. */
 export async function mountOverlay(

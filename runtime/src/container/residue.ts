@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { run } from '../process/index.js';
 import type { CgroupDriver } from './cgroups.js';
-import { run } from './exec.js';
 import type { OciRuntime } from './runc.js';
 
 /** What a runtime has on the host right now; all empty once it is closed. */

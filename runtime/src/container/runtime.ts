@@ -4,6 +4,7 @@ import { chmod, chown, lstat, mkdir, readdir, readFile, rm, stat, writeFile } fr
 import { connect } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isRunning, run, waitPidExit } from '../process/index.js';
 import {
   type CgroupDriver,
   type CgroupHandle,
@@ -11,12 +12,11 @@ import {
   detectCgroupDriver,
   removeCgroupDirs,
 } from './cgroups.js';
-import { run } from './exec.js';
 import { BridgeFirewall, type Egress } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
 import { isMounted, mountOverlay, mountTmpfs, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
-import { isRunning, type OciRuntime, Runc } from './runc.js';
+import { type OciRuntime, Runc } from './runc.js';
 import { buildSpec, INIT_PATH } from './spec.js';
 import { checkMapping, ShiftedLayers, shiftTree, type UsernsMapping } from './userns.js';
 
@@ -161,12 +161,7 @@ export class Container {
 
   /** Waits up to `ms` for the process to exit; true when it has. */
   async waitExit(ms: number): Promise<boolean> {
-    const deadline = performance.now() + ms;
-    while (this.isAlive()) {
-      if (performance.now() >= deadline) return false;
-      await sleep(5);
-    }
-    return true;
+    return this._state === 'destroyed' || (await waitPidExit(this.pid, ms, 5));
   }
 
   /** True when the kernel killed a process of this container for exceeding its memory limit. */

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, mkdir, open, rm, symlink } from 'node:fs/promises';
@@ -7,7 +6,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract, type Header as Headers } from 'tar-stream';
-import { run } from '../container/exec.js';
+import { outputStream, run } from '../process/index.js';
 import { ImageDigestMismatchError, ImageInvalidError, UnsafeLayerEntryError } from './errors.js';
 import { entryComponents } from './paths.js';
 
@@ -37,17 +36,10 @@ async function magic(path: string): Promise<Buffer> {
  * decompresses, and a non-zero exit fails the stream.
  */
 function zstdDecompress(path: string): Readable {
-  const child = spawn('zstd', ['-dc', '--no-progress', path], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => {
-    err += b.toString();
+  return outputStream('zstd', ['-dc', '--no-progress', path], {
+    cannotStart: (message) => new ImageInvalidError(`cannot run zstd: ${message}`),
+    failed: (stderr) => new ImageInvalidError(`zstd layer does not decompress: ${stderr}`),
   });
-  const out = child.stdout;
-  child.once('error', (e) => out.destroy(new ImageInvalidError(`cannot run zstd: ${e.message}`)));
-  child.once('exit', (code) => {
-    if (code !== 0) out.destroy(new ImageInvalidError(`zstd layer does not decompress: ${err.trim()}`));
-  });
-  return out;
 }
 
 /** Whether `dir/parts[0]/.../parts[n-1]` exists, refusing to pass through any symlink. */
