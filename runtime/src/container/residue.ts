@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../process/index.js';
 import type { CgroupDriver } from './cgroups.js';
-import type { OciRuntime } from './runc.js';
+import type { OciRuntime } from './oci/index.js';
 
 /** What a runtime has on the host right now; all empty once it is closed. */
 export interface HostResidue {
@@ -12,6 +12,7 @@ export interface HostResidue {
   veths: string[];
   cgroups: string[];
   ips: string[];
+  /** Containers the OCI runtime (runc or crun) still has. */
   runc: string[];
   bundles: string[];
   /** The bridge's firewall chains, while they exist. */

@@ -14,9 +14,9 @@ import {
 } from './cgroups.js';
 import { BridgeFirewall, type Egress } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
+import { createOciRuntime, type OciRuntime, type OciRuntimeName } from './oci/index.js';
 import { isMounted, mountOverlay, mountTmpfs, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
-import { type OciRuntime, Runc } from './runc.js';
 import { buildSpec, INIT_PATH } from './spec.js';
 import { checkMapping, ShiftedLayers, shiftTree, type UsernsMapping } from './userns.js';
 
@@ -36,6 +36,8 @@ export interface RuntimeOptions {
   bridge: string;
   subnet: string;
   cniPath?: string;
+  /** The OCI runtime that starts containers: runc (default) or crun. */
+  ociRuntime?: OciRuntimeName;
   /** What instances may reach beyond the host: nothing (default), or anything, masqueraded. */
   egress?: Egress;
   /**
@@ -297,7 +299,8 @@ export class Runtime {
     this.userns = opts.userns ? checkMapping(opts.userns) : undefined;
     if (this.userns) this.shifted = new ShiftedLayers(join(opts.stateDir, 'userns-layers'), this.userns);
     this.cgroups = detectCgroupDriver();
-    this.oci = new Runc(join(opts.runDir, 'runc'));
+    const oci = opts.ociRuntime ?? 'runc';
+    this.oci = createOciRuntime(oci, { root: join(opts.runDir, oci) });
     this.network = new CniNetwork({
       bridge: opts.bridge,
       subnet: opts.subnet,

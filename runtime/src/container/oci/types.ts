@@ -1,0 +1,34 @@
+import type { LogFiles, run, runToFiles, waitPidExit } from '../../process/index.js';
+
+/** The low-level OCI runtime behind a small interface: runc or crun. */
+export interface OciRuntime {
+  /** The tool's name, for messages. */
+  readonly name: string;
+  /** Creates and starts the container detached, its stdout and stderr appended to two files. */
+  run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<void>;
+  /** Kills (if `pid` is given, waits for it) and removes the container. */
+  delete(id: string, pid?: number): Promise<void>;
+  /** Ids of the containers the tool has in its state folder. */
+  list(): Promise<string[]>;
+}
+
+/** Which OCI runtime a `Runtime` drives (`RuntimeOptions.ociRuntime`). */
+export type OciRuntimeName = 'runc' | 'crun';
+
+/** The process helpers an OCI driver runs its tool with; tests pass fakes to see the argv. */
+export interface OciCommands {
+  run: typeof run;
+  runToFiles: typeof runToFiles;
+  waitPidExit: typeof waitPidExit;
+  exists: (path: string) => boolean;
+}
+
+export interface OciDriverOptions {
+  /** The tool's state folder (its `--root`); keep it on tmpfs such as /run. */
+  root: string;
+  /** The binary, a name on PATH or a path (default: the tool's name). */
+  bin?: string;
+  /** Let systemd manage the cgroups (`--systemd-cgroup`; cgroupsPath is "slice:prefix:name"). */
+  systemdCgroup?: boolean;
+  commands?: Partial<OciCommands>;
+}
