@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestImage } from '../src/build/index.js';
-import { detectCgroupDriver, V2Handle } from '../src/container/cgroups.js';
+import { cgroupfsDriver, V2Handle } from '../src/container/cgroups/index.js';
 import { ImageStore, Runtime, type StoredImage, scratchRuntimeOptions } from '../src/index.js';
 import { frozenOnHost } from './freezer.js';
 import { cgroupMounts, leftovers } from './leftovers.js';
@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('cgroup drivers', () => {
   it('detects this host: v2 when the root is unified, else v1 (hybrid hosts too)', () => {
     const unified = existsSync('/sys/fs/cgroup/cgroup.controllers');
-    expect(detectCgroupDriver().kind).toBe(unified ? 'v2' : 'v1');
+    expect(cgroupfsDriver().kind).toBe(unified ? 'v2' : 'v1');
   });
 
   // Pure v2 hosts use this freezer for everything; hybrid hosts (this CI machine) also put

@@ -1,4 +1,4 @@
-export { type CgroupDriver, type CgroupStats, FreezeTimeoutError } from './cgroups.js';
+export { type CgroupDriver, type CgroupStats, FreezeTimeoutError } from './cgroups/index.js';
 export type { Egress } from './firewall.js';
 export { type HostResidue, residueItems } from './residue.js';
 export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../process/index.js';
-import type { CgroupDriver } from './cgroups.js';
+import type { CgroupDriver } from './cgroups/index.js';
 import type { OciRuntime } from './oci/index.js';
 
 /** What a runtime has on the host right now; all empty once it is closed. */

@@ -8,10 +8,10 @@ import { isRunning, run, waitPidExit } from '../process/index.js';
 import {
   type CgroupDriver,
   type CgroupHandle,
+  type CgroupManager,
   type CgroupStats,
-  detectCgroupDriver,
-  removeCgroupDirs,
-} from './cgroups.js';
+  createCgroupDriver,
+} from './cgroups/index.js';
 import { BridgeFirewall, type Egress } from './firewall.js';
 import { CniNetwork, type NetworkDriver } from './network.js';
 import { createOciRuntime, type OciRuntime, type OciRuntimeName } from './oci/index.js';
@@ -38,6 +38,11 @@ export interface RuntimeOptions {
   cniPath?: string;
   /** The OCI runtime that starts containers: runc (default) or crun. */
   ociRuntime?: OciRuntimeName;
+  /**
+   * Who makes the containers' cgroups: the OCI runtime through cgroupfs (default; v1, hybrid
+   * and v2 hosts), or systemd (pure v2 hosts only).
+   */
+  cgroupManager?: CgroupManager;
   /** What instances may reach beyond the host: nothing (default), or anything, masqueraded. */
   egress?: Egress;
   /**
@@ -298,9 +303,12 @@ export class Runtime {
     this.init = opts.init ?? DEFAULT_INIT;
     this.userns = opts.userns ? checkMapping(opts.userns) : undefined;
     if (this.userns) this.shifted = new ShiftedLayers(join(opts.stateDir, 'userns-layers'), this.userns);
-    this.cgroups = detectCgroupDriver();
+    this.cgroups = createCgroupDriver(opts.cgroupManager);
     const oci = opts.ociRuntime ?? 'runc';
-    this.oci = createOciRuntime(oci, { root: join(opts.runDir, oci) });
+    this.oci = createOciRuntime(oci, {
+      root: join(opts.runDir, oci),
+      systemdCgroup: this.cgroups.manager === 'systemd',
+    });
     this.network = new CniNetwork({
       bridge: opts.bridge,
       subnet: opts.subnet,
@@ -406,7 +414,7 @@ export class Runtime {
       if (args.length === 0) throw new ContainerStartError('the image has no Entrypoint or Cmd to run', '');
       if (!env.some((e) => e.startsWith('PATH=')))
         env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
-      const cgroupsPath = `/${this.opts.cgroupParent}/${id}`;
+      const cgroupsPath = this.cgroups.pathOf(this.opts.cgroupParent, id);
       const spec = buildSpec({
         id,
         rootfs,
@@ -431,7 +439,7 @@ export class Runtime {
         JSON.stringify({ id, label: o.label ?? '', ip: net.ip, port: o.port, pid }),
       );
       this.containers.set(id, container);
-      container.attachCgroup(this.cgroups.open(cgroupsPath));
+      container.attachCgroup(this.cgroups.open(this.opts.cgroupParent, id));
       try {
         await waitListening(net.ip, o.port, o.readyTimeoutMs ?? 10_000, () => container.isAlive());
       } catch (err) {
@@ -474,7 +482,7 @@ export class Runtime {
     // The overlay first: it holds the tmpfs under it busy.
     await step(() => unmount(join(bundle, 'rootfs')));
     await step(() => unmount(join(bundle, 'disk')));
-    await step(() => removeCgroupDirs(this.cgroups.parentDirs(join(this.opts.cgroupParent, id))));
+    await step(() => this.cgroups.remove(this.opts.cgroupParent, id));
     // A recursive rm through a live mount would empty it, and fail on the mount point anyway.
     if (!(await isMounted(join(bundle, 'rootfs'))) && !(await isMounted(join(bundle, 'disk')))) {
       await step(() => rm(bundle, { recursive: true, force: true }));
@@ -523,7 +531,7 @@ export class Runtime {
     const results = await Promise.allSettled(this.list().map((c) => c.destroy()));
     await this.network.removeBridge();
     await this.firewall.remove();
-    await removeCgroupDirs(this.cgroups.parentDirs(this.opts.cgroupParent));
+    await this.cgroups.removeParent(this.opts.cgroupParent);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     // With every container gone, the run folder (IP allocator's lock and cursor, runc's root)
     // holds nothing that matters: it goes too. Kept when something could not be removed.
