@@ -1,5 +1,5 @@
 export { type CgroupDriver, type CgroupStats, FreezeTimeoutError } from './cgroups/index.js';
-export type { Egress } from './firewall.js';
+export type { Egress } from './network/index.js';
 export { type HostResidue, residueItems } from './residue.js';
 export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';
 export { Container, ContainerStartError, DEFAULT_DISK_MIB, DEFAULT_INIT, Runtime } from './runtime.js';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../process/index.js';
 import type { CgroupDriver } from './cgroups/index.js';
+import type { NetworkDriver } from './network/index.js';
 import type { OciRuntime } from './oci/index.js';
 
 /** What a runtime has on the host right now; all empty once it is closed. */
@@ -21,13 +21,12 @@ export interface HostResidue {
 
 export interface ResidueScope {
   stateDir: string;
-  ipamDir: string;
-  bridge: string;
   cgroupParent: string;
-  netnsIds: () => Promise<string[]>;
   cgroups: CgroupDriver;
   oci: OciRuntime;
-  firewall: () => Promise<boolean>;
+  network: NetworkDriver;
+  /** The firewall's chains, while they exist. */
+  firewall: () => Promise<string[]>;
 }
 
 async function list(dir: string): Promise<string[]> {
@@ -39,32 +38,24 @@ export async function findResidue(s: ResidueScope): Promise<HostResidue> {
     .split('\n')
     .map((l) => l.split(' ')[1] ?? '')
     .filter((m) => m.startsWith(`${s.stateDir}/`));
-  const veths = (await run('ip', ['-o', 'link', 'show', 'master', s.bridge]).catch(() => ''))
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => l.split(':')[1]?.trim() ?? l);
   const cgroups: string[] = [];
   for (const dir of s.cgroups.parentDirs(s.cgroupParent)) {
     for (const child of await list(dir)) {
       if (existsSync(join(dir, child, 'cgroup.procs'))) cgroups.push(join(dir, child));
     }
   }
-  const ips: string[] = [];
-  for (const net of await list(s.ipamDir)) {
-    for (const f of await list(join(s.ipamDir, net))) if (/^[\d.]+$/.test(f)) ips.push(f);
-  }
+  const net = await s.network.residue();
   return {
     mounts,
-    netns: await s.netnsIds(),
-    veths,
+    netns: net.netns,
+    veths: net.veths,
     cgroups,
-    ips,
+    ips: net.ips,
     runc: await s.oci.list(),
     bundles: await list(join(s.stateDir, 'containers')),
-    firewall: (await s.firewall()) ? [s.bridge] : [],
+    firewall: await s.firewall(),
   };
 }
-
 /**
  * Everything in a residue as "kind: item" lines, for assertions and messages. While a runtime
  * is open its bridge's firewall is expected: `exceptFirewall` leaves it out.

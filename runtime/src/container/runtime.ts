@@ -12,8 +12,7 @@ import {
   type CgroupStats,
   createCgroupDriver,
 } from './cgroups/index.js';
-import { BridgeFirewall, type Egress } from './firewall.js';
-import { CniNetwork, type NetworkDriver } from './network.js';
+import { BridgeFirewall, CniNetwork, type Egress, type NetworkDriver } from './network/index.js';
 import { createOciRuntime, type OciRuntime, type OciRuntimeName } from './oci/index.js';
 import { isMounted, mountOverlay, mountTmpfs, unmount } from './overlay.js';
 import { findResidue, type HostResidue } from './residue.js';
@@ -494,8 +493,7 @@ export class Runtime {
   private async reclaimOrphans(): Promise<string[]> {
     const ids = new Set<string>(await this.oci.list());
     if (existsSync(this.containersDir)) for (const d of await readdir(this.containersDir)) ids.add(d);
-    const prefix = this.network.netnsName('');
-    for (const ns of (await this.residue()).netns) ids.add(ns.slice(prefix.length));
+    for (const id of await this.network.list()) ids.add(id);
     const reclaimed: string[] = [];
     for (const id of ids) {
       await this.remove(id).catch(() => undefined);
@@ -508,21 +506,11 @@ export class Runtime {
   async residue(): Promise<HostResidue> {
     return await findResidue({
       stateDir: this.opts.stateDir,
-      ipamDir: join(this.opts.runDir, 'ipam'),
-      bridge: this.opts.bridge,
       cgroupParent: this.opts.cgroupParent,
       cgroups: this.cgroups,
       oci: this.oci,
-      firewall: () => this.firewall.present(),
-      netnsIds: async () => {
-        const out = await run('ip', ['netns', 'list']).catch(() => '');
-        // Named by prefix, not by bundle: a leaked namespace has no bundle left to name it.
-        const prefix = this.network.netnsName('');
-        return out
-          .split('\n')
-          .map((l) => l.split(' ')[0] ?? '')
-          .filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}$/.test(n.slice(prefix.length)));
-      },
+      network: this.network,
+      firewall: async () => ((await this.firewall.present()) ? [this.opts.bridge] : []),
     });
   }
 

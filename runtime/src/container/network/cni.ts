@@ -1,33 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../process/index.js';
-
-export interface NetworkOptions {
-  /** Host bridge the instances attach to (at most 15 characters). */
-  bridge: string;
-  /** IPv4 subnet in CIDR form; the bridge takes the first address. */
-  subnet: string;
-  /** Folder of the CNI plugin binaries. */
-  cniPath: string;
-  /** host-local IPAM state; on tmpfs (under /run) so a reboot cannot leak addresses. */
-  ipamDir: string;
-  /** Names this runtime's network namespaces ("<prefix>-<id>"), so its leftovers can be told apart. */
-  netnsPrefix: string;
-}
-
-export interface Attachment {
-  netnsPath: string;
-  ip: string;
-}
-
-/** Network namespaces through `ip netns` and addresses through the CNI bridge + host-local plugins. */
-export interface NetworkDriver {
-  netnsName(id: string): string;
-  attach(id: string): Promise<Attachment>;
-  detach(id: string): Promise<void>;
-  /** Removes the bridge itself (when the runtime shuts down and owns it). */
-  removeBridge(): Promise<void>;
-}
+import { run } from '../../process/index.js';
+import type { Attachment, NetworkDriver, NetworkOptions, NetworkResidue } from './types.js';
 
 const NETNS_DIR = '/run/netns';
 
@@ -77,7 +52,7 @@ export class CniNetwork implements NetworkDriver {
     });
   }
 
-  netnsName(id: string): string {
+  private netnsName(id: string): string {
     return `${this.opts.netnsPrefix}-${id}`;
   }
 
@@ -116,6 +91,35 @@ export class CniNetwork implements NetworkDriver {
       if (!/No such file|not found/i.test(e.message)) errors.push(e);
     });
     if (errors.length) throw new AggregateError(errors, `detaching network of ${id} failed`);
+  }
+
+  /** Ids whose namespaces exist, by name prefix: a leaked namespace has no bundle left to name it. */
+  async list(): Promise<string[]> {
+    const prefix = this.netnsName('');
+    return (await this.namespaces()).map((n) => n.slice(prefix.length));
+  }
+
+  private async namespaces(): Promise<string[]> {
+    const out = await run('ip', ['netns', 'list']).catch(() => '');
+    const prefix = this.netnsName('');
+    return out
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}$/.test(n.slice(prefix.length)));
+  }
+
+  async residue(): Promise<NetworkResidue> {
+    const veths = (await run('ip', ['-o', 'link', 'show', 'master', this.opts.bridge]).catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(':')[1]?.trim() ?? l);
+    const ips: string[] = [];
+    const dir = this.opts.ipamDir;
+    for (const net of existsSync(dir) ? await readdir(dir) : []) {
+      const netDir = join(dir, net);
+      for (const f of existsSync(netDir) ? await readdir(netDir) : []) if (/^[\d.]+$/.test(f)) ips.push(f);
+    }
+    return { netns: await this.namespaces(), veths, ips };
   }
 
   async removeBridge(): Promise<void> {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { run } from '../process/index.js';
+import { run } from '../../process/index.js';
 
 export type Egress = 'off' | 'masquerade';
 
