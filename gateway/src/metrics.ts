@@ -1,5 +1,11 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Cluster } from './cluster.js';
+import type { ClusterView } from './cluster/view.js';
+
+export interface GatewayMetricsOptions {
+  view: Pick<ClusterView, 'list'>;
+  /** Async calls by state, when async calls are kept. */
+  asyncCounts?: () => Promise<Record<string, number>>;
+}
 
 /** The gateway's Prometheus metrics (prom-client), on a registry of its own (one per app). */
 export class GatewayMetrics {
@@ -8,7 +14,7 @@ export class GatewayMetrics {
   readonly duration: Histogram<'function'>;
   readonly placements: Counter<'result'>;
 
-  constructor(cluster: Cluster, asyncCounts?: () => Promise<Record<string, number>>) {
+  constructor({ view, asyncCounts }: GatewayMetricsOptions) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'thaw_gateway_' });
     // Gauges that prom-client names *_total, which Prometheus reserves for counters (promtool
@@ -51,7 +57,7 @@ export class GatewayMetrics {
       labelNames: ['state'],
       registers,
       collect() {
-        const live = cluster.list();
+        const live = view.list();
         this.set({ state: 'serving' }, live.filter((w) => !w.draining).length);
         this.set({ state: 'draining' }, live.filter((w) => w.draining).length);
       },
@@ -63,7 +69,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         const counts = { starting: 0, running: 0, frozen: 0 };
-        for (const w of cluster.list()) {
+        for (const w of view.list()) {
           for (const f of w.functions) {
             counts.starting += f.starting;
             for (const i of f.instances) counts[i.state]++;

@@ -323,7 +323,7 @@ describe('gateway API', () => {
 
 describe('parseSince', () => {
   it('takes ISO times and durations back from now, and names the field otherwise', async () => {
-    const { parseSince } = await import('../src/logs.js');
+    const { parseSince } = await import('../src/http/logs.js');
     const now = Date.parse('2026-11-25T12:00:00Z');
     expect(parseSince(undefined, now)).toBe(0);
     expect(parseSince('30s', now)).toBe(now - 30_000);
@@ -338,7 +338,7 @@ describe('parseSince', () => {
 
 describe('callbackRefusal', () => {
   it('refuses callbacks to loopback, private, link-local and metadata addresses unless allowed', async () => {
-    const { callbackRefusal } = await import('../src/async.js');
+    const { callbackRefusal } = await import('../src/async/callback.js');
     for (const url of [
       'http://127.0.0.1:9/x',
       'http://localhost/x',

@@ -5,7 +5,7 @@ import { ErrorCatalogue, type ErrorCode, FunctionSpec } from '@thaw/shared';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientErrorHandler } from '../src/errors.js';
+import { clientErrorHandler } from '../src/http/errors.js';
 import { exitAfterTerm, type GatewayProcess, startGatewayProcess } from './gateway-process.js';
 
 const ADMIN = 'http-errors-test-admin-token-0123456789';

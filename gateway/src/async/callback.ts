@@ -1,18 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { checkTarget, type GuardOptions, pinnedLookup, type Resolved } from '@thaw/shared';
+import { checkTarget, type GuardOptions, type Logger, pinnedLookup, type Resolved } from '@thaw/shared';
+import type { Job } from 'bullmq';
+import type { CallbackRecord, CallData, CallStatus, StoredAnswer } from './records.js';
 
-/** What became of a call's callback, kept with the call. */
-export interface CallbackRecord {
-  status: 'sent' | 'refused' | 'failed';
-  /** Why it was refused, or why the last try failed. */
-  reason?: string;
-  /** The receiver's HTTP status, when it answered. */
-  responseStatus?: number;
-  /** Tries made (a refused callback makes none). */
-  tries: number;
-  at: string;
-}
+export type { CallbackRecord };
 
 export interface CallbackRequest {
   url: string;
@@ -20,8 +12,19 @@ export interface CallbackRequest {
   body: Buffer;
 }
 
-const TIMEOUT_MS = 10_000;
-const TRIES = 3;
+/** How long one try may take, connecting included. */
+export const CALLBACK_TIMEOUT_MS = 10_000;
+/** Tries per callback; the waits between them grow by CALLBACK_BACKOFF_MS each time. */
+export const CALLBACK_TRIES = 3;
+export const CALLBACK_BACKOFF_MS = 500;
+/** The setting that lets callbacks go to private addresses, named when one is refused. */
+export const CALLBACK_SETTING = 'ASYNC_CALLBACK_PRIVATE=allow';
+
+/** Why a callback URL may not be called (see checkTarget), or undefined. */
+export async function callbackRefusal(url: string, allowPrivate: boolean): Promise<string | undefined> {
+  const target = await checkTarget(url, { allowPrivate, allowedBy: CALLBACK_SETTING });
+  return target.ok ? undefined : target.reason;
+}
 
 /** One POST to the checked address, the URL's host kept for Host, SNI and the certificate. */
 function post(req: CallbackRequest, address: Resolved): Promise<number> {
@@ -36,7 +39,7 @@ function post(req: CallbackRequest, address: Resolved): Promise<number> {
         lookup: pinnedLookup(address),
         // A pooled socket could be one opened to another address for the same name.
         agent: false,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
       },
       (res) => {
         res.resume();
@@ -51,7 +54,7 @@ function post(req: CallbackRequest, address: Resolved): Promise<number> {
 
 /**
  * Posts a call's result to its callback URL: resolved once and checked (see checkTarget), then
- * up to three tries to that address. Redirects are not followed: one could lead anywhere, the
+ * up to CALLBACK_TRIES tries to that address. Redirects are not followed: one could lead anywhere, the
  * checked host's own network included.
  */
 export async function deliver(
@@ -63,7 +66,7 @@ export async function deliver(
   const target = await checkTarget(req.url, guard);
   if (!target.ok) return { status: 'refused', reason: target.reason, tries: 0, at: at() };
   let last: Omit<CallbackRecord, 'tries' | 'at'> = { status: 'failed' };
-  for (let tries = 1; tries <= TRIES; tries++) {
+  for (let tries = 1; tries <= CALLBACK_TRIES; tries++) {
     try {
       const status = await post(req, target.address);
       if (status >= 200 && status < 300) return { status: 'sent', responseStatus: status, tries, at: at() };
@@ -80,7 +83,43 @@ export async function deliver(
     } catch (err) {
       last = { status: 'failed', reason: (err as Error).message };
     }
-    if (tries < TRIES) await pause(500 * tries);
+    if (tries < CALLBACK_TRIES) await pause(CALLBACK_BACKOFF_MS * tries);
   }
-  return { ...last, tries: TRIES, at: at() };
+  return { ...last, tries: CALLBACK_TRIES, at: at() };
+}
+
+/**
+ * Posts a finished call's result to its X-Callback-Url (the function's body, status in a
+ * header) and records on the call what became of it: sent, failed, or refused by the address
+ * guard.
+ */
+export async function notify(
+  job: Job<CallData>,
+  answer: StoredAnswer | undefined,
+  status: CallStatus,
+  o: { allowPrivate: boolean; log: Logger },
+): Promise<void> {
+  const url = job.data.callbackUrl;
+  if (!url) return;
+  const headers: Record<string, string> = {
+    'x-thaw-call-id': job.id ?? '',
+    'x-thaw-call-status': status,
+    'x-thaw-function-status': String(answer?.status ?? 0),
+  };
+  const ct = answer?.headers['content-type'];
+  if (typeof ct === 'string') headers['content-type'] = ct;
+  const body = answer ? Buffer.from(answer.body, 'base64') : Buffer.alloc(0);
+  const record = await deliver(
+    { url, headers, body },
+    { allowPrivate: o.allowPrivate, allowedBy: CALLBACK_SETTING },
+  ).catch((err: Error) => ({
+    status: 'failed' as const,
+    reason: err.message,
+    tries: 0,
+    at: new Date().toISOString(),
+  }));
+  if (record.status !== 'sent') o.log.warn({ call: job.id, ...record }, `callback ${record.status}`);
+  await job
+    .updateData({ ...job.data, callback: record })
+    .catch((err: Error) => o.log.warn({ call: job.id, err: err.message }, 'recording the callback failed'));
 }

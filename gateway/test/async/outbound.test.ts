@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkTarget, interfaceAddresses, type Resolved, type Resolver } from '@thaw/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliver } from '../src/async/callback.js';
-import { outageWait } from '../src/async.js';
+import { deliver } from '../../src/async/callback.js';
+import { outageWait } from '../../src/async/run.js';
 
 /** A resolver that answers from a script, one answer per lookup, and counts lookups. */
 function scripted(...answers: Resolved[][]): Resolver & { lookups: string[] } {

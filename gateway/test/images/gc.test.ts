@@ -16,8 +16,8 @@ import { createLogger, IMAGE_BUCKET, ImageRecord } from '@thaw/shared';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection, type ObjectStore } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectImages } from '../src/image-gc.js';
-import { Registry } from '../src/registry.js';
+import { collectImages } from '../../src/images/gc.js';
+import { openStores } from '../../src/store/index.js';
 
 /** The gateway's IMAGE_GC_GRACE_MS here: short, so that the test sees it pass. */
 const GRACE_MS = 3000;
@@ -142,11 +142,11 @@ describe('image GC', () => {
 
   it('runs one round at a time across gateways (a lock in Redis)', async () => {
     const log = createLogger('image-gc-test', 'silent');
-    const registry = new Registry(redis, prefix, log);
+    const { images } = openStores({ redis, prefix, log });
     const lock = `${prefix}:images:gc`;
     // Another gateway's round holds the lock: this one does nothing, and leaves that lock alone.
     await redis.set(lock, 'another-gateway', 'PX', 30_000);
-    expect(await collectImages({ nc, registry, graceMs: 0, log })).toEqual({
+    expect(await collectImages({ nc, images, graceMs: 0, log })).toEqual({
       ran: false,
       images: [],
       orphans: [],
@@ -156,7 +156,7 @@ describe('image GC', () => {
     // Free again (the platform's gateway takes it for a moment every 200 ms): a round runs.
     const deadline = Date.now() + 10_000;
     let ran = false;
-    while (!ran && Date.now() < deadline) ran = (await collectImages({ nc, registry, graceMs: 0, log })).ran;
+    while (!ran && Date.now() < deadline) ran = (await collectImages({ nc, images, graceMs: 0, log })).ran;
     expect(ran).toBe(true);
   });
 });

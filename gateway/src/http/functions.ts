@@ -11,18 +11,21 @@ import {
 } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
-import type { AsyncCalls } from './async.js';
+import type { AsyncCalls } from '../async/calls.js';
+import type { ClusterView } from '../cluster/view.js';
+import type { Placer } from '../placement/placer.js';
+import { functionNotFound } from '../store/errors.js';
+import type { FunctionStore } from '../store/functions.js';
+import type { ImageStore } from '../store/images.js';
 import { newToken, sha256Hex } from './auth.js';
-import type { Cluster } from './cluster.js';
-import type { Registry } from './registry.js';
-import type { Workers } from './workers.js';
 
 export interface FunctionDeps {
   nc: NatsConnection;
   subjects: Subjects;
-  registry: Registry;
-  workers: Workers;
-  cluster: Cluster;
+  functions: FunctionStore;
+  images: ImageStore;
+  placer: Placer;
+  view: ClusterView;
   asyncCalls: AsyncCalls;
   log: Logger;
 }
@@ -69,8 +72,8 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     };
     const shown = { ...view(fn), ...(token.shown ? { invokeToken: token.shown } : {}) };
     // Checked before the record is written, so a bad digest leaves nothing behind.
-    const source = await d.registry.imageSource(fn);
-    if (!(await d.registry.createFunction(fn))) {
+    const source = await d.images.sourceOf(fn);
+    if (!(await d.functions.create(fn))) {
       throw new ThawError('FUNCTION_EXISTS', `a function named "${fn.name}" exists already; delete it first`);
     }
     // Every gateway starts consuming the new function's async calls.
@@ -82,7 +85,7 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     }
     // Warm one instance now so that the first call is a thaw, not a cold start. If no worker can
     // take it yet, the function still exists and the first call tries again.
-    await d.workers.place(fn, source).catch((err: unknown) => {
+    await d.placer.place(fn, source).catch((err: unknown) => {
       req.log.warn({ err, fn: fn.name }, 'could not place the new function yet');
     });
     return reply.code(201).send(shown);
@@ -101,16 +104,16 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       );
     }
     const fromRegistry = checkImage(spec.image);
-    // One update at a time per function (Registry.claimUpdate says why); a second one is a conflict.
+    // One update at a time per function (FunctionStore.claimUpdate says why); a second one is a conflict.
     const owner = randomUUID();
-    if (!(await d.registry.claimUpdate(name, owner, UPDATE_CLAIM_MS))) {
+    if (!(await d.functions.claimUpdate(name, owner, UPDATE_CLAIM_MS))) {
       throw new ThawError(
         'UPDATE_CONFLICT',
         `another update of function "${name}" is running; read it when that one is done and try again`,
       );
     }
     const renew = setInterval(() => {
-      d.registry
+      d.functions
         .renewUpdate(name, owner, UPDATE_CLAIM_MS)
         .catch((err: Error) => d.log.warn({ fn: name, err: err.message }, 'renewing an update claim failed'));
     }, UPDATE_CLAIM_MS / 3);
@@ -118,7 +121,7 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
       return await update(d, name, spec, fromRegistry);
     } finally {
       clearInterval(renew);
-      await d.registry
+      await d.functions
         .releaseUpdate(name, owner)
         .catch((err: Error) =>
           d.log.warn({ fn: name, err: err.message }, 'releasing an update claim failed'),
@@ -126,21 +129,18 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     }
   });
 
-  app.get('/v1/functions', async () => ({ functions: (await d.registry.listFunctions()).map(view) }));
+  app.get('/v1/functions', async () => ({ functions: (await d.functions.list()).map(view) }));
 
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
     // The admin API reads Redis itself; only the invoke path works from the cache.
-    const fn = await d.registry.getFunction(req.params.name, { fresh: true });
-    if (!fn) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${req.params.name}"`);
+    const fn = await d.functions.require(req.params.name, { fresh: true });
     // Instances per worker, as the workers' latest heartbeats (at most ~0.5 s old) tell.
-    return { ...view(fn), workers: d.cluster.instancesOf(fn.name) };
+    return { ...view(fn), workers: d.view.instancesOf(fn.name) };
   });
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (req, reply) => {
     const { name } = req.params;
-    if (!(await d.registry.deleteFunction(name))) {
-      throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
-    }
+    if (!(await d.functions.delete(name))) throw functionNotFound(name);
     // Workers drop its instances and other gateways their cached record; its queued async
     // calls are dropped (results already kept stay readable until they expire).
     d.nc.publish(d.subjects.functionRemoved, json.encode({ name }));
@@ -158,8 +158,7 @@ async function update(
   fromRegistry: boolean,
 ): Promise<Omit<FunctionRecord, 'invokeTokenSha256'> & { invokeToken?: string }> {
   // Read after the claim: an update that finished just before is the one this one follows.
-  const current = await d.registry.getFunction(name, { fresh: true });
-  if (!current) throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
+  const current = await d.functions.require(name, { fresh: true });
   const now = new Date().toISOString();
   const token = invokeToken(spec, current);
   let next: FunctionRecord = {
@@ -171,16 +170,16 @@ async function update(
     ...(fromRegistry ? {} : { imageDigest: spec.image }),
     ...(token.sha ? { invokeTokenSha256: token.sha } : {}),
   };
-  const source = await d.registry.imageSource(next);
+  const source = await d.images.sourceOf(next);
   // On a worker that holds the function, so that it rolls rather than a new one starting it.
-  const holder = d.cluster.instancesOf(name).find((w) => !w.draining)?.worker;
-  const placed = await d.workers.place(next, source, holder).catch((err: unknown) => {
+  const holder = d.view.instancesOf(name).find((w) => !w.draining)?.worker;
+  const placed = await d.placer.place(next, source, holder).catch((err: unknown) => {
     // No worker now: the next call places the new revision. A registry image must resolve.
     if (err instanceof ThawError && err.code === 'NO_WORKER' && !fromRegistry) return undefined;
     throw err;
   });
   if (placed) next = { ...next, imageDigest: placed.digest };
-  if (!(await d.registry.replaceRevision(next, current.revision))) {
+  if (!(await d.functions.replaceRevision(next, current.revision))) {
     throw new ThawError(
       'UPDATE_CONFLICT',
       `function "${name}" changed while this update ran (it is no longer revision ${current.revision}); read it and try again`,
@@ -208,14 +207,14 @@ function checkImage(image: string): boolean {
 async function pullAndPlace(d: FunctionDeps, fn: FunctionRecord, source: ImageSource): Promise<void> {
   let next: FunctionRecord;
   try {
-    const placed = await d.workers.place(fn, source);
+    const placed = await d.placer.place(fn, source);
     next = { ...fn, status: 'ready', imageDigest: placed.digest, updatedAt: new Date().toISOString() };
   } catch (err) {
     const reason = err instanceof ThawError ? err.message : String(err);
     d.log.warn({ fn: fn.name, reason }, 'pulling the function image failed');
     next = { ...fn, status: 'failed', reason, updatedAt: new Date().toISOString() };
   }
-  if (await d.registry.updateFunction(next)) {
+  if (await d.functions.update(next)) {
     d.nc.publish(d.subjects.functionChanged, json.encode({ name: fn.name }));
   }
 }

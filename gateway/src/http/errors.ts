@@ -1,6 +1,6 @@
 import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { type ErrorBody, ErrorCatalogue, type ErrorCode, isErrorCode, ThawError } from '@thaw/shared';
+import { type ErrorBody, type ErrorCode, ThawError } from '@thaw/shared';
 import type {
   ConnectionError,
   FastifyError,
@@ -189,9 +189,4 @@ export function parseJsonBody(
     return;
   }
   done(null, value);
-}
-
-/** A worker's wire error (code + message) as a ThawError. */
-export function fromWire(code: string, message: string): ThawError {
-  return new ThawError(isErrorCode(code) ? code : 'INTERNAL', message || ErrorCatalogue.INTERNAL.message);
 }

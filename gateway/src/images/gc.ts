@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { IMAGE_BUCKET, type Logger } from '@thaw/shared';
 import { type NatsConnection, StorageType } from 'nats';
-import type { Registry } from './registry.js';
+import type { ImageStore } from '../store/images.js';
 
 export interface ImageGcOptions {
   nc: NatsConnection;
-  registry: Registry;
+  images: ImageStore;
   /** An image unused for this long is deleted. */
   graceMs: number;
   log: Logger;
@@ -31,14 +31,14 @@ const LOCK_MS = 60_000;
  */
 export async function collectImages(o: ImageGcOptions): Promise<ImageGcResult> {
   const owner = randomUUID();
-  if (!(await o.registry.claimImageGc(owner, LOCK_MS))) return { ran: false, images: [], orphans: [] };
+  if (!(await o.images.claimGc(owner, LOCK_MS))) return { ran: false, images: [], orphans: [] };
   try {
     const os = await o.nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
     const images: string[] = [];
     const named = new Set<string>();
-    for (const img of await o.registry.listImages()) {
+    for (const img of await o.images.list()) {
       const uploadedAt = Date.parse(img.uploadedAt);
-      const gone = await o.registry.deleteImageIfUnused(
+      const gone = await o.images.deleteIfUnused(
         img.digest,
         Number.isNaN(uploadedAt) ? Date.now() : uploadedAt,
         o.graceMs,
@@ -70,8 +70,8 @@ export async function collectImages(o: ImageGcOptions): Promise<ImageGcResult> {
     if (images.length || orphans.length) o.log.info({ images, orphans }, 'image GC deleted unused images');
     return { ran: true, images, orphans };
   } finally {
-    await o.registry
-      .releaseImageGc(owner)
+    await o.images
+      .releaseGc(owner)
       .catch((err: Error) => o.log.warn({ err: err.message }, 'releasing the image GC lock failed'));
   }
 }

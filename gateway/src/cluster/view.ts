@@ -4,7 +4,13 @@ import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 const json = JSONCodec<unknown>();
 
 /** Heartbeats missed before a worker counts as lost. */
-const MISSED_BEATS = 3;
+export const MISSED_BEATS = 3;
+/** The heartbeat interval assumed for a worker not heard from yet (the workers' default). */
+export const ASSUMED_INTERVAL_MS = 500;
+/** A worker silent for this long is forgotten, so the map does not grow with every restart. */
+export const FORGET_AFTER_MS = 60_000;
+/** How often forgotten workers are swept. */
+export const SWEEP_EVERY_MS = 10_000;
 
 interface Seen {
   beat: WorkerHeartbeat;
@@ -18,23 +24,31 @@ export interface WorkerInstances {
   instances: WorkerHeartbeat['functions'][number]['instances'];
 }
 
+export interface ClusterViewOptions {
+  nc: NatsConnection;
+  subjects: Subjects;
+  log: Logger;
+}
+
+/** What the call path asks about the workers: is the one that took a call still there. */
+export interface Liveness {
+  alive(workerId: string): boolean | undefined;
+  graceMs(workerId: string): number;
+}
+
 /**
  * The gateway's view of the workers, built from their heartbeats alone (nothing is stored):
  * who is alive, who has room, and which instances each holds. Every gateway builds its own.
  */
-export class Cluster {
+export class ClusterView implements Liveness {
   private readonly workers = new Map<string, Seen>();
-  // Placements made here that heartbeats may not show yet: function → worker → when.
-  private readonly placed = new Map<string, Map<string, number>>();
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly log: Logger;
 
-  constructor(
-    nc: NatsConnection,
-    subjects: Subjects,
-    private readonly log: Logger,
-  ) {
-    this.sub = nc.subscribe(subjects.heartbeat, {
+  constructor(o: ClusterViewOptions) {
+    this.log = o.log;
+    this.sub = o.nc.subscribe(o.subjects.heartbeat, {
       callback: (_err, msg) => {
         const parsed = WorkerHeartbeat.safeParse(json.decode(msg.data));
         if (!parsed.success) return;
@@ -43,16 +57,11 @@ export class Cluster {
         if (!known) this.log.info({ worker: parsed.data.workerId }, 'worker joined');
       },
     });
-    // Forget workers long gone, so the map does not grow with every restart.
     this.sweeper = setInterval(() => {
       for (const [id, s] of this.workers) {
-        if (Date.now() - s.at > 60_000) this.workers.delete(id);
+        if (Date.now() - s.at > FORGET_AFTER_MS) this.workers.delete(id);
       }
-      for (const [fn, m] of this.placed) {
-        for (const [id, at] of m) if (Date.now() - at > 60_000) m.delete(id);
-        if (m.size === 0) this.placed.delete(fn);
-      }
-    }, 10_000);
+    }, SWEEP_EVERY_MS);
     this.sweeper.unref();
   }
 
@@ -65,44 +74,12 @@ export class Cluster {
 
   /** How long, in ms, a worker with no heartbeat yet is given before it counts as lost. */
   graceMs(workerId: string): number {
-    return MISSED_BEATS * (this.workers.get(workerId)?.beat.intervalMs ?? 500);
+    return MISSED_BEATS * (this.workers.get(workerId)?.beat.intervalMs ?? ASSUMED_INTERVAL_MS);
   }
 
-  private live(): WorkerHeartbeat[] {
+  /** The last heartbeat of every live worker. */
+  live(): WorkerHeartbeat[] {
     return [...this.workers.values()].filter((s) => this.alive(s.beat.workerId)).map((s) => s.beat);
-  }
-
-  /** Records a placement at once, before the worker's next heartbeat shows it. */
-  notePlaced(fn: string, workerId: string): void {
-    const m = this.placed.get(fn) ?? new Map<string, number>();
-    m.set(workerId, Date.now());
-    this.placed.set(fn, m);
-  }
-
-  /** When this gateway last placed `fn` anywhere (0 if never). */
-  lastPlaced(fn: string): number {
-    return Math.max(0, ...(this.placed.get(fn)?.values() ?? []));
-  }
-
-  private placedRecently(fn: string, workerId: string): boolean {
-    const at = this.placed.get(fn)?.get(workerId);
-    return at !== undefined && Date.now() - at < 5_000;
-  }
-
-  /**
-   * The live, non-draining worker with the most free memory that does not hold `fn` yet and can
-   * fit one instance of `memoryMiB`; undefined when none (or no heartbeat heard yet).
-   */
-  pick(fn: string, memoryMiB: number): string | undefined {
-    let best: { id: string; free: number } | undefined;
-    for (const b of this.live()) {
-      if (b.draining || b.functions.some((f) => f.name === fn) || this.placedRecently(fn, b.workerId))
-        continue;
-      const free = b.memory.budgetMiB - b.memory.committedMiB;
-      if (free < memoryMiB) continue;
-      if (!best || free > best.free) best = { id: b.workerId, free };
-    }
-    return best?.id;
   }
 
   /** Instances of `fn` per live worker, as their last heartbeats told. */

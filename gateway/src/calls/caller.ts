@@ -1,6 +1,6 @@
-import { InvokeHeader, ThawError } from '@thaw/shared';
+import { acceptedBy, ThawError } from '@thaw/shared';
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
-import type { Cluster } from './cluster.js';
+import type { Liveness } from '../cluster/view.js';
 
 /** No worker subscribes to the subject: the function is held nowhere. */
 export class NoRespondersError extends Error {
@@ -21,7 +21,7 @@ interface Pending {
   ackTimer?: NodeJS.Timeout;
 }
 
-export interface CallerOptions {
+export interface CallerSettings {
   /** A call no worker has taken by then is sent again (it cannot have run anywhere). */
   ackTimeoutMs: number;
   /** Sends of one call before it fails with NO_WORKER. */
@@ -30,7 +30,14 @@ export interface CallerOptions {
   checkEveryMs: number;
 }
 
-const DEFAULTS: CallerOptions = { ackTimeoutMs: 1000, maxAttempts: 3, checkEveryMs: 250 };
+export const CALLER_DEFAULTS: CallerSettings = { ackTimeoutMs: 1000, maxAttempts: 3, checkEveryMs: 250 };
+
+export interface CallerOptions {
+  nc: NatsConnection;
+  /** Whether the worker that took a call still sends heartbeats (ClusterView). */
+  liveness: Liveness;
+  settings?: Partial<CallerSettings>;
+}
 
 /**
  * Request-reply over NATS with an acceptance step. The worker answers every call twice: an
@@ -44,17 +51,18 @@ export class Caller {
   private readonly calls = new Map<string, Pending>();
   private readonly sub: Subscription;
   private readonly checker: NodeJS.Timeout;
-  private readonly opts: CallerOptions;
+  private readonly opts: CallerSettings;
+  private readonly nc: NatsConnection;
+  private readonly liveness: Liveness;
   private seq = 0;
+  private closed = false;
   private lastCheck = Date.now();
 
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly cluster: Cluster,
-    opts: Partial<CallerOptions> = {},
-  ) {
-    this.opts = { ...DEFAULTS, ...opts };
-    this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onMessage(msg) });
+  constructor(o: CallerOptions) {
+    this.nc = o.nc;
+    this.liveness = o.liveness;
+    this.opts = { ...CALLER_DEFAULTS, ...o.settings };
+    this.sub = this.nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onMessage(msg) });
     this.checker = setInterval(() => this.checkWorkers(), this.opts.checkEveryMs);
     this.checker.unref();
   }
@@ -109,7 +117,7 @@ export class Caller {
       if (!p.worker) this.fail(p, new NoRespondersError(`no subscriber for ${p.subject}`));
       return;
     }
-    const taker = h?.get(InvokeHeader.accepted);
+    const taker = acceptedBy(h);
     if (taker) {
       p.worker ??= taker;
       p.acceptedAt = Date.now();
@@ -129,9 +137,9 @@ export class Caller {
     if (late) return;
     for (const p of this.calls.values()) {
       if (!p.worker) continue;
-      const alive = this.cluster.alive(p.worker);
+      const alive = this.liveness.alive(p.worker);
       const lost =
-        alive === false || (alive === undefined && now - p.acceptedAt > this.cluster.graceMs(p.worker));
+        alive === false || (alive === undefined && now - p.acceptedAt > this.liveness.graceMs(p.worker));
       if (lost) {
         this.fail(
           p,
@@ -157,6 +165,8 @@ export class Caller {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.checker);
     this.sub.unsubscribe();
     for (const p of [...this.calls.values()])

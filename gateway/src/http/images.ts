@@ -3,13 +3,13 @@ import { Readable, Transform } from 'node:stream';
 import { IMAGE_BUCKET, type Logger, ThawError } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { type NatsConnection, StorageType } from 'nats';
-import type { Registry } from './registry.js';
-import type { Workers } from './workers.js';
+import type { WorkerClient } from '../cluster/worker-client.js';
+import type { ImageStore } from '../store/images.js';
 
 export interface ImageDeps {
   nc: NatsConnection;
-  registry: Registry;
-  workers: Workers;
+  images: ImageStore;
+  client: WorkerClient;
   maxImageBytes: number;
   log: Logger;
 }
@@ -57,8 +57,8 @@ export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<v
       });
     }
     try {
-      const { digest } = await d.workers.importImage(object);
-      const { kept, created } = await d.registry.putImage({
+      const { digest } = await d.client.importImage(object);
+      const { kept, created } = await d.images.put({
         digest,
         object,
         size,

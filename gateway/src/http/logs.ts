@@ -1,18 +1,21 @@
 import { type LogEntry, LogsReply, type Subjects, ThawError } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection, RequestStrategy } from 'nats';
-import type { Cluster } from './cluster.js';
-import type { Registry } from './registry.js';
+import type { ClusterView } from '../cluster/view.js';
+import type { FunctionStore } from '../store/functions.js';
 
 const json = JSONCodec<unknown>();
 const MAX_LINES = 10_000;
 const FOLLOW_BUFFER_BYTES = 4 * 1024 * 1024;
+const DEFAULT_LINES = 1000;
+/** How long the workers' answers are waited for (a worker gone since its last heartbeat never answers). */
+const GATHER_WAIT_MS = 2000;
 
 export interface LogDeps {
   nc: NatsConnection;
   subjects: Subjects;
-  registry: Registry;
-  cluster: Cluster;
+  functions: FunctionStore;
+  view: ClusterView;
 }
 
 /** `since`: an ISO 8601 time, or a duration back from now (`30s`, `5m`, `2h`, `1d`). */
@@ -54,11 +57,9 @@ export async function logRoutes(app: FastifyInstance, d: LogDeps): Promise<void>
     '/v1/functions/:name/logs',
     async (req, reply) => {
       const { name } = req.params;
-      if (!(await d.registry.getFunction(name, { fresh: true }))) {
-        throw new ThawError('FUNCTION_NOT_FOUND', `no function named "${name}"`);
-      }
+      await d.functions.require(name, { fresh: true });
       const since = parseSince(req.query.since);
-      const limit = Number(req.query.limit ?? 1000);
+      const limit = Number(req.query.limit ?? DEFAULT_LINES);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LINES) {
         throw new ThawError('VALIDATION_FAILED', `limit: must be a whole number from 1 to ${MAX_LINES}`);
       }
@@ -134,14 +135,14 @@ export async function logRoutes(app: FastifyInstance, d: LogDeps): Promise<void>
 
 /** Asks every live worker for the lines; each answers, with nothing when it holds none. */
 async function gather(d: LogDeps, name: string, since: number, limit: number): Promise<LogEntry[]> {
-  const workers = d.cluster.list().length;
+  const workers = d.view.list().length;
   const entries: LogEntry[] = [];
   if (workers > 0) {
     try {
       const replies = await d.nc.requestMany(d.subjects.logs(name), json.encode({ since, limit }), {
         strategy: RequestStrategy.Count,
         maxMessages: workers,
-        maxWait: 2000,
+        maxWait: GATHER_WAIT_MS,
       });
       for await (const m of replies) {
         const parsed = LogsReply.safeParse(json.decode(m.data));

@@ -1,19 +1,30 @@
 import { type Service, startNats } from '@thaw/devkit';
-import { createLogger, subjects, type WorkerHeartbeat } from '@thaw/shared';
+import { createLogger, FunctionRecord, subjects, type WorkerHeartbeat } from '@thaw/shared';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from '../src/cluster.js';
+import { ClusterView } from '../../src/cluster/view.js';
+import { Placer } from '../../src/placement/placer.js';
 
 const subj = subjects(`cl${process.pid}`);
 const json = JSONCodec<WorkerHeartbeat>();
 let nats: Service;
 let nc: NatsConnection;
-let cluster: Cluster;
+let cluster: ClusterView;
+let placer: Placer;
+const log = createLogger('cluster-test', 'silent');
 
 beforeAll(async () => {
   nats = await startNats();
   nc = await connect({ servers: nats.url });
-  cluster = new Cluster(nc, subj, createLogger('cluster-test', 'silent'));
+  cluster = new ClusterView({ nc, subjects: subj, log });
+  // Placement decisions made on this real view; nothing is sent to a worker.
+  placer = new Placer({
+    view: cluster,
+    client: { place: async (_fn, _image, to) => ({ ok: true, workerId: to ?? 'any', digest: 'sha256:x' }) },
+    functions: { get: async () => undefined },
+    images: { sourceOf: async () => ({ kind: 'registry', reference: 'x' }) },
+    log,
+  });
 });
 
 afterAll(async () => {
@@ -21,6 +32,9 @@ afterAll(async () => {
   await nc?.close();
   await nats?.close();
 });
+
+const record = (name: string) =>
+  FunctionRecord.parse({ name, image: 'example.com/x:1', createdAt: 'now', updatedAt: 'now' });
 
 function beat(workerId: string, freeMiB: number, extra: Partial<WorkerHeartbeat> = {}): void {
   nc.publish(
@@ -36,7 +50,7 @@ function beat(workerId: string, freeMiB: number, extra: Partial<WorkerHeartbeat>
   );
 }
 
-describe('Cluster (the gateway view of the workers, from heartbeats)', () => {
+describe('ClusterView (the gateway view of the workers, from heartbeats)', () => {
   it('places on the live, non-draining worker with most free memory that does not hold the function', async () => {
     beat('w1', 1000);
     beat('w2', 3000, { draining: true });
@@ -47,9 +61,9 @@ describe('Cluster (the gateway view of the workers, from heartbeats)', () => {
     });
     await nc.flush();
     await new Promise((r) => setTimeout(r, 20));
-    expect(cluster.pick('a', 128)).toBe('w1');
-    expect(cluster.pick('b', 128)).toBe('w3');
-    expect(cluster.pick('b', 2500)).toBeUndefined(); // no room anywhere (w2 is draining)
+    expect(placer.pick('a', 128)).toBe('w1');
+    expect(placer.pick('b', 128)).toBe('w3');
+    expect(placer.pick('b', 2500)).toBeUndefined(); // no room anywhere (w2 is draining)
     expect(cluster.instancesOf('a')).toEqual([
       {
         worker: 'w3',
@@ -59,8 +73,8 @@ describe('Cluster (the gateway view of the workers, from heartbeats)', () => {
       },
     ]);
     // A placement made here counts before the worker's next heartbeat shows it.
-    cluster.notePlaced('b', 'w3');
-    expect(cluster.pick('b', 128)).toBe('w1');
+    await placer.place(record('b'), { kind: 'registry', reference: 'x' }, 'w3');
+    expect(placer.pick('b', 128)).toBe('w1');
   });
 
   it('keeps a worker alive through one missed heartbeat, takes it as lost after three, and one never heard of as unknown', async () => {

@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import type { FunctionRecord, Logger } from '@thaw/shared';
+import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
+import type { Envelope, Invoke } from '../calls/types.js';
+import { notify } from './callback.js';
+import { type CallData, type CallView, callView, type StoredAnswer } from './records.js';
+import { tryCall } from './run.js';
+
+/** How long a succeeded call's result is kept. */
+export const KEEP_SUCCEEDED_S = 24 * 3600;
+/** How long a dead call is kept. */
+export const KEEP_DEAD_S = 7 * 24 * 3600;
+/** The first retry's wait; each next one doubles (BullMQ's exponential backoff). */
+export const RETRY_BACKOFF_MS = 500;
+/** Times a call may be found stalled (its gateway died) and taken over before it counts as failed. */
+const MAX_STALLED = 5;
+
+export interface AsyncOptions {
+  /** Callbacks to private, loopback, link-local and this host's addresses are refused unless set. */
+  allowPrivateCallbacks: boolean;
+  /**
+   * How long a call's tries may find no worker (NO_WORKER: nothing ran) without using up its
+   * attempts; past it, such tries count as failed tries.
+   */
+  outageBudgetMs: number;
+  connection: ConnectionOptions;
+  prefix: string;
+  /** The function as stored now. */
+  current: (name: string) => Promise<FunctionRecord | undefined>;
+  invoke: Invoke;
+  log: Logger;
+  /** How long a call's lock lasts without renewal: a gateway that died loses its calls after it. */
+  lockMs: number;
+}
+
+/**
+ * Async invocations on BullMQ: one queue per function (so each has its own concurrency limit,
+ * set on the queue for all gateways together), consumed by every gateway. A call is retried
+ * with exponential backoff when the answer is 5xx or 429 (WORKER_LOST and OVERLOADED
+ * included), up to the function's `asyncAttempts`; then it is dead. A try that found no worker
+ * (NO_WORKER) ran nothing: the call waits and tries again, for up to `outageBudgetMs`, without
+ * using an attempt, so a worker outage of that length fails no call. Calls live in Redis, so a
+ * gateway, worker or Redis restart loses none (Redis with its append-only file on); a call a
+ * dead gateway held is taken over once its lock expires.
+ */
+export class AsyncCalls {
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  private closed = false;
+
+  constructor(private readonly o: AsyncOptions) {}
+
+  private openQueue(fn: string): Queue {
+    return new Queue(fn, { connection: this.o.connection, prefix: `${this.o.prefix}:async` });
+  }
+
+  private queue(fn: string): Queue {
+    let q = this.queues.get(fn);
+    if (!q) {
+      q = this.openQueue(fn);
+      q.on('error', (err) => this.o.log.warn({ err: err.message, fn }, 'async queue error'));
+      this.queues.set(fn, q);
+    }
+    return q;
+  }
+
+  async enqueue(fn: FunctionRecord, env: Envelope, callbackUrl?: string): Promise<string> {
+    const callId = `${fn.name}.${randomUUID()}`;
+    const data: CallData = {
+      fn: fn.name,
+      envelope: { ...env, body: env.body.toString('base64') },
+      ...(callbackUrl ? { callbackUrl } : {}),
+    };
+    await this.queue(fn.name).add('call', data, {
+      jobId: callId,
+      attempts: fn.asyncAttempts,
+      backoff: { type: 'exponential', delay: RETRY_BACKOFF_MS },
+      removeOnComplete: { age: KEEP_SUCCEEDED_S },
+      removeOnFail: { age: KEEP_DEAD_S },
+    });
+    return callId;
+  }
+
+  async get(callId: string): Promise<CallView | undefined> {
+    const dot = callId.indexOf('.');
+    const fn = callId.slice(0, dot);
+    if (dot < 1 || !/^[a-z][a-z0-9-]{0,47}$/.test(fn)) return undefined;
+    // A queue this gateway does not consume (a deleted function, or any name in a made-up id)
+    // is opened for this read only: ids from anyone must not pile up connections.
+    const known = this.queues.get(fn);
+    const q = known ?? this.openQueue(fn);
+    try {
+      // The state first: a call that finishes between the two reads is then read finished,
+      // with its answer (read the other way round, "completed" could come with no answer).
+      const state = await q.getJobState(callId);
+      const job = (await q.getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
+      if (!job || state === 'unknown') return undefined;
+      return callView(job, state, fn, callId);
+    } finally {
+      if (!known) await q.close().catch(() => undefined);
+    }
+  }
+
+  /** Consumes the queues of `functions` (and stops consuming those of the others). */
+  async sync(functions: FunctionRecord[]): Promise<void> {
+    if (this.closed) return;
+    const wanted = new Map(functions.map((f) => [f.name, f]));
+    for (const [name, w] of this.workers) {
+      if (!wanted.has(name)) {
+        this.workers.delete(name);
+        await w.close().catch(() => undefined);
+      }
+    }
+    for (const fn of functions) {
+      const current = this.workers.get(fn.name);
+      if (current && current.concurrency === fn.asyncConcurrency) continue;
+      if (current) current.concurrency = fn.asyncConcurrency;
+      else this.workers.set(fn.name, this.consume(fn));
+      await this.queue(fn.name)
+        .setGlobalConcurrency(fn.asyncConcurrency)
+        .catch((err: Error) => this.o.log.warn({ err: err.message }, 'setting async concurrency failed'));
+    }
+  }
+
+  /** A deleted function's calls that have not run are dropped; results already kept stay. */
+  async discard(fn: string): Promise<void> {
+    const w = this.workers.get(fn);
+    this.workers.delete(fn);
+    await w?.close().catch(() => undefined);
+    const q = this.queue(fn);
+    await q.drain(true).catch(() => undefined);
+    this.queues.delete(fn);
+    await q.close().catch(() => undefined);
+  }
+
+  private consume(fn: FunctionRecord): Worker {
+    const tries = { current: this.o.current, invoke: this.o.invoke, outageBudgetMs: this.o.outageBudgetMs };
+    const w = new Worker<CallData, StoredAnswer>(fn.name, (job, token) => tryCall(tries, job, token), {
+      connection: this.o.connection,
+      prefix: `${this.o.prefix}:async`,
+      concurrency: fn.asyncConcurrency,
+      lockDuration: this.o.lockMs,
+      stalledInterval: this.o.lockMs,
+      maxStalledCount: MAX_STALLED,
+    });
+    const callback = { allowPrivate: this.o.allowPrivateCallbacks, log: this.o.log };
+    w.on('error', (err) => this.o.log.warn({ err: err.message, fn: fn.name }, 'async worker error'));
+    w.on('completed', (job) => void notify(job, job.returnvalue, 'succeeded', callback));
+    w.on('failed', (job) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1))
+        void notify(job, job.data.last, 'dead', callback);
+    });
+    return w;
+  }
+
+  /** Jobs by state, summed over the queues this gateway knows: for the metrics. */
+  async counts(): Promise<Record<string, number>> {
+    const sum: Record<string, number> = {};
+    for (const q of this.queues.values()) {
+      const c = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed').catch(() => ({}));
+      for (const [k, v] of Object.entries(c)) sum[k] = (sum[k] ?? 0) + (v as number);
+    }
+    return sum;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.workers.values()].map((w) => w.close()));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+  }
+}
