@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LayerEntry, writeImageArchive } from '../src/build/index.js';
-import { DEFAULT_CAPABILITIES } from '../src/container/spec.js';
+import { DEFAULT_CAPABILITIES } from '../src/container/spec/spec.js';
 import {
   type Container,
   ImageStore,

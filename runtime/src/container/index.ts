@@ -1,8 +1,18 @@
-export { type CgroupDriver, type CgroupStats, FreezeTimeoutError } from './cgroups/index.js';
-export type { Egress } from './network/index.js';
+export {
+  type CgroupDriver,
+  type CgroupManager,
+  type CgroupStats,
+  FreezeTimeoutError,
+} from './cgroups/index.js';
+export { Container, type ContainerOptions, type ContainerState } from './container.js';
+export { createDrivers, type RuntimeDrivers } from './drivers.js';
+export { ContainerStartError } from './errors.js';
+export type { Egress, Firewall, NetworkDriver } from './network/index.js';
+export type { OciRuntime, OciRuntimeName } from './oci/index.js';
+export type { CreateOptions, RunnableImage, RuntimeOptions } from './options.js';
+export { DEFAULT_DISK_MIB, DEFAULT_INIT } from './options.js';
 export { type HostResidue, residueItems } from './residue.js';
-export type { ContainerState, CreateOptions, RunnableImage, RuntimeOptions } from './runtime.js';
-export { Container, ContainerStartError, DEFAULT_DISK_MIB, DEFAULT_INIT, Runtime } from './runtime.js';
+export { DEFAULT_USERNS_SIZE, ShiftedLayers, type UsernsMapping } from './rootfs/userns.js';
+export { Runtime } from './runtime.js';
 export { scratchRuntimeOptions } from './scratch.js';
-export { INIT_PATH } from './spec.js';
-export { DEFAULT_USERNS_SIZE, ShiftedLayers, type UsernsMapping } from './userns.js';
+export { INIT_PATH } from './spec/spec.js';

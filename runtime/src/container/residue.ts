@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CgroupDriver } from './cgroups/index.js';
 import type { NetworkDriver } from './network/index.js';
 import type { OciRuntime } from './oci/index.js';
+import { mountPoints } from './rootfs/mounts.js';
 
 /** What a runtime has on the host right now; all empty once it is closed. */
 export interface HostResidue {
@@ -34,10 +35,7 @@ async function list(dir: string): Promise<string[]> {
 }
 
 export async function findResidue(s: ResidueScope): Promise<HostResidue> {
-  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
-    .split('\n')
-    .map((l) => l.split(' ')[1] ?? '')
-    .filter((m) => m.startsWith(`${s.stateDir}/`));
+  const mounts = (await mountPoints()).filter((m) => m.startsWith(`${s.stateDir}/`));
   const cgroups: string[] = [];
   for (const dir of s.cgroups.parentDirs(s.cgroupParent)) {
     for (const child of await list(dir)) {

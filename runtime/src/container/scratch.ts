@@ -2,7 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RuntimeOptions } from './runtime.js';
+import type { RuntimeOptions } from './options.js';
 
 /**
  * Options for a throw-away runtime (tests, benchmarks): its own state folders, cgroup parent,

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { run } from '../../process/index.js';
+import type { Firewall } from './types.js';
 
 export type Egress = 'off' | 'masquerade';
 
@@ -10,7 +11,7 @@ export type Egress = 'off' | 'masquerade';
  * masqueraded behind the host's address. Every rule lives in chains of the bridge's own, hooked
  * from INPUT, FORWARD and nat POSTROUTING, so removing the chains takes every rule with it.
  */
-export class BridgeFirewall {
+export class BridgeFirewall implements Firewall {
   private readonly input: string;
   private readonly forward: string;
   private readonly nat: string;

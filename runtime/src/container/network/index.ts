@@ -1,3 +1,4 @@
 export { CniNetwork } from './cni.js';
 export { BridgeFirewall, type Egress } from './firewall.js';
-export type { Attachment, NetworkDriver, NetworkOptions, NetworkResidue } from './types.js';
+export { openLowPorts } from './ports.js';
+export type { Attachment, Firewall, NetworkDriver, NetworkOptions, NetworkResidue } from './types.js';

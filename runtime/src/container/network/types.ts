@@ -37,3 +37,12 @@ export interface NetworkDriver {
   /** Removes the bridge itself (when the runtime shuts down and owns it). */
   removeBridge(): Promise<void>;
 }
+
+/** Host-side rules around the bridge (see BridgeFirewall). */
+export interface Firewall {
+  /** Idempotent: replaces whatever an earlier run left. */
+  install(): Promise<void>;
+  remove(): Promise<void>;
+  /** Whether any of its rules are in place, for residue checks. */
+  present(): Promise<boolean>;
+}

@@ -1,4 +1,5 @@
-import { run } from '../process/index.js';
+import { readFile } from 'node:fs/promises';
+import { run } from '../../process/index.js';
 
 /** Mounts `layers` (bottom first) read-only under a private upper dir at `target`. */
 export async function mountOverlay(
@@ -38,8 +39,12 @@ export async function unmount(target: string): Promise<void> {
   }
 }
 
-export async function isMounted(target: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
+/** Every mount point of this process's mount namespace. */
+export async function mountPoints(): Promise<string[]> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === target);
+  return mounts.split('\n').map((line) => line.split(' ')[1] ?? '');
+}
+
+export async function isMounted(target: string): Promise<boolean> {
+  return (await mountPoints()).includes(target);
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { run } from '../process/index.js';
+import { run } from '../../process/index.js';
 
 /**
  * Container ids 0..size-1 are host ids hostId..hostId+size-1, for users and groups alike. Root in

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { UsernsMapping } from '../rootfs/userns.js';
 import { seccompProfile } from './seccomp.js';
-import type { UsernsMapping } from './userns.js';
 
 export interface ProcessSpec {
   args: string[];
