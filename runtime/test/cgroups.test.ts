@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImage } from '../src/build/index.js';
 import { cgroupfsDriver, V2Handle } from '../src/container/cgroups/index.js';
 import { ImageStore, Runtime, type StoredImage, scratchRuntimeOptions } from '../src/index.js';
+import { buildTestImage } from '../src/testimages/index.js';
 import { frozenOnHost } from './freezer.js';
 import { cgroupMounts, leftovers } from './leftovers.js';
 

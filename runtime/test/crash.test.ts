@@ -3,8 +3,8 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildTestImage } from '../src/build/index.js';
 import { ImageStore, Runtime, scratchRuntimeOptions } from '../src/index.js';
+import { buildTestImage } from '../src/testimages/index.js';
 import { leftovers } from './leftovers.js';
 
 const opts = scratchRuntimeOptions('crash');

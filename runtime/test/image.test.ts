@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImage, writeImageArchive } from '../src/build/index.js';
 import {
   ImageDigestMismatchError,
   ImageInvalidError,
   ImageStore,
   UnsafeLayerEntryError,
 } from '../src/index.js';
+import { buildTestImage, writeImageArchive } from '../src/testimages/index.js';
 
 type TarEntry = {
   name: string;

@@ -2,7 +2,6 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LayerEntry, nodeImage, writeImageArchive } from '../src/build/index.js';
 import {
   type Container,
   DEFAULT_DISK_MIB,
@@ -11,6 +10,7 @@ import {
   type StoredImage,
   scratchRuntimeOptions,
 } from '../src/index.js';
+import { type LayerEntry, nodeImage, writeImageArchive } from '../src/testimages/index.js';
 import { leftovers } from './leftovers.js';
 
 // What runs as the function: a node server (node, like busybox httpd or python, reaps only the

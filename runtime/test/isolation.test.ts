@@ -3,7 +3,6 @@ import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LayerEntry, writeImageArchive } from '../src/build/index.js';
 import { DEFAULT_CAPABILITIES } from '../src/container/spec/spec.js';
 import {
   type Container,
@@ -12,6 +11,7 @@ import {
   type StoredImage,
   scratchRuntimeOptions,
 } from '../src/index.js';
+import { type LayerEntry, writeImageArchive } from '../src/testimages/index.js';
 import { leftovers } from './leftovers.js';
 
 const opts = scratchRuntimeOptions('iso');

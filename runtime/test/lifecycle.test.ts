@@ -4,7 +4,6 @@ import { rm } from 'node:fs/promises';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImage, writeImageArchive } from '../src/build/index.js';
 import {
   type Container,
   ImageStore,
@@ -13,6 +12,7 @@ import {
   type StoredImage,
   scratchRuntimeOptions,
 } from '../src/index.js';
+import { buildTestImage, writeImageArchive } from '../src/testimages/index.js';
 import { frozenOnHost } from './freezer.js';
 import { leftovers } from './leftovers.js';
 

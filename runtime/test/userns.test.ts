@@ -3,7 +3,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestImage } from '../src/build/index.js';
 import {
   type Container,
   ImageStore,
@@ -11,6 +10,7 @@ import {
   type StoredImage,
   scratchRuntimeOptions,
 } from '../src/index.js';
+import { buildTestImage } from '../src/testimages/index.js';
 import { frozenOnHost } from './freezer.js';
 import { leftovers } from './leftovers.js';
 

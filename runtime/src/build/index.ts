@@ -1,4 +1,4 @@
-export { buildTestImage, nodeBaseLayer, nodeImage, type TestImageName } from './testimages.js';
+export { nodeBaseLayer, nodeImage } from './node.js';
 export {
   type ArchiveFormat,
   type ImageDefinition,

@@ -1,13 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type ArchiveFormat, type ImageDefinition, type LayerEntry, writeImageArchive } from './writer.js';
-
-export type TestImageName = 'node-hello' | 'busybox-httpd';
-export type { ArchiveFormat };
-
-const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
+import type { ImageDefinition, LayerEntry } from './writer.js';
 
 /** The machine's node binary and every shared object it loads, at the paths it loads them from. */
 export function nodeBaseLayer(): LayerEntry[] {
@@ -54,45 +47,4 @@ export function nodeImage(appFiles: LayerEntry[], entry = '/app/server.mjs'): Im
       ExposedPorts: { '8080/tcp': {} },
     },
   };
-}
-
-function definition(name: TestImageName): ImageDefinition {
-  if (name === 'node-hello') {
-    return nodeImage([
-      { path: 'app/server.mjs', type: 'file', mode: 0o644, source: join(EXAMPLES, 'node-hello/server.mjs') },
-    ]);
-  }
-  return {
-    layers: [
-      {
-        entries: [
-          { path: 'bin', type: 'dir', mode: 0o755 },
-          { path: 'bin/busybox', type: 'file', mode: 0o755, source: realpathSync('/bin/busybox') },
-          { path: 'bin/sh', type: 'symlink', target: 'busybox' },
-          { path: 'bin/httpd', type: 'symlink', target: 'busybox' },
-          { path: 'tmp', type: 'dir', mode: 0o1777 },
-          { path: 'www', type: 'dir', mode: 0o755 },
-          { path: 'www/index.html', type: 'file', mode: 0o644, content: 'hello from busybox\n' },
-        ],
-      },
-    ],
-    config: {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, run inside the container
-      Entrypoint: ['/bin/sh', '-c', 'exec /bin/busybox httpd -f -v -p 0.0.0.0:${PORT:-8080} -h /www'],
-      Env: ['PATH=/bin', 'PORT=8080'],
-    },
-  };
-}
-
-/**
- * Builds a test image from files on this machine, with no Docker: `node-hello` (node and its
- * libraries plus examples/node-hello/server.mjs) or `busybox-httpd` (static busybox httpd).
- * Same machine, same bytes, same digest on every run.
- */
-export async function buildTestImage(
-  name: TestImageName,
-  format: ArchiveFormat,
-  outDir: string,
-): Promise<{ path: string; digest: string }> {
-  return await writeImageArchive(definition(name), format, join(outDir, `${name}.${format}.tar`));
 }
