@@ -254,10 +254,11 @@ describe('worker', () => {
     expect([...(await watch(2500))]).toEqual([2]);
     const text = await metrics();
     const keep = { function: 'keep' };
-    // Up to the minimum at the first tick, up to three for the burst, down to two after it.
+    // Up to the minimum at the first tick, down to two after the burst. (The burst's third
+    // instance is started by a request; whether a tick also sees it as an "up" depends on timing.)
     expect(
       sample(text, 'thaw_worker_autoscaler_decisions_total', { ...keep, direction: 'up' }),
-    ).toBeGreaterThanOrEqual(2);
+    ).toBeGreaterThanOrEqual(1);
     expect(
       sample(text, 'thaw_worker_autoscaler_decisions_total', { ...keep, direction: 'down' }),
     ).toBeGreaterThanOrEqual(1);
