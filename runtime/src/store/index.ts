@@ -14,5 +14,5 @@ export {
   RegistryError,
   type RegistryErrorKind,
   registryScheme,
-} from './registry.js';
+} from './registry/index.js';
 export { type ImageConfig, ImageStore, type ImageStoreOptions, type StoredImage } from './store.js';

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
 import { ImageInvalidError } from './errors.js';
 
+/** Largest manifest or index read (they are small; a huge one is not read whole). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 export const MediaType = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',

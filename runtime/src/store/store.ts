@@ -1,20 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type SpooledArchive, type SpooledFile, spoolArchive } from './archive.js';
-import { ImageDigestMismatchError, ImageInvalidError } from './errors.js';
-import {
-  canonicalManifest,
-  type Descriptor,
-  digestHex,
-  type ImageConfigFile,
-  type Manifest,
-  MediaType,
-  parseJson,
-  sha256,
-} from './manifest.js';
-import { type PullOptions, pullToSpool } from './registry.js';
+import { ImageInvalidError } from './errors.js';
+import { digestHex, type ImageConfigFile, parseJson } from './manifest.js';
+import { type PullOptions, pullToSpool } from './registry/index.js';
+import { blobFile, resolveManifest } from './resolve.js';
 import { unpackLayer } from './unpack.js';
 
 export interface ImageConfig {
@@ -44,8 +36,11 @@ interface ImageRecordFile {
   size: number;
 }
 
+/** Default bound of one unpacked layer: 8 GiB. */
+export const DEFAULT_MAX_LAYER_BYTES = 8 * 1024 ** 3;
+
 export interface ImageStoreOptions {
-  /** Most bytes one layer may unpack to (a decompression-bomb stop). */
+  /** Most bytes one layer may unpack to (a decompression-bomb stop; default 8 GiB). */
   maxLayerBytes?: number;
 }
 
@@ -65,7 +60,7 @@ export class ImageStore {
     readonly root: string,
     opts: ImageStoreOptions = {},
   ) {
-    this.maxLayerBytes = opts.maxLayerBytes ?? 8 * 1024 ** 3;
+    this.maxLayerBytes = opts.maxLayerBytes ?? DEFAULT_MAX_LAYER_BYTES;
   }
 
   private layerDir(diffHex: string): string {
@@ -231,132 +226,4 @@ export class ImageStore {
     await writeFile(tmp, data);
     await rename(tmp, path);
   }
-}
-
-/**
- * A regular file of the archive. Links are followed to other files of the archive (legacy
- * `docker save` stores a repeated layer as a symlink to the first copy); a link that leaves the
- * archive, or loops, is refused.
- */
-function fileAt(archive: SpooledArchive, name: string, what: string): SpooledFile {
-  let cur = name;
-  for (let hops = 0; archive.links.has(cur); hops++) {
-    const next = archive.links.get(cur);
-    if (next === null || next === undefined || hops >= 8) {
-      throw new ImageInvalidError(`${what} "${name}" is a link that leaves the archive or loops; refused`);
-    }
-    cur = next;
-  }
-  const f = archive.files.get(cur);
-  if (!f) throw new ImageInvalidError(`${what} "${name}" is missing from the archive`);
-  return f;
-}
-
-function readSmall(f: SpooledFile): string {
-  // Manifests and indexes are small; the limit stops a huge "manifest" from being read whole.
-  if (f.size > 4 * 1024 * 1024) throw new ImageInvalidError('a manifest or index is larger than 4 MiB');
-  return readFileSync(f.path, 'utf8');
-}
-
-/** The blob a descriptor names, checked against its digest and size. */
-function blobFile(archive: SpooledArchive, d: Descriptor, what: string, path?: string): SpooledFile {
-  const hex = digestHex(d.digest, what);
-  const f = fileAt(archive, path ?? `blobs/sha256/${hex}`, what);
-  if (f.sha256 !== hex) {
-    throw new ImageDigestMismatchError(
-      `${what} digest mismatch: expected sha256:${hex}, the content is sha256:${f.sha256}`,
-    );
-  }
-  if (typeof d.size === 'number' && d.size !== f.size) {
-    throw new ImageDigestMismatchError(`${what} size mismatch: expected ${d.size} bytes, found ${f.size}`);
-  }
-  return f;
-}
-
-function pickPlatform(index: { manifests?: Descriptor[] }, what: string): Descriptor {
-  const list = index.manifests ?? [];
-  if (list.length === 0) throw new ImageInvalidError(`${what} lists no manifests`);
-  const withPlatform = list.filter((m) => m.platform);
-  if (withPlatform.length === 0) return list[0] as Descriptor;
-  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-  const match = withPlatform.find((m) => m.platform?.os === 'linux' && m.platform.architecture === arch);
-  if (!match) {
-    const have = withPlatform.map((m) => `${m.platform?.os}/${m.platform?.architecture}`).join(', ');
-    throw new ImageInvalidError(`the image has no linux/${arch} variant (it has ${have})`);
-  }
-  return match;
-}
-
-function resolveManifest(archive: SpooledArchive): {
-  digest: string;
-  manifest: Manifest;
-  manifestBytes: Buffer;
-} {
-  if (archive.files.has('index.json')) {
-    let desc = pickPlatform(
-      parseJson(readSmall(fileAt(archive, 'index.json', 'index')), 'index.json'),
-      'index.json',
-    );
-    for (let depth = 0; ; depth++) {
-      const f = blobFile(archive, desc, 'manifest');
-      const text = readSmall(f);
-      const doc = parseJson<Manifest & { manifests?: Descriptor[]; mediaType?: string }>(text, 'manifest');
-      if (
-        doc.manifests &&
-        (doc.mediaType === MediaType.ociIndex || doc.mediaType === MediaType.dockerList || !doc.config)
-      ) {
-        if (depth > 2) throw new ImageInvalidError('image indexes nest too deeply');
-        desc = pickPlatform(doc, 'image index');
-        continue;
-      }
-      if (!doc.config || !Array.isArray(doc.layers))
-        throw new ImageInvalidError('the manifest has no config or layers');
-      return { digest: desc.digest, manifest: doc, manifestBytes: Buffer.from(text) };
-    }
-  }
-  if (archive.files.has('manifest.json')) {
-    const list = parseJson<{ Config?: string; Layers?: string[] }[]>(
-      readSmall(fileAt(archive, 'manifest.json', 'manifest.json')),
-      'manifest.json',
-    );
-    const entry = list[0];
-    if (!entry?.Config || !Array.isArray(entry.Layers))
-      throw new ImageInvalidError('manifest.json has no Config or Layers');
-    const named = (p: string, what: string) => {
-      if (p.split('/').includes('..') || p.startsWith('/'))
-        throw new ImageInvalidError(`${what} path "${p}" is not allowed`);
-      return fileAt(
-        archive,
-        p
-          .split('/')
-          .filter((x) => x && x !== '.')
-          .join('/'),
-        what,
-      );
-    };
-    const cfg = named(entry.Config, 'config');
-    const configDesc: Descriptor = {
-      mediaType: MediaType.ociConfig,
-      digest: `sha256:${cfg.sha256}`,
-      size: cfg.size,
-    };
-    const layers: Descriptor[] = entry.Layers.map((p, i) => {
-      const f = named(p, `layer ${i}`);
-      return { mediaType: MediaType.ociLayer, digest: `sha256:${f.sha256}`, size: f.size };
-    });
-    const text = canonicalManifest(configDesc, layers);
-    // The derived manifest names blobs by content, which the spooled files have by construction.
-    for (const [i, p] of [entry.Config, ...entry.Layers].entries()) {
-      const f = named(p, i === 0 ? 'config' : `layer ${i - 1}`);
-      archive.files.set(`blobs/sha256/${f.sha256}`, f);
-    }
-    return {
-      digest: `sha256:${sha256(text)}`,
-      manifest: parseJson<Manifest>(text, 'manifest'),
-      manifestBytes: Buffer.from(text),
-    };
-  }
-  throw new ImageInvalidError(
-    'the archive is neither an OCI image layout (index.json) nor a docker-archive (manifest.json)',
-  );
 }
