@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Runtime, type RuntimeOptions, residueItems } from '../src/index.js';
+import { isRunning } from '../src/process/index.js';
 
 function sh(cmd: string, args: string[]): string {
   try {
@@ -48,8 +49,7 @@ export async function leftovers(
 
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     // A zombie has let go of everything but its pid; reaping it is the host init's job.
-    const stat = readOrEmpty(`/proc/${pid}/stat`);
-    if (stat === '' || stat[stat.lastIndexOf(')') + 2] === 'Z') continue;
+    if (!isRunning(Number(pid))) continue;
     const cgroup = readOrEmpty(`/proc/${pid}/cgroup`);
     const cmdline = readOrEmpty(`/proc/${pid}/cmdline`).replaceAll('\0', ' ');
     if (cgroup.includes(`/${opts.cgroupParent}/`) || cgroup.includes(`/${opts.cgroupParent}\n`)) {
