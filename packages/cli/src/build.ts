@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
-import { type LayerEntry, nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { type LayerEntry, nodeImage, writeImageArchive } from '@thaw/runtime/build';
 
 /** The wrapper that serves a handler module over HTTP on $PORT (baked into /thaw/runner.mjs). */
 const RUNNER = `// Made by "thaw build": serves the default export of /app/HANDLER over HTTP on $PORT.

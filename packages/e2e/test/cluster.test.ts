@@ -15,7 +15,7 @@ import {
   type WorkerHost,
 } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
-import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/build';
 import { InvokeHeader, subjects, WorkerHeartbeat } from '@thaw/shared';
 import { connect, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

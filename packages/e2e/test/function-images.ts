@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/build';
 
 /**
  * A function for the async tests: answers of any size (byte i is i % 251, so a kept prefix can

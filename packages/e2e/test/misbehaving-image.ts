@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { nodeImage, writeImageArchive } from '@thaw/runtime/testimages';
+import { nodeImage, writeImageArchive } from '@thaw/runtime/build';
 
 /**
  * A function that misbehaves on request, for the error responses: each path makes thaw answer
