@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CgroupDriver, createCgroupDriver } from './cgroups/index.js';
+import { CGROUP_ROOT, type CgroupDriver, createCgroupDriver } from './cgroups/index.js';
 import { BridgeFirewall, CniNetwork, type Firewall, type NetworkDriver } from './network/index.js';
 import { createOciRuntime, type OciRuntime } from './oci/index.js';
 import { DEFAULT_CNI_PATH, type RuntimeOptions } from './options.js';
@@ -16,6 +17,13 @@ export interface RuntimeDrivers {
 export function createDrivers(opts: RuntimeOptions): RuntimeDrivers {
   const cgroups = createCgroupDriver(opts.cgroupManager);
   const oci = opts.ociRuntime ?? 'runc';
+  // crun will not run containers on a hybrid host (v1 controllers plus a v2 tree at unified):
+  // say so at open rather than at the first container's start.
+  if (oci === 'crun' && cgroups.kind === 'v1' && existsSync(join(CGROUP_ROOT, 'unified'))) {
+    throw new Error(
+      'crun does not run on a hybrid cgroup host (v1 controllers plus /sys/fs/cgroup/unified): use runc (ociRuntime "runc", the default) or a pure cgroup v2 host',
+    );
+  }
   return {
     cgroups,
     oci: createOciRuntime(oci, {

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { createDrivers } from '../../src/container/drivers.js';
 import { createOciRuntime, type OciCommands } from '../../src/container/oci/index.js';
 import { CommandError } from '../../src/process/index.js';
 
@@ -97,4 +99,20 @@ describe.each(['runc', 'crun'] as const)('the %s driver', (name) => {
 
 it('refuses an OCI runtime it has no driver for', () => {
   expect(() => createOciRuntime('youki' as 'runc', { root: '/r' })).toThrow(/runc or crun/);
+});
+
+// crun does not run on a hybrid host (v1 controllers plus /sys/fs/cgroup/unified), as this one is.
+it('refuses crun when the drivers are made on a hybrid cgroup host, naming runc; accepts runc', () => {
+  const opts = {
+    stateDir: '/nonexistent',
+    runDir: '/nonexistent',
+    cgroupParent: 'x',
+    bridge: 'thx',
+    subnet: '10.1.2.0/24',
+  };
+  const hybrid = existsSync('/sys/fs/cgroup/unified') && existsSync('/sys/fs/cgroup/freezer');
+  const crun = () => createDrivers({ ...opts, ociRuntime: 'crun' });
+  if (hybrid) expect(crun).toThrow(/hybrid cgroup host.*use runc/);
+  else expect(crun().oci).toBeDefined();
+  expect(createDrivers(opts).oci).toBeDefined();
 });
