@@ -20,7 +20,7 @@ let platform: Platform;
 let redis: Service;
 let redisDir: string;
 let digest: string;
-/** How long the gateway's cache counts a record as fresh (CACHE_TTL_MS in gateway/src/registry.ts). */
+/** How long the gateway's cache counts a record as fresh (CACHE_TTL_MS in gateway/src/store/functions.ts). */
 const CACHE_TTL_MS = 5000;
 
 beforeAll(async () => {
