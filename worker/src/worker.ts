@@ -5,9 +5,12 @@ import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
 import { MemoryBudget } from './memory/budget.js';
+import { Evictor } from './memory/evictor.js';
 import { WorkerMetrics } from './metrics/metrics.js';
 import { Semaphore } from './pool/semaphore.js';
+import { FunctionTable } from './service/functions.js';
 import { WorkerService } from './service/service.js';
+import { NATS_DRAIN_TIMEOUT_MS } from './timings.js';
 
 export interface RunningWorker {
   readonly id: string;
@@ -36,42 +39,42 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       throw err;
     },
   );
-  const images = new ImageFetcher(
-    nc.jetstream(),
-    new ImageStore(join(env.THAW_STATE_DIR, 'images')),
-    {
+  const images = new ImageFetcher({
+    js: nc.jetstream(),
+    store: new ImageStore(join(env.THAW_STATE_DIR, 'images')),
+    pullOptions: {
       insecureRegistries: env.THAW_INSECURE_REGISTRIES,
       credentials: (registry) => env.THAW_REGISTRY_AUTH[registry],
     },
-    env.THAW_REGISTRY_PRIVATE === 'allow',
-  );
-  // The service evicts for the budget, and the budget is made first: a late binding.
-  const late: { service?: WorkerService } = {};
+    allowPrivateRegistries: env.THAW_REGISTRY_PRIVATE === 'allow',
+  });
+  // Made first and read by the evictor and the metrics; the service fills it.
+  const functions = new FunctionTable();
+  const memory = new MemoryBudget({
+    budgetMiB: env.THAW_MEMORY_MIB,
+    evictor: new Evictor({ pools: () => functions.pools(), log }),
+  });
   const metrics = new WorkerMetrics({
     memory: () => ({ budgetMiB: memory.budgetMiB, committedMiB: memory.committedMiB }),
-    functions: () => late.service?.gauges() ?? [],
+    functions: () => functions.gauges(),
   });
-  const memory = new MemoryBudget(
-    env.THAW_MEMORY_MIB,
-    (need, fn) => late.service?.evictFor(need, fn) ?? Promise.resolve(),
-  );
-  const service = new WorkerService(
-    env.WORKER_ID,
+  const service = new WorkerService({
+    workerId: env.WORKER_ID,
     nc,
-    subjects(env.THAW_PREFIX),
+    subjects: subjects(env.THAW_PREFIX),
     runtime,
     images,
-    {
+    host: {
       freezeAfterMs: env.FREEZE_AFTER_MS,
       startTimeoutMs: env.START_TIMEOUT_MS,
       memory,
       starts: new Semaphore(env.START_CONCURRENCY),
       metrics,
     },
+    table: functions,
     log,
-    env.HEARTBEAT_MS,
-  );
-  late.service = service;
+    heartbeatMs: env.HEARTBEAT_MS,
+  });
   const served = await metrics
     .serve(env.THAW_METRICS_PORT, env.THAW_METRICS_HOST)
     .catch(async (err: unknown) => {
@@ -102,7 +105,9 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       await step('nats drain', () =>
         Promise.race([
           nc.drain(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 5000).unref()),
+          new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('timed out')), NATS_DRAIN_TIMEOUT_MS).unref(),
+          ),
         ]),
       );
       if (!nc.isClosed()) await nc.close();

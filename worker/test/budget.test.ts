@@ -19,26 +19,7 @@ import {
 import { connect, headers, JSONCodec, type Msg, type NatsConnection, StorageType } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { MemoryBudget } from '../src/memory/budget.js';
 import { callWorker, fnRecordFor, until } from './helpers.js';
-
-describe('MemoryBudget', () => {
-  it('reserves within the budget, asks for eviction beyond it, and refuses what eviction cannot free', async () => {
-    const asked: number[] = [];
-    let budget: MemoryBudget | undefined;
-    budget = new MemoryBudget(256, async (need) => {
-      asked.push(need);
-      if (need <= 128) budget?.release(128); // one 128 MiB instance can go
-    });
-    expect(await budget.reserve(128, 'a')).toBe(true);
-    expect(await budget.reserve(128, 'b')).toBe(true);
-    expect(await budget.reserve(128, 'c')).toBe(true); // after evicting one
-    expect(budget.committedMiB).toBe(256);
-    expect(await budget.reserve(256, 'd')).toBe(false);
-    expect(asked).toEqual([128, 256]);
-    expect(budget.committedMiB).toBe(256);
-  });
-});
 
 const rt = scratchRuntimeOptions('wbg');
 const prefix = `wb${process.pid}`;
@@ -194,7 +175,7 @@ describe('worker memory budget and heartbeats', () => {
     const closing = worker.close();
     expect((await nextBeat()).draining).toBe(true);
     // It no longer listens for calls or placements: NATS answers "no responders" (503), which
-    // the gateway turns into 503 NO_WORKER (packages/devkit/test/responses.test.ts).
+    // the gateway turns into 503 NO_WORKER (packages/e2e/test/responses.test.ts).
     const h = headers();
     h.set(InvokeHeader.method, 'GET');
     h.set(InvokeHeader.path, '/');

@@ -10,6 +10,20 @@ import {
 import { checkTarget, IMAGE_BUCKET, type ImageSource, type Resolver, ThawError } from '@thaw/shared';
 import type { JetStreamClient } from 'nats';
 
+export interface ImageFetcherOptions {
+  js: JetStreamClient;
+  store: ImageStore;
+  pullOptions?: PullOptions;
+  /**
+   * Registries at private, loopback, link-local (cloud metadata) or this host's own addresses
+   * may be pulled from. Off by default: a function's image reference is a URL a user chose,
+   * and the worker would fetch it from inside the host's network.
+   */
+  allowPrivateRegistries?: boolean;
+  /** Name resolution for the registry address check (tests answer with fixed addresses). */
+  resolve?: Resolver;
+}
+
 /**
  * Brings images into this host's image store: uploads from the JetStream object store (where
  * the gateway streams them), and registry references by pulling. Concurrent requests for one
@@ -18,18 +32,19 @@ import type { JetStreamClient } from 'nats';
 export class ImageFetcher {
   private readonly pending = new Map<string, Promise<StoredImage>>();
 
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly store: ImageStore,
-    private readonly pullOptions: PullOptions = {},
-    /**
-     * Registries at private, loopback, link-local (cloud metadata) or this host's own addresses
-     * may be pulled from. Off by default: a function's image reference is a URL a user chose,
-     * and the worker would fetch it from inside the host's network.
-     */
-    private readonly allowPrivateRegistries = false,
-    private readonly resolve?: Resolver,
-  ) {}
+  private readonly js: JetStreamClient;
+  private readonly store: ImageStore;
+  private readonly pullOptions: PullOptions;
+  private readonly allowPrivateRegistries: boolean;
+  private readonly resolve: Resolver | undefined;
+
+  constructor(opts: ImageFetcherOptions) {
+    this.js = opts.js;
+    this.store = opts.store;
+    this.pullOptions = opts.pullOptions ?? {};
+    this.allowPrivateRegistries = opts.allowPrivateRegistries ?? false;
+    this.resolve = opts.resolve;
+  }
 
   private once(key: string, load: () => Promise<StoredImage>): Promise<StoredImage> {
     let p = this.pending.get(key);

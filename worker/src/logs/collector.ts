@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { LogEntry } from '@thaw/shared';
 import type { FunctionHost } from '../pool/function-host.js';
+import { LOG_PASS_MS } from '../timings.js';
 import { type CutCells, cut, LogCutter, newCutCells } from './cutter.js';
 
 export interface LogLimits {
@@ -24,6 +25,16 @@ export const DEFAULT_LOG_LIMITS: LogLimits = {
   maxLineBytes: 16 * 1024,
   maxFileBytes: 8 * 1024 * 1024,
 };
+
+export interface LogCollectorOptions {
+  /** Every pool on this worker, read at each pass. */
+  pools: () => FunctionHost[];
+  /** New lines of a function, for live followers. */
+  onLines: (fn: string, entries: LogEntry[]) => void;
+  limits?: LogLimits;
+  /** How often running instances' files are read. */
+  everyMs?: number;
+}
 
 type Stream = 'stdout' | 'stderr';
 
@@ -68,7 +79,7 @@ class Ring {
  * the end, then not at all, so hundreds of frozen instances cost nothing), keeps each
  * function's recent lines in a bounded ring and hands new lines to `onLines` (live followers).
  *
- * The files on disk stay within `maxFileBytes`: a pass every 250 ms reads at most 1 MiB of each,
+ * The files on disk stay within `maxFileBytes`: a pass every `LOG_PASS_MS` reads at most 1 MiB of each,
  * which a function can outwrite a hundredfold, so a thread (`LogCutter`) watches every file and
  * truncates it the moment it reaches the bound; what was not read by then is dropped and
  * counted in a marker line. A frozen instance cannot write, so its files stay as they were
@@ -80,14 +91,16 @@ export class LogCollector {
   private readonly timer: NodeJS.Timeout;
   private readonly cutter: LogCutter;
 
-  constructor(
-    private readonly pools: () => FunctionHost[],
-    private readonly onLines: (fn: string, entries: LogEntry[]) => void,
-    private readonly limits: LogLimits = DEFAULT_LOG_LIMITS,
-    everyMs = 250,
-  ) {
-    this.cutter = new LogCutter(limits.maxFileBytes);
-    this.timer = setInterval(() => this.collect(), everyMs);
+  private readonly pools: () => FunctionHost[];
+  private readonly onLines: (fn: string, entries: LogEntry[]) => void;
+  private readonly limits: LogLimits;
+
+  constructor(opts: LogCollectorOptions) {
+    this.pools = opts.pools;
+    this.onLines = opts.onLines;
+    this.limits = opts.limits ?? DEFAULT_LOG_LIMITS;
+    this.cutter = new LogCutter(this.limits.maxFileBytes);
+    this.timer = setInterval(() => this.collect(), opts.everyMs ?? LOG_PASS_MS);
     this.timer.unref();
   }
 
@@ -221,6 +234,7 @@ export class LogCollector {
     return { entries, atEnd: tail.offset[stream] >= size };
   }
 
+  /** Idempotent: the cutter's close is too. */
   close(): void {
     clearInterval(this.timer);
     this.cutter.close();

@@ -104,7 +104,9 @@ export class LogCutter {
     if (!this.closed) this.thread.postMessage({ op: 'unwatch', key });
   }
 
+  /** Idempotent. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     void this.thread.terminate();
   }

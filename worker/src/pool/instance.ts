@@ -2,14 +2,28 @@ import type { Container } from '@thaw/runtime';
 import type { Logger } from '@thaw/shared';
 import { Pool } from 'undici';
 import type { WorkerMetrics } from '../metrics/metrics.js';
+import { KEEP_ALIVE } from '../timings.js';
+import type { PooledInstance } from './pool.js';
+
+export interface InstanceOptions {
+  container: Container;
+  /** Idle time after the last request ends before it is frozen again. */
+  freezeAfterMs: number;
+  log: Logger;
+  metrics?: WorkerMetrics;
+}
 
 /**
  * One running container of a function: a keep-alive connection pool to it, and the idle
  * freeze policy. A request thaws it (a write to the freezer file); when the last request has
  * been idle for `freezeAfterMs` it is frozen again and costs no CPU.
  */
-export class Instance {
+export class Instance implements PooledInstance {
+  readonly container: Container;
   readonly http: Pool;
+  private readonly freezeAfterMs: number;
+  private readonly log: Logger;
+  private readonly metrics: WorkerMetrics | undefined;
   private inflight = 0;
   /** When the last request ended (performance.now()), for the idle time-to-live. */
   lastUsed = performance.now();
@@ -19,20 +33,20 @@ export class Instance {
   private freezing: Promise<void> | undefined;
   private closed = false;
 
-  constructor(
-    readonly container: Container,
-    private readonly freezeAfterMs: number,
-    private readonly log: Logger,
-    private readonly metrics?: WorkerMetrics,
-  ) {
-    // Our own keep-alive timeout (4 s) is shorter than common server defaults (Node: 5 s), and
-    // it runs in this process, not the frozen one, so a reused socket is never one the server
-    // is about to close the moment it thaws.
+  constructor({ container, freezeAfterMs, log, metrics }: InstanceOptions) {
+    this.container = container;
+    this.freezeAfterMs = freezeAfterMs;
+    this.log = log;
+    this.metrics = metrics;
     this.http = new Pool(`http://${container.ip}:${container.port}`, {
-      connections: 64,
-      keepAliveTimeout: 4000,
+      connections: KEEP_ALIVE.connections,
+      keepAliveTimeout: KEEP_ALIVE.idleTimeoutMs,
       pipelining: 1,
     });
+  }
+
+  get id(): string {
+    return this.container.id;
   }
 
   get busy(): number {

@@ -49,7 +49,7 @@ const pull = (fetcher: ImageFetcher, reference: string) => fetcher.ensure({ kind
 
 describe('image pulls from private addresses', () => {
   it('refuses loopback, link-local and names resolving to them, before any connection', async () => {
-    const fetcher = new ImageFetcher(nc.jetstream(), store, {}, false, fakeDns);
+    const fetcher = new ImageFetcher({ js: nc.jetstream(), store, resolve: fakeDns });
     const before = connections;
     for (const [reference, kind] of [
       [`127.0.0.1:${port}/team/app:1`, 'private, loopback or link-local'],
@@ -69,7 +69,13 @@ describe('image pulls from private addresses', () => {
   });
 
   it('pulls from them when the worker allows it (THAW_REGISTRY_PRIVATE=allow)', async () => {
-    const fetcher = new ImageFetcher(nc.jetstream(), store, { timeoutMs: 5000 }, true, fakeDns);
+    const fetcher = new ImageFetcher({
+      js: nc.jetstream(),
+      store,
+      pullOptions: { timeoutMs: 5000 },
+      allowPrivateRegistries: true,
+      resolve: fakeDns,
+    });
     const before = connections;
     const err = (await pull(fetcher, `127.0.0.1:${port}/team/app:1`).catch((e: unknown) => e)) as {
       code?: string;

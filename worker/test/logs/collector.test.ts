@@ -37,12 +37,12 @@ describe('LogCollector', () => {
     const state = { frozen: false, lastUsed: 1 };
     const { pool, paths } = fakePool(state);
     const live: LogEntry[] = [];
-    const c = new LogCollector(
-      () => [pool],
-      (_fn, e) => live.push(...e),
-      limits,
-      60_000,
-    );
+    const c = new LogCollector({
+      pools: () => [pool],
+      onLines: (_fn, e) => live.push(...e),
+      limits: limits,
+      everyMs: 60_000,
+    });
     appendFileSync(paths.stdout, 'one\ntw');
     appendFileSync(paths.stderr, 'oops\n');
     c.collect();
@@ -59,12 +59,12 @@ describe('LogCollector', () => {
   it('keeps a bounded number of lines per function, cuts long lines and truncates big files', () => {
     const state = { frozen: false, lastUsed: 1 };
     const { pool, paths } = fakePool(state);
-    const c = new LogCollector(
-      () => [pool],
-      () => undefined,
-      limits,
-      60_000,
-    );
+    const c = new LogCollector({
+      pools: () => [pool],
+      onLines: () => undefined,
+      limits: limits,
+      everyMs: 60_000,
+    });
     appendFileSync(paths.stdout, 'a\nb\nc\nd\nthis line is far too long\n');
     c.collect();
     expect(c.lines('fn', 0, 100).map((e) => e.line)).toEqual(['c', 'd', 'this line  [cut]']);
@@ -81,12 +81,12 @@ describe('LogCollector', () => {
     const state = { frozen: false, lastUsed: 1 };
     const { pool, paths } = fakePool(state);
     const live: string[] = [];
-    const c = new LogCollector(
-      () => [pool],
-      (_fn, e) => live.push(...e.map((x) => x.line)),
-      { ...limits, maxFileBytes: 1000 },
-      60_000,
-    );
+    const c = new LogCollector({
+      pools: () => [pool],
+      onLines: (_fn, e) => live.push(...e.map((x) => x.line)),
+      limits: { ...limits, maxFileBytes: 1000 },
+      everyMs: 60_000,
+    });
     c.collect(); // the thread watches from here
     appendFileSync(paths.stdout, 'first\n');
     c.collect();
@@ -110,12 +110,12 @@ describe('LogCollector', () => {
     const state = { frozen: true, lastUsed: 1 };
     const { pool, paths } = fakePool(state);
     const live: string[] = [];
-    const c = new LogCollector(
-      () => [pool],
-      (_fn, e) => live.push(...e.map((x) => x.line)),
-      limits,
-      60_000,
-    );
+    const c = new LogCollector({
+      pools: () => [pool],
+      onLines: (_fn, e) => live.push(...e.map((x) => x.line)),
+      limits: limits,
+      everyMs: 60_000,
+    });
     appendFileSync(paths.stdout, 'early\n');
     c.collect();
     appendFileSync(paths.stdout, 'late\n');

@@ -1,43 +1,12 @@
-import { type ErrorCode, endToEndHeaders, InvokeHeader } from '@thaw/shared';
-import { type MsgHdrs, headers as natsHeaders } from 'nats';
-import type { Instance } from '../pool/instance.js';
+import { endToEndHeaders, type InvokeAnswer, type InvokeFailure, type InvokeRequest } from '@thaw/shared';
+import { CRASH_EXIT_WAIT_MS } from '../timings.js';
+import type { Instance } from './instance.js';
 
-export interface InvokeRequest {
-  method: string;
-  path: string;
-  query: string;
-  headers: Record<string, string | string[]>;
-  body: Uint8Array;
-}
-
-export type InvokeResult =
-  | { ok: true; status: number; headers: Record<string, string | string[]>; body: Buffer }
-  | { ok: false; code: ErrorCode; message: string; crashed?: boolean };
+/** A call's result on this worker: the reply, and whether the instance died serving it. */
+export type InvokeResult = (InvokeAnswer & { body: Buffer }) | (InvokeFailure & { crashed?: boolean });
 
 // A NATS reply has to fit in max_payload (8 MB as thaw configures it), headers included.
 export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024 - 64 * 1024;
-
-/** Reads the envelope the gateway put in the NATS headers. */
-export function parseInvoke(hdrs: MsgHdrs | undefined, body: Uint8Array): InvokeRequest | undefined {
-  const method = hdrs?.get(InvokeHeader.method);
-  if (!hdrs || !method) return undefined;
-  let headers: Record<string, string | string[]> = {};
-  const raw = hdrs.get(InvokeHeader.headers);
-  if (raw) {
-    try {
-      headers = endToEndHeaders(JSON.parse(raw) as Record<string, string | string[]>);
-    } catch {
-      return undefined;
-    }
-  }
-  return {
-    method,
-    path: hdrs.get(InvokeHeader.path) || '/',
-    query: hdrs.get(InvokeHeader.query),
-    headers,
-    body,
-  };
-}
 
 /** Sends one request to the instance over its keep-alive pool and reads the whole answer. */
 export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: number): Promise<InvokeResult> {
@@ -80,7 +49,7 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
       };
     }
     // A reset can come a moment before the kernel marks the process dead.
-    if (!(await inst.container.waitExit(200))) {
+    if (!(await inst.container.waitExit(CRASH_EXIT_WAIT_MS))) {
       return {
         ok: false,
         code: 'UPSTREAM_ERROR',
@@ -100,16 +69,4 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The NATS reply for a result: status and headers in NATS headers, the body as payload. */
-export function encodeReply(result: InvokeResult): { headers: MsgHdrs; data: Uint8Array } {
-  const h = natsHeaders();
-  if (!result.ok) {
-    h.set(InvokeHeader.error, result.code);
-    return { headers: h, data: Buffer.from(result.message) };
-  }
-  h.set(InvokeHeader.status, String(result.status));
-  h.set(InvokeHeader.headers, JSON.stringify(result.headers));
-  return { headers: h, data: result.body };
 }

@@ -1,0 +1,44 @@
+import { decodeInvokeRequest, encodeAccepted, encodeInvokeReply, type InvokeReply } from '@thaw/shared';
+import { type Msg, type MsgHdrs, headers as natsHeaders } from 'nats';
+import type { FunctionHost } from '../pool/function-host.js';
+import { ResendFilter } from './resends.js';
+
+export interface InvokeHandlerOptions {
+  workerId: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The worker's side of an invocation over NATS: accept, run once, reply. */
+export class InvokeHandler {
+  private readonly accepted: MsgHdrs = natsHeaders();
+  private readonly resends = new ResendFilter();
+
+  constructor({ workerId }: InvokeHandlerOptions) {
+    encodeAccepted(workerId, this.accepted);
+  }
+
+  /** Serves `msg` from the pool `host()` answers at that moment (a roll switches it). */
+  async handle(msg: Msg, host: () => FunctionHost | undefined): Promise<void> {
+    if (msg.reply) {
+      // Taken: from now on the gateway ties the call to this worker's heartbeats.
+      msg.respond(EMPTY, { headers: this.accepted });
+      if (!this.resends.firstTime(msg.reply)) return;
+    }
+    const req = decodeInvokeRequest(msg.headers, msg.data);
+    if (!req) {
+      this.reply(msg, { ok: false, code: 'VALIDATION_FAILED', message: 'malformed invocation envelope' });
+      return;
+    }
+    const pool = host();
+    if (!pool) return; // not subscribed before a pool exists
+    const result = await pool.invoke(req);
+    this.reply(msg, result, pool.saturated);
+  }
+
+  private reply(msg: Msg, reply: InvokeReply, saturated = false): void {
+    const h = natsHeaders();
+    const data = encodeInvokeReply(reply, h, { saturated });
+    msg.respond(data, { headers: h });
+  }
+}

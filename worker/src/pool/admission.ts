@@ -1,0 +1,137 @@
+import type { FunctionRecord } from '@thaw/shared';
+import { ThawError } from '@thaw/shared';
+import { QUEUE_PER_INSTANCE, SATURATION_WINDOW_MS } from '../timings.js';
+import type { InstancePool, PooledInstance } from './pool.js';
+import type { ConcurrencySampler } from './sampler.js';
+
+export type AdmittedFunction = Pick<FunctionRecord, 'name' | 'concurrency' | 'maxInstances' | 'timeoutMs'>;
+
+export interface AdmissionOptions<I extends PooledInstance> {
+  fn: AdmittedFunction;
+  pool: InstancePool<I>;
+  /** Counts every request handed a slot; the caller counts it out when the call ends. */
+  sampler: ConcurrencySampler;
+  /** Requests that may wait for an instance, per instance slot the function may have. */
+  queuePerInstance?: number;
+}
+
+interface Waiter<I> {
+  resolve: (inst: I) => void;
+  reject: (err: ThawError) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Which request gets which instance. A request takes a free slot (an instance with fewer than
+ * `concurrency` requests in flight, thawing it), or waits in a bounded queue while a new
+ * instance starts (up to `maxInstances`); beyond the queue it is refused (OVERLOADED), and past
+ * the function's timeout it gives up (FUNCTION_TIMEOUT).
+ */
+export class Admission<I extends PooledInstance> {
+  private readonly waiters: Waiter<I>[] = [];
+  private saturatedAt = Number.NEGATIVE_INFINITY;
+  private readonly fn: AdmittedFunction;
+  private readonly pool: InstancePool<I>;
+
+  constructor(private readonly opts: AdmissionOptions<I>) {
+    this.fn = opts.fn;
+    this.pool = opts.pool;
+  }
+
+  /** Requests waiting for an instance. */
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Whether, within the saturation window, a request had to wait while the pool was at its maximum. */
+  get saturated(): boolean {
+    return performance.now() - this.saturatedAt < SATURATION_WINDOW_MS;
+  }
+
+  /** The instance a request should go to now, if one has room. */
+  freeSlot(): I | undefined {
+    let best: I | undefined;
+    for (const inst of this.pool.live) {
+      // Dead instances leave the pool when a request finds them dead, not here: this runs for
+      // every request, and a liveness check costs a read of /proc.
+      if (inst.busy >= this.fn.concurrency) continue;
+      // Pack requests onto busy instances first, so idle ones stay frozen and can age out.
+      if (!best || inst.busy > best.busy || (inst.busy === best.busy && inst.lastUsed > best.lastUsed))
+        best = inst;
+    }
+    return best;
+  }
+
+  /** An instance acquired for one request; the caller releases it. */
+  take(): Promise<I> {
+    const free = this.waiters.length === 0 ? this.freeSlot() : undefined;
+    if (free) {
+      this.opts.sampler.enter();
+      return free.acquire().then(() => free);
+    }
+    const limit =
+      (this.opts.queuePerInstance ?? QUEUE_PER_INSTANCE) * this.fn.maxInstances * this.fn.concurrency;
+    if (this.waiters.length >= limit) {
+      return Promise.reject(
+        new ThawError(
+          'OVERLOADED',
+          `function "${this.fn.name}" has ${this.waiters.length} requests waiting already`,
+        ),
+      );
+    }
+    if (this.pool.size + this.pool.starting >= this.fn.maxInstances) this.saturatedAt = performance.now();
+    return new Promise<I>((resolve, reject) => {
+      const waiter: Waiter<I> = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(
+            new ThawError(
+              'FUNCTION_TIMEOUT',
+              `no instance of "${this.fn.name}" was free within ${this.fn.timeoutMs} ms`,
+            ),
+          );
+        }, this.fn.timeoutMs),
+      };
+      this.waiters.push(waiter);
+      this.dispatch();
+    });
+  }
+
+  /**
+   * Hands free slots to waiting requests; when none is free, starts more (unless `mayStart` is
+   * false: right after a failed start, which would fail the same way again), and fails the
+   * waiters when nothing runs and nothing is starting.
+   */
+  dispatch(mayStart = true): void {
+    for (;;) {
+      const waiter = this.waiters[0];
+      if (!waiter) return;
+      const inst = this.freeSlot();
+      if (!inst) break;
+      this.waiters.shift();
+      clearTimeout(waiter.timer);
+      this.opts.sampler.enter();
+      void inst.acquire().then(() => waiter.resolve(inst));
+    }
+    if (this.waiters.length === 0) return;
+    // From zero, this starts the first instance; only when nothing runs and nothing could be
+    // started are the waiters failed (with why the last start failed).
+    if (mayStart && !this.pool.closed) this.pool.scaleFor(this.waiters.length);
+    if (this.pool.size === 0 && this.pool.starting === 0) {
+      this.rejectAll(
+        this.pool.lastStartError ?? new ThawError('FUNCTION_START_FAILED', 'no instance could be started'),
+      );
+    }
+  }
+
+  /** Fails every waiting request with `err`. */
+  rejectAll(err: ThawError): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+}

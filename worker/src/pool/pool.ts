@@ -1,0 +1,259 @@
+import type { FunctionRecord, Logger } from '@thaw/shared';
+import { ThawError } from '@thaw/shared';
+import type { WorkerMetrics } from '../metrics/metrics.js';
+import { RETIRE_AFTER_FAILURES } from '../timings.js';
+
+/** What the pool and admission need of an instance; the real one is `Instance`. */
+export interface PooledInstance {
+  readonly id: string;
+  /** Requests in flight on it. */
+  readonly busy: number;
+  /** When its last request ended (performance.now()). */
+  readonly lastUsed: number;
+  /** Calls in a row that got no answer from it. */
+  failuresInARow: number;
+  /** Makes it runnable for one request (thaws it). */
+  acquire(): Promise<void>;
+  release(): void;
+  freezeIfIdle(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Builds one instance of the function; the pool owns it from then on. */
+export interface InstanceFactory<I extends PooledInstance> {
+  create(): Promise<I>;
+}
+
+/** The memory each instance reserves before it is built (`MemoryBudget`). */
+export interface MemoryReservations {
+  readonly budgetMiB: number;
+  readonly committedMiB: number;
+  reserve(mib: number, fn: string): Promise<boolean>;
+  release(mib: number): void;
+}
+
+/** Why an instance is started: the metrics' `reason` label. */
+export type StartReason = 'minimum' | 'request' | 'autoscaler' | 'replace';
+
+/** How a call on an instance ended, as far as the pool's policy cares. */
+export type CallOutcome = { ok: true } | { ok: false; code: string; crashed?: boolean };
+
+export type PoolFunction = Pick<
+  FunctionRecord,
+  'name' | 'memoryMiB' | 'concurrency' | 'minInstances' | 'maxInstances'
+>;
+
+export interface PoolOptions<I extends PooledInstance> {
+  fn: PoolFunction;
+  factory: InstanceFactory<I>;
+  memory: MemoryReservations;
+  log: Logger;
+  metrics?: WorkerMetrics;
+  /** Platform-side failures in a row after which an instance is retired and replaced. */
+  retireAfterFailures?: number;
+  /** An instance joined the pool. */
+  onAdded?: () => void;
+  /** A start ended, with an instance or not: waiting requests may be served (or failed). */
+  onStartSettled?: (ok: boolean) => void;
+}
+
+/** Failures that say the instance could not answer at all, not what the function chose to answer. */
+const INSTANCE_FAILURES = new Set(['UPSTREAM_ERROR', 'FUNCTION_TIMEOUT']);
+
+/**
+ * The instances of one function's revision on this worker: starting them (within the memory
+ * budget), retiring and replacing the ones that fail, and removing them. Which request goes to
+ * which instance is admission's job; how many there should be, the autoscaler's.
+ */
+export class InstancePool<I extends PooledInstance> {
+  private readonly members = new Set<I>();
+  /** Out of the pool, finishing the calls they hold; destroyed when the last one ends. */
+  private readonly retiring = new Set<I>();
+  /** Starts under way, for close() to wait for. */
+  private readonly starts = new Set<Promise<I | undefined>>();
+  private startingCount = 0;
+  private lastError: ThawError | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly fn: PoolFunction;
+
+  constructor(private readonly opts: PoolOptions<I>) {
+    this.fn = opts.fn;
+  }
+
+  /** Instances in the pool (not the retiring ones). Not a copy: iterate, do not keep. */
+  get live(): ReadonlySet<I> {
+    return this.members;
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  get starting(): number {
+    return this.startingCount;
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Why the last start failed, if one did. */
+  get lastStartError(): ThawError | undefined {
+    return this.lastError;
+  }
+
+  /** Starts one instance; undefined when it failed (see `lastStartError`) or the pool closed. */
+  start(reason: StartReason): Promise<I | undefined> {
+    const p = this.build(reason).finally(() => {
+      this.starts.delete(p);
+    });
+    this.starts.add(p);
+    return p;
+  }
+
+  private async build(reason: StartReason): Promise<I | undefined> {
+    const { fn, memory, metrics, log } = this.opts;
+    this.startingCount++;
+    let reserved = false;
+    let failed = false;
+    try {
+      reserved = await memory.reserve(fn.memoryMiB, fn.name);
+      if (!reserved) {
+        throw new ThawError(
+          'OVERLOADED',
+          `this worker's memory budget is full (${memory.committedMiB} of ${memory.budgetMiB} MiB committed, ${fn.memoryMiB} MiB more needed)`,
+        );
+      }
+      if (this.closed) return undefined;
+      const t0 = performance.now();
+      const inst = await this.opts.factory.create();
+      metrics?.starts.inc({ function: fn.name, reason, result: 'ok' });
+      metrics?.startDuration.observe({ function: fn.name }, (performance.now() - t0) / 1000);
+      if (this.closed) {
+        await inst.destroy();
+        return undefined;
+      }
+      this.members.add(inst);
+      this.opts.onAdded?.();
+      reserved = false; // from here the instance owns the reservation: remove() returns it
+      log.info(
+        {
+          fn: fn.name,
+          container: inst.id,
+          instances: this.members.size,
+          ms: Math.round(performance.now() - t0),
+        },
+        'instance started',
+      );
+      return inst;
+    } catch (err) {
+      this.lastError =
+        err instanceof ThawError
+          ? err
+          : new ThawError('FUNCTION_START_FAILED', (err as Error).message, { cause: err });
+      log.warn({ fn: fn.name, err: this.lastError.message }, 'instance failed to start');
+      failed = true;
+      metrics?.starts.inc({ function: fn.name, reason, result: this.lastError.code });
+      return undefined;
+    } finally {
+      if (reserved) memory.release(fn.memoryMiB);
+      // No longer counted as starting when the waiters are told: with nothing else running
+      // or starting, they fail with why this start failed.
+      this.startingCount--;
+      this.opts.onStartSettled?.(!failed);
+    }
+  }
+
+  /** Reactive scale-up: enough instances starting to take `waiting` requests, within max. */
+  scaleFor(waiting: number): void {
+    const needed = Math.ceil(waiting / this.fn.concurrency) - this.starting;
+    const room = this.fn.maxInstances - this.members.size - this.starting;
+    for (let i = 0; i < Math.min(needed, room); i++) void this.start('request');
+  }
+
+  /**
+   * Judges a call's end: a crashed instance is replaced; one that failed `retireAfterFailures`
+   * calls in a row without an answer leaves the pool at once (no new call goes to it) and is
+   * destroyed when its calls in flight end.
+   */
+  report(inst: I, outcome: CallOutcome): void {
+    if (outcome.ok) {
+      inst.failuresInARow = 0;
+      return;
+    }
+    if (outcome.crashed) {
+      if (!this.members.has(inst)) return;
+      this.opts.log.warn({ fn: this.fn.name, container: inst.id }, 'instance crashed; replacing it');
+      void this.remove(inst, 'crashed');
+      this.refill();
+      return;
+    }
+    if (!INSTANCE_FAILURES.has(outcome.code)) return;
+    inst.failuresInARow++;
+    const limit = this.opts.retireAfterFailures ?? RETIRE_AFTER_FAILURES;
+    if (inst.failuresInARow < limit || !this.members.delete(inst)) return;
+    this.retiring.add(inst);
+    this.opts.log.warn(
+      { fn: this.fn.name, container: inst.id, failures: inst.failuresInARow, last: outcome.code },
+      'instance failed calls in a row; replacing it',
+    );
+    this.refill();
+  }
+
+  /** A call on `inst` ended: a retiring instance goes with its last call. */
+  released(inst: I): void {
+    if (this.retiring.has(inst) && inst.busy === 0) void this.remove(inst, 'retired');
+  }
+
+  /** Starts a replacement when fewer than max(1, minInstances) run or start. */
+  private refill(): void {
+    if (!this.closed && this.members.size + this.starting < Math.max(1, this.fn.minInstances)) {
+      void this.start('replace');
+    }
+  }
+
+  /** Takes the instance out of the pool, destroys it and returns its memory to the budget. */
+  async remove(inst: I, why: string): Promise<void> {
+    if (!this.members.delete(inst) && !this.retiring.delete(inst)) return;
+    const { log, memory } = this.opts;
+    log.info({ fn: this.fn.name, container: inst.id, instances: this.members.size, why }, 'instance removed');
+    try {
+      await inst.destroy();
+    } catch (err) {
+      log.error({ err, fn: this.fn.name, container: inst.id }, 'removing an instance failed');
+    } finally {
+      memory.release(this.fn.memoryMiB);
+    }
+  }
+
+  /** Idle instances above the minimum, least recently used first: what memory pressure may take. */
+  evictable(): I[] {
+    const idle = [...this.members].filter((i) => i.busy === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    return idle.slice(0, Math.max(0, this.members.size - this.fn.minInstances));
+  }
+
+  evict(inst: I): Promise<void> {
+    if (inst.busy > 0) return Promise.resolve();
+    this.opts.metrics?.evictions.inc({ function: this.fn.name });
+    return this.remove(inst, 'evicted for memory');
+  }
+
+  /** Removes idle instances past `idleTtlMs`, least recently used first, while more than `keep` run. */
+  ageOut(keep: number, idleTtlMs: number, now: number): void {
+    for (const inst of [...this.members].sort((a, b) => a.lastUsed - b.lastUsed)) {
+      if (this.members.size <= keep) break;
+      if (inst.busy === 0 && now - inst.lastUsed >= idleTtlMs) void this.remove(inst, 'idle time-to-live');
+    }
+  }
+
+  /** Idempotent: no new start; waits for the starts under way, then removes every instance. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.starts.size > 0) await Promise.allSettled([...this.starts]);
+      await Promise.allSettled(
+        [...this.members, ...this.retiring].map((i) => this.remove(i, 'function closed')),
+      );
+    })();
+    return this.closing;
+  }
+}
