@@ -106,52 +106,51 @@ export class WorkerMetrics {
         }
       },
     });
-    new Gauge({
-      name: 'thaw_worker_queue_depth',
-      help: 'Invocations waiting for a free instance, by function.',
-      labelNames: ['function'],
-      registers,
-      collect() {
-        this.reset();
-        for (const f of source.functions()) this.set({ function: f.name }, f.queued);
-      },
-    });
-    new Gauge({
-      name: 'thaw_worker_autoscaler_desired_instances',
-      help: "The autoscaler's latest wanted number of instances, by function.",
-      labelNames: ['function'],
-      registers,
-      collect() {
-        this.reset();
-        for (const f of source.functions()) this.set({ function: f.name }, f.desired);
-      },
-    });
-    new Gauge({
-      name: 'thaw_worker_autoscaler_panic',
-      help: '1 while the autoscaler is in panic mode for the function.',
-      labelNames: ['function'],
-      registers,
-      collect() {
-        this.reset();
-        for (const f of source.functions()) this.set({ function: f.name }, f.panicking ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'thaw_worker_memory_budget_bytes',
-      help: 'Memory this worker may commit to instances.',
-      registers,
-      collect() {
-        this.set(source.memory().budgetMiB * 2 ** 20);
-      },
-    });
-    new Gauge({
-      name: 'thaw_worker_memory_committed_bytes',
-      help: 'Memory committed to instances (the sum of their limits).',
-      registers,
-      collect() {
-        this.set(source.memory().committedMiB * 2 ** 20);
-      },
-    });
+    const perFunction = (name: string, help: string, value: (f: FunctionGauges) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['function'],
+        registers,
+        collect() {
+          this.reset();
+          for (const f of source.functions()) this.set({ function: f.name }, value(f));
+        },
+      });
+    perFunction(
+      'thaw_worker_queue_depth',
+      'Invocations waiting for a free instance, by function.',
+      (f) => f.queued,
+    );
+    perFunction(
+      'thaw_worker_autoscaler_desired_instances',
+      "The autoscaler's latest wanted number of instances, by function.",
+      (f) => f.desired,
+    );
+    perFunction(
+      'thaw_worker_autoscaler_panic',
+      '1 while the autoscaler is in panic mode for the function.',
+      (f) => (f.panicking ? 1 : 0),
+    );
+    const memoryBytes = (name: string, help: string, mib: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(mib() * 2 ** 20);
+        },
+      });
+    memoryBytes(
+      'thaw_worker_memory_budget_bytes',
+      'Memory this worker may commit to instances.',
+      () => source.memory().budgetMiB,
+    );
+    memoryBytes(
+      'thaw_worker_memory_committed_bytes',
+      'Memory committed to instances (the sum of their limits).',
+      () => source.memory().committedMiB,
+    );
   }
 
   /** Serves GET /metrics; resolves to the URL it listens on. */

@@ -48,6 +48,10 @@ export interface HostSnapshot {
   instances: { id: string; state: 'running' | 'frozen'; busy: number; revision: number }[];
 }
 
+function failure(e: ThawError): InvokeResult {
+  return { ok: false, code: e.code, message: e.message };
+}
+
 /**
  * A function's revision on this worker: its pool of instances (pool.ts), admission of requests
  * to them (admission.ts), and the autoscaler, fed the average concurrency every tick, which
@@ -138,14 +142,13 @@ export class FunctionHost {
   }
 
   private async serve(req: InvokeRequest): Promise<InvokeResult> {
-    if (this.closing) return this.removed();
+    if (this.closing) return failure(this.removedError());
     let inst: Instance;
     try {
       inst = await this.admission.take();
     } catch (err) {
       this.tellIfIdle();
-      const e = err instanceof ThawError ? err : new ThawError('INTERNAL', String(err));
-      return { ok: false, code: e.code, message: e.message };
+      return failure(err instanceof ThawError ? err : new ThawError('INTERNAL', String(err)));
     }
     try {
       const result = await forward(inst, req, this.fn.timeoutMs);
@@ -160,8 +163,8 @@ export class FunctionHost {
     }
   }
 
-  private removed(): InvokeResult {
-    return { ok: false, code: 'FUNCTION_NOT_FOUND', message: `function ${this.fn.name} was removed` };
+  private removedError(): ThawError {
+    return new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`);
   }
 
   /** Idle instances above the minimum, least recently used first: what memory pressure may take. */
@@ -249,7 +252,7 @@ export class FunctionHost {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.ticker);
-      this.admission.rejectAll(new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`));
+      this.admission.rejectAll(this.removedError());
       await this.pool.close();
     })();
     return this.closing;
