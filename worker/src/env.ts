@@ -1,6 +1,7 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
 import { parseEnv, WorkerId } from '@thaw/shared';
 import { z } from 'zod';
+import { DEFAULT_FREEZE_AFTER_MS, DEFAULT_HEARTBEAT_MS } from './timings.js';
 
 const RegistryAuth = z.record(z.string(), z.object({ username: z.string(), password: z.string() }));
 
@@ -47,7 +48,7 @@ const Env = z.object({
   /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
   THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
   /** Idle time after which a thawed instance is frozen again. */
-  FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(100),
+  FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_FREEZE_AFTER_MS),
   /** Containers this worker creates at once; more wait their turn (default: 2 per CPU core). */
   START_CONCURRENCY: z.coerce
     .number()
@@ -96,7 +97,7 @@ const Env = z.object({
     .min(16)
     .default(Math.floor((totalmem() * 0.8) / 2 ** 20)),
   /** How often the worker announces itself; gateways take it as lost after three missed beats. */
-  HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(500),
+  HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(DEFAULT_HEARTBEAT_MS),
   /** Port of GET /metrics (Prometheus); 0 picks a free one (tests). */
   THAW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   THAW_METRICS_HOST: z.string().default('0.0.0.0'),

@@ -1,7 +1,14 @@
 /**
  * The worker's fixed timings and sizes, in one place. What an operator may change is an
- * environment variable instead (env.ts): FREEZE_AFTER_MS, HEARTBEAT_MS, START_TIMEOUT_MS.
+ * environment variable instead (env.ts): FREEZE_AFTER_MS, HEARTBEAT_MS, START_TIMEOUT_MS; their
+ * defaults are here when other files need them too.
  */
+
+/** HEARTBEAT_MS's default: how often the worker announces itself. */
+export const DEFAULT_HEARTBEAT_MS = 500;
+
+/** FREEZE_AFTER_MS's default: idle time after which a thawed instance is frozen again. */
+export const DEFAULT_FREEZE_AFTER_MS = 100;
 
 /** SIGTERM: how long in-flight and queued calls may take to finish before instances go. */
 export const SHUTDOWN_DRAIN_MS = 30_000;

@@ -32,6 +32,7 @@ export class Instance implements PooledInstance {
   private timer: NodeJS.Timeout | undefined;
   private freezing: Promise<void> | undefined;
   private closed = false;
+  private destroying: Promise<void> | undefined;
 
   constructor({ container, freezeAfterMs, log, metrics }: InstanceOptions) {
     this.container = container;
@@ -94,11 +95,15 @@ export class Instance implements PooledInstance {
     return this.freezing ?? Promise.resolve();
   }
 
-  async destroy(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.freezing;
-    await this.http.destroy().catch(() => undefined);
-    await this.container.destroy();
+  /** Idempotent: its keep-alive pool, then its container. */
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      this.closed = true;
+      if (this.timer) clearTimeout(this.timer);
+      await this.freezing;
+      await this.http.destroy().catch(() => undefined);
+      await this.container.destroy();
+    })();
+    return this.destroying;
   }
 }

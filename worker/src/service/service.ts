@@ -13,7 +13,7 @@ import { InvokeHandler } from '../invoke/handler.js';
 import { LogCollector } from '../logs/collector.js';
 import type { FunctionGauges } from '../metrics/metrics.js';
 import { FunctionHost, type HostOptions } from '../pool/function-host.js';
-import { SHUTDOWN_DRAIN_MS } from '../timings.js';
+import { DEFAULT_HEARTBEAT_MS, SHUTDOWN_DRAIN_MS } from '../timings.js';
 import { FunctionTable } from './functions.js';
 import { SubjectHandlers } from './handlers.js';
 import { Heartbeat } from './heartbeat.js';
@@ -35,7 +35,6 @@ export interface WorkerServiceOptions {
 }
 
 const json = JSONCodec<unknown>();
-const DEFAULT_HEARTBEAT_MS = 500;
 
 /** The worker's NATS face: placement, image import, invocations, removals, logs and heartbeats. */
 export class WorkerService {
@@ -58,7 +57,7 @@ export class WorkerService {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.invocations = new InvokeHandler({ workerId });
     // A new instance's log files are watched at once: the collector's periodic pass would find
-    // it only up to 250 ms later, time enough to write hundreds of MiB past the bound.
+    // it only up to LOG_PASS_MS later, time enough to write hundreds of MiB past the bound.
     const host: HostOptions = { ...opts.host, instanceAdded: () => this.logs?.collect() };
     this.placements = new Placements({
       table: this.table,
