@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, truncateSync } from 'node:fs';
 import type { LogEntry } from '@thaw/shared';
 import type { FunctionHost } from '../pool/function-host.js';
 import { LOG_PASS_MS } from '../timings.js';
@@ -228,7 +228,7 @@ export class LogCollector {
     // Past the bound and not cut by the thread yet (no inotify watch, or it is behind): cut
     // here; the next read starts the file over and reports what was dropped.
     if (size >= this.limits.maxFileBytes) {
-      cut(path, cells, size);
+      cut(path, cells, size, truncateSync);
       return { entries, atEnd: false };
     }
     return { entries, atEnd: tail.offset[stream] >= size };

@@ -1,4 +1,3 @@
-import { truncateSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
 /**
@@ -12,28 +11,22 @@ export function newCutCells(): CutCells {
   return new BigInt64Array(new SharedArrayBuffer(3 * 8));
 }
 
-// The same protocol as cut() below, in the thread's own JavaScript: a lock on the generation
-// (so the collector and the thread never cut one file at once), truncate, count what the
-// collector had not read, release.
-const CUT_JS = `function cut(path, cells, size) {
+/**
+ * Truncates a file that reached the bound; false when a cut of it is under way elsewhere. A lock
+ * on the generation (so the collector and the thread never cut one file at once), truncate,
+ * count what the collector had not read, release. It uses nothing but its parameters and
+ * globals: the thread runs this very function from its source text (see THREAD).
+ */
+export function cut(
+  path: string,
+  cells: CutCells,
+  size: number,
+  truncate: (path: string, length: number) => void,
+): boolean {
   const g = Atomics.load(cells, 0);
   if (g % 2n === 1n || Atomics.compareExchange(cells, 0, g, g + 1n) !== g) return false;
   try {
-    truncateSync(path, 0);
-    const unread = BigInt(size) - Atomics.load(cells, 1);
-    if (unread > 0n) Atomics.add(cells, 2, unread);
-    Atomics.store(cells, 1, 0n);
-  } catch {}
-  Atomics.store(cells, 0, g + 2n);
-  return true;
-}`;
-
-/** Truncates a file that reached the bound; false when a cut of it is under way elsewhere. */
-export function cut(path: string, cells: CutCells, size: number): boolean {
-  const g = Atomics.load(cells, 0);
-  if (g % 2n === 1n || Atomics.compareExchange(cells, 0, g, g + 1n) !== g) return false;
-  try {
-    truncateSync(path, 0);
+    truncate(path, 0);
     const unread = BigInt(size) - Atomics.load(cells, 1);
     if (unread > 0n) Atomics.add(cells, 2, unread);
     Atomics.store(cells, 1, 0n);
@@ -47,7 +40,7 @@ export function cut(path: string, cells: CutCells, size: number): boolean {
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { readlinkSync, watch, statSync, truncateSync } = require('node:fs');
-${CUT_JS}
+const cut = ${cut.toString()};
 try {
   // This thread's own nice value (Linux: setpriority on a thread id affects that thread
   // alone): on a busy host it must run the moment a write wakes it, ahead of the writer.
@@ -59,7 +52,7 @@ const watches = new Map();
 function check(path, cells) {
   let size;
   try { size = statSync(path).size; } catch { return; }
-  if (size >= max) cut(path, cells, size);
+  if (size >= max) cut(path, cells, size, truncateSync);
 }
 parentPort.on('message', (m) => {
   if (m.op === 'unwatch') {
