@@ -93,6 +93,9 @@ export class FunctionStore {
           { fn: name, ageMs: Date.now() - stale.at },
           'Redis is unreachable: serving the cached record',
         );
+        // Served as cached for another CACHE_TTL_MS: during an outage every call would otherwise
+        // try Redis again and log this line (thousands a second on a busy function).
+        stale.at = Date.now();
         return stale.fn;
       }
       throw err;

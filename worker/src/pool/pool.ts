@@ -134,8 +134,14 @@ export class InstancePool<I extends PooledInstance> {
         return undefined;
       }
       this.members.add(inst);
-      this.opts.onAdded?.();
       reserved = false; // from here the instance owns the reservation: remove() returns it
+      // After the hand-over: a hook that throws must not fail a start whose instance serves
+      // (its reservation would be released twice).
+      try {
+        this.opts.onAdded?.();
+      } catch (err) {
+        log.warn({ fn: fn.name, err: (err as Error).message }, 'the instance-added hook failed');
+      }
       log.info(
         {
           fn: fn.name,
