@@ -65,10 +65,7 @@ export class Admission<I extends PooledInstance> {
   /** An instance acquired for one request; the caller releases it. */
   take(): Promise<I> {
     const free = this.waiters.length === 0 ? this.freeSlot() : undefined;
-    if (free) {
-      this.opts.sampler.enter();
-      return free.acquire().then(() => free);
-    }
+    if (free) return this.acquire(free);
     const limit =
       (this.opts.queuePerInstance ?? QUEUE_PER_INSTANCE) * this.fn.maxInstances * this.fn.concurrency;
     if (this.waiters.length >= limit) {
@@ -101,6 +98,24 @@ export class Admission<I extends PooledInstance> {
   }
 
   /**
+   * Takes `inst` for one request. A thaw that cannot be written (the instance was destroyed
+   * under it) gives the slot and the sampled concurrency back and fails that request alone.
+   */
+  private acquire(inst: I): Promise<I> {
+    this.opts.sampler.enter();
+    return inst.acquire().then(
+      () => inst,
+      (err: unknown) => {
+        inst.release();
+        this.opts.sampler.leave();
+        throw err instanceof ThawError
+          ? err
+          : new ThawError('FUNCTION_CRASHED', `the instance could not be thawed: ${(err as Error).message}`);
+      },
+    );
+  }
+
+  /**
    * Hands free slots to waiting requests; when none is free, starts more (unless `mayStart` is
    * false: right after a failed start, which would fail the same way again), and fails the
    * waiters when nothing runs and nothing is starting.
@@ -113,8 +128,7 @@ export class Admission<I extends PooledInstance> {
       if (!inst) break;
       this.waiters.shift();
       clearTimeout(waiter.timer);
-      this.opts.sampler.enter();
-      void inst.acquire().then(() => waiter.resolve(inst));
+      this.acquire(inst).then(waiter.resolve, waiter.reject);
     }
     if (this.waiters.length === 0) return;
     // From zero, this starts the first instance; only when nothing runs and nothing could be

@@ -49,6 +49,25 @@ describe('Admission', () => {
     expect(sampler.inflight).toBe(1);
   });
 
+  it('fails only the request whose thaw cannot be written, and gives its slot and concurrency back', async () => {
+    const { factory, admission, sampler } = setup();
+    const first = admission.take();
+    await settle();
+    const inst = factory.finish();
+    expect(await first).toBe(inst);
+    // The instance is destroyed under the next request: its thaw throws, as a closed fd does.
+    inst.acquire = async () => {
+      inst.busy++;
+      throw new Error('EBADF: bad file descriptor, write');
+    };
+    const err = (await admission.take().catch((e: unknown) => e)) as ThawError;
+    expect(err).toBeInstanceOf(ThawError);
+    expect(err.code).toBe('FUNCTION_CRASHED');
+    expect(err.message).toContain('EBADF');
+    expect(inst.busy).toBe(1);
+    expect(sampler.inflight).toBe(1);
+  });
+
   it('packs requests onto the busiest instance with room, so idle ones stay frozen', async () => {
     const factory = new FakeFactory(true);
     const pool = new InstancePool<FakeInstance>({ fn, factory, memory: fakeMemory(1024), log: silentLog });
