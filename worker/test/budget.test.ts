@@ -1,25 +1,21 @@
-import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import {
   FunctionRecord,
   type FunctionSpecInput,
-  IMAGE_BUCKET,
   type ImageRecord,
-  ImportReply,
   InvokeHeader,
   PlaceReply,
   subjects,
   WorkerHeartbeat,
 } from '@thaw/shared';
-import { connect, headers, JSONCodec, type Msg, type NatsConnection, StorageType } from 'nats';
+import { connect, headers, JSONCodec, type Msg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { callWorker, fnRecordFor, until } from './helpers.js';
+import { callWorker, fnRecordFor, importArchive, until } from './helpers.js';
 
 const rt = scratchRuntimeOptions('wbg');
 const prefix = `wb${process.pid}`;
@@ -59,12 +55,7 @@ beforeAll(async () => {
 async function upload(which: 'busybox-httpd' | 'node-hello'): Promise<ImageRecord> {
   const built = await buildTestImage(which, 'oci', join(rt.stateDir, 'archives'));
   const object = `budget-${which}-${process.pid}`;
-  const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
-  await os.put({ name: object }, Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>);
-  const msg = await nc.request(subj.importImage, json.encode({ object }), { timeout: 60_000 });
-  const reply = ImportReply.parse(json.decode(msg.data));
-  if (!reply.ok) throw new Error(reply.error.message);
-  return { digest: reply.digest, object, size: reply.size, uploadedAt: new Date().toISOString() };
+  return await importArchive(nc, subj.importImage, object, built.path);
 }
 
 afterAll(async () => {

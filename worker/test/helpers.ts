@@ -1,6 +1,33 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { FunctionRecord, type FunctionSpecInput, type ImageRecord, InvokeHeader } from '@thaw/shared';
-import { type Msg, type MsgHdrs, type NatsConnection, RequestStrategy } from 'nats';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import {
+  FunctionRecord,
+  type FunctionSpecInput,
+  IMAGE_BUCKET,
+  type ImageRecord,
+  ImportReply,
+  InvokeHeader,
+} from '@thaw/shared';
+import { JSONCodec, type Msg, type MsgHdrs, type NatsConnection, RequestStrategy, StorageType } from 'nats';
+
+/**
+ * An image archive as the gateway hands it over: put in the object store as `object`, then
+ * imported by the worker listening on `importSubject`. Resolves to its image record.
+ */
+export async function importArchive(
+  nc: NatsConnection,
+  importSubject: string,
+  object: string,
+  archivePath: string,
+): Promise<ImageRecord> {
+  const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+  await os.put({ name: object }, Readable.toWeb(createReadStream(archivePath)) as ReadableStream<Uint8Array>);
+  const json = JSONCodec<unknown>();
+  const msg = await nc.request(importSubject, json.encode({ object }), { timeout: 120_000 });
+  const reply = ImportReply.parse(json.decode(msg.data));
+  if (!reply.ok) throw new Error(`import of ${object} failed: ${JSON.stringify(reply)}`);
+  return { digest: reply.digest, object, size: reply.size, uploadedAt: new Date().toISOString() };
+}
 
 /** A function record for `image`, as the gateway would store it. */
 export function fnRecordFor(

@@ -1,27 +1,24 @@
 import { execFileSync } from 'node:child_process';
-import { createReadStream, existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { Worker as Thread } from 'node:worker_threads';
 import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
 import { residueItems, scratchRuntimeOptions } from '@thaw/runtime';
 import { type LayerEntry, nodeBaseLayer, writeImageArchive } from '@thaw/runtime/testimages';
 import {
   type FunctionSpecInput,
-  IMAGE_BUCKET,
   type ImageRecord,
-  ImportReply,
   InvokeHeader,
   LogsReply,
   PlaceReply,
   subjects,
 } from '@thaw/shared';
-import { connect, headers, JSONCodec, type NatsConnection, StorageType } from 'nats';
+import { connect, headers, JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
 import { DEFAULT_LOG_LIMITS } from '../src/logs/collector.js';
-import { callWorker, fnRecordFor, until } from './helpers.js';
+import { callWorker, fnRecordFor, importArchive, until } from './helpers.js';
 
 // Functions that misbehave on purpose: one writes to stdout as fast as it can, one holds every
 // pid of its cgroup so that its fork-per-connection server cannot serve anything.
@@ -107,22 +104,7 @@ beforeAll(async () => {
     'oci',
     join(rt.stateDir, 'archives', 'misbehaving.tar'),
   );
-  const os = await nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
-  await os.put(
-    { name: 'misbehaving' },
-    Readable.toWeb(createReadStream(built.path)) as ReadableStream<Uint8Array>,
-  );
-  const msg = await nc.request(subj.importImage, json.encode({ object: 'misbehaving' }), {
-    timeout: 120_000,
-  });
-  const reply = ImportReply.parse(json.decode(msg.data));
-  if (!reply.ok) throw new Error(`import failed: ${JSON.stringify(reply)}`);
-  image = {
-    digest: reply.digest,
-    object: 'misbehaving',
-    size: reply.size,
-    uploadedAt: new Date().toISOString(),
-  };
+  image = await importArchive(nc, subj.importImage, 'misbehaving', built.path);
 }, 180_000);
 
 afterAll(async () => {
