@@ -3,63 +3,18 @@
  * nothing on the host. Not a measure of speed: only that the programs behind the README's
  * figures still run and report what they claim to.
  */
-import { mkdtempSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findTestResidue } from '@thaw/devkit';
-import { type RuntimeOptions, scratchRuntimeOptions } from '@thaw/runtime';
+import { scratchRuntimeOptions } from '@thaw/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchPlatform, openBenchPlatform } from '../src/platform.js';
 import { runBurst } from '../src/scenarios/burst.js';
 import { runCold } from '../src/scenarios/cold.js';
 import { densityWorkerEnv, runDensity } from '../src/scenarios/density.js';
 import { RUNTIME_OPS, runRuntime } from '../src/scenarios/runtime.js';
-import { runWarm, warmWorkerEnv } from '../src/scenarios/warm.js';
+import { expectClosedAndClean, expectOrdered, residueOf, smokeResults, summary } from './smoke.js';
 
-const results = mkdtempSync(join(tmpdir(), 'loadtest-smoke-'));
-afterAll(() => rm(results, { recursive: true, force: true }));
-
-async function written(file: string): Promise<unknown> {
-  return JSON.parse(await readFile(join(results, file), 'utf8'));
-}
-
-/** A p50/p99/n summary of `n` real samples. */
-const summary = (n: number) => ({ p50_ms: expect.any(Number), p99_ms: expect.any(Number), n });
-function expectOrdered(s: { p50_ms: number; p99_ms: number }): void {
-  expect(s.p50_ms).toBeGreaterThan(0);
-  expect(s.p99_ms).toBeGreaterThanOrEqual(s.p50_ms);
-}
-
-/** What this scratch runtime left: netns, links, mounts, cgroups, firewall chains, folders. */
-function residueOf(rt: RuntimeOptions): string[] {
-  const names = [rt.cgroupParent, rt.stateDir, rt.runDir, rt.bridge];
-  return findTestResidue().filter((r) => names.some((n) => r.includes(n)));
-}
-
-/** True when nothing listens on the URL's port any more. */
-function refused(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const sock = connect({ host: hostname, port: Number(port) });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.once('error', () => resolve(true));
-  });
-}
-
-async function expectClosedAndClean(b: BenchPlatform): Promise<void> {
-  await b.close();
-  const { platform } = b;
-  expect(platform.worker?.exitCode ?? platform.worker?.signalCode).not.toBeNull();
-  expect(platform.gateway.exitCode ?? platform.gateway.signalCode).not.toBeNull();
-  expect(await refused(platform.natsUrl)).toBe(true);
-  expect(await refused(platform.redisUrl)).toBe(true);
-  expect(residueOf(b.rt)).toEqual([]);
-}
+const { dir: results, written } = smokeResults();
 
 describe('runtime scenario', () => {
   it('writes a summary of every operation and removes its runtime', async () => {
@@ -82,30 +37,6 @@ describe('runtime scenario', () => {
     for (const op of RUNTIME_OPS) expectOrdered(out[op]);
     expect(residueOf(rt)).toEqual([]);
   }, 120_000);
-});
-
-describe('warm scenario', () => {
-  let b: BenchPlatform;
-  beforeAll(async () => {
-    b = await openBenchPlatform('ltwarm', warmWorkerEnv);
-  });
-  afterAll(() => b?.close());
-
-  it('writes wrk figures for the gateway and direct paths at c1 and c32', async () => {
-    const returned = await runWarm(b, { seconds: 1, resultsDir: results });
-    const out = (await written('warm.json')) as typeof returned;
-    expect(out).toEqual(returned);
-    const figures = { p50_ms: expect.any(Number), p99_ms: expect.any(Number), rps: expect.any(Number) };
-    expect(out).toEqual({ gateway: { c1: figures, c32: figures }, direct: { c1: figures, c32: figures } });
-    for (const path of [out.gateway, out.direct]) {
-      for (const f of [path.c1, path.c32]) {
-        expectOrdered(f);
-        expect(f.rps).toBeGreaterThan(0);
-      }
-    }
-  }, 90_000);
-
-  it('leaves nothing behind', () => expectClosedAndClean(b), 120_000);
 });
 
 describe('cold, burst and density scenarios on one platform', () => {

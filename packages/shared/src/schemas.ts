@@ -48,8 +48,11 @@ export const FunctionSpec = z.strictObject({
   maxInstances: whole(1, 1000).default(10),
   /** Requests one instance serves at once; more wait for a free instance or a new one. */
   concurrency: whole(1, 1000).default(1),
-  /** Idle time after which instances above the minimum are removed (scale to zero by default). */
-  idleTtlMs: whole(1000, 86_400_000).default(60_000),
+  /**
+   * Maximum idle age: instances above the minimum idle this long are removed. Unset (the
+   * default): idle instances stay frozen, costing memory but no CPU, until memory is needed.
+   */
+  idleTtlMs: whole(1000, 86_400_000).optional(),
   /** Who may invoke: anyone (`public`), or callers with the function's invoke token or the admin token. */
   invokeAuth: z.enum(['public', 'token']).default('public'),
   /** Async calls of this function running at once, across all gateways. */
@@ -168,6 +171,41 @@ export const WorkerId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 
 export const InstanceState = z.enum(['running', 'frozen']);
 export type InstanceState = z.infer<typeof InstanceState>;
 
+/**
+ * Where one instance's cold start went, in milliseconds of wall time per phase, and the CPU
+ * time the start cost (the worker's helpers, the OCI runtime and the container until ready).
+ */
+export const StartPhases = z.object({
+  /** Finding the image's layers on this host (pulled or imported ahead: near zero). */
+  imageMs: z.number().nonnegative(),
+  rootfsMs: z.number().nonnegative(),
+  networkMs: z.number().nonnegative(),
+  /** The OCI runtime's create and start. */
+  runtimeMs: z.number().nonnegative(),
+  /** From the process started to its port accepting connections. */
+  appMs: z.number().nonnegative(),
+  totalMs: z.number().nonnegative(),
+  /** CPU time, user + system; absent where it could not be measured. */
+  cpuMs: z.number().nonnegative().optional(),
+});
+export type StartPhases = z.infer<typeof StartPhases>;
+
+/** Why the pool removed instances: the keys of a heartbeat's `removed` counts. */
+export const RemovalReason = z.enum([
+  /** Its memory was needed by another instance (the keep-frozen policy chose it). */
+  'memory',
+  /** It was idle longer than the function's `idleTtlMs`. */
+  'idle-age',
+  /** Scaled to zero on request (POST /v1/functions/:name/scale-to-zero). */
+  'requested',
+  'crashed',
+  /** It failed calls in a row without answering. */
+  'retired',
+  /** Its function was removed or replaced by a new revision. */
+  'closed',
+]);
+export type RemovalReason = z.infer<typeof RemovalReason>;
+
 /** thaw.workers.heartbeat: what a worker holds and how much room it has left. */
 export const WorkerHeartbeat = z.object({
   workerId: WorkerId,
@@ -181,6 +219,8 @@ export const WorkerHeartbeat = z.object({
       name: FunctionName,
       /** Instances being created, not yet listening. */
       starting: z.number().int().nonnegative(),
+      /** Instances removed since the worker started, by why. */
+      removed: z.partialRecord(RemovalReason, z.number().int().nonnegative()).optional(),
       instances: z.array(
         z.object({
           id: z.string(),
@@ -188,6 +228,10 @@ export const WorkerHeartbeat = z.object({
           busy: z.number().int().nonnegative(),
           /** The function revision the instance runs. */
           revision: z.number().int().positive(),
+          /** What it is charged against the worker's budget: its usage when frozen, else its limit. */
+          memoryMiB: z.number().nonnegative().optional(),
+          /** Its cold start, phase by phase. */
+          start: StartPhases.optional(),
         }),
       ),
     }),

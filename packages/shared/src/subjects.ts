@@ -20,6 +20,8 @@ export function subjects(prefix = 'thaw') {
     functionRemoved: `${prefix}.functions.removed`,
     functionChanged: `${prefix}.functions.changed`,
     functionUpdated: `${prefix}.functions.updated`,
+    /** Every worker removes the function's idle instances above its minimum ({ name }). */
+    functionScaleToZero: `${prefix}.functions.scale-to-zero`,
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;

@@ -33,6 +33,9 @@ export class WorkerMetrics {
   readonly thawDuration: Histogram;
   readonly scaling: Counter<'function' | 'direction'>;
   readonly evictions: Counter<'function'>;
+  readonly removals: Counter<'function' | 'reason'>;
+  readonly startPhase: Histogram<'function' | 'phase'>;
+  readonly startCpu: Histogram<'function'>;
 
   constructor(source: WorkerGaugeSource) {
     const registers = [this.registry];
@@ -90,6 +93,26 @@ export class WorkerMetrics {
       name: 'thaw_worker_evictions_total',
       help: 'Idle instances removed to make memory room for another function.',
       labelNames: ['function'],
+      registers,
+    });
+    this.removals = new Counter({
+      name: 'thaw_worker_instance_removals_total',
+      help: 'Instances removed, by function and why (RemovalReason: memory, idle-age, requested, crashed, retired, closed).',
+      labelNames: ['function', 'reason'],
+      registers,
+    });
+    this.startPhase = new Histogram({
+      name: 'thaw_worker_instance_start_phase_seconds',
+      help: 'Wall time of each phase of a cold start (image, rootfs, network, runtime, app).',
+      labelNames: ['function', 'phase'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    });
+    this.startCpu = new Histogram({
+      name: 'thaw_worker_instance_start_cpu_seconds',
+      help: 'CPU time (user + system) one cold start cost, the container until ready included.',
+      labelNames: ['function'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
       registers,
     });
     new Gauge({

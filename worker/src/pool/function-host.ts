@@ -1,5 +1,5 @@
 import type { Container, RunnableImage, Runtime } from '@thaw/runtime';
-import type { FunctionRecord, InvokeRequest, Logger } from '@thaw/shared';
+import type { FunctionRecord, InvokeRequest, Logger, RemovalReason, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
 import type { FunctionGauges, WorkerMetrics } from '../metrics/metrics.js';
 import { AUTOSCALER_TICK_MS } from '../timings.js';
@@ -45,7 +45,15 @@ export interface FunctionHostOptions extends HostOptions {
 export interface HostSnapshot {
   name: string;
   starting: number;
-  instances: { id: string; state: 'running' | 'frozen'; busy: number; revision: number }[];
+  removed: Partial<Record<RemovalReason, number>>;
+  instances: {
+    id: string;
+    state: 'running' | 'frozen';
+    busy: number;
+    revision: number;
+    memoryMiB?: number;
+    start?: StartPhases;
+  }[];
 }
 
 function failure(e: ThawError): InvokeResult {
@@ -95,8 +103,8 @@ export class FunctionHost {
     });
     this.autoscaler = new Autoscaler({
       targetPerInstance: fn.concurrency * DEFAULT_AUTOSCALER.targetUtilisation,
-      stableWindowMs: Math.min(DEFAULT_AUTOSCALER.stableWindowMs, fn.idleTtlMs),
-      panicWindowMs: Math.min(DEFAULT_AUTOSCALER.panicWindowMs, fn.idleTtlMs),
+      stableWindowMs: Math.min(DEFAULT_AUTOSCALER.stableWindowMs, fn.idleTtlMs ?? Number.POSITIVE_INFINITY),
+      panicWindowMs: Math.min(DEFAULT_AUTOSCALER.panicWindowMs, fn.idleTtlMs ?? Number.POSITIVE_INFINITY),
       panicThreshold: DEFAULT_AUTOSCALER.panicThreshold,
       minInstances: fn.minInstances,
       maxInstances: fn.maxInstances,
@@ -195,11 +203,13 @@ export class FunctionHost {
     return {
       name: this.fn.name,
       starting: this.pool.starting,
+      removed: {},
       instances: this.instanceList().map((i) => ({
         id: i.id,
         state: i.container.state === 'frozen' ? 'frozen' : 'running',
         busy: i.busy,
         revision: this.fn.revision,
+        ...(i.start ? { start: i.start } : {}),
       })),
     };
   }
@@ -222,7 +232,8 @@ export class FunctionHost {
       void this.pool.start('autoscaler').then((inst) => inst?.freezeIfIdle());
     }
     // Idle instances beyond what is wanted age out; never below minInstances.
-    this.pool.ageOut(Math.max(d.desired, this.fn.minInstances), this.fn.idleTtlMs, now);
+    if (this.fn.idleTtlMs !== undefined)
+      this.pool.ageOut(Math.max(d.desired, this.fn.minInstances), this.fn.idleTtlMs, now);
   }
 
   private get idle(): boolean {

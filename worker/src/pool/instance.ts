@@ -1,5 +1,5 @@
 import type { Container } from '@thaw/runtime';
-import type { Logger } from '@thaw/shared';
+import type { Logger, StartPhases } from '@thaw/shared';
 import { Pool } from 'undici';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { KEEP_ALIVE } from '../timings.js';
@@ -11,6 +11,8 @@ export interface InstanceOptions {
   freezeAfterMs: number;
   log: Logger;
   metrics?: WorkerMetrics;
+  /** Its cold start, phase by phase, when the factory measured it. */
+  start?: StartPhases;
 }
 
 /**
@@ -21,6 +23,7 @@ export interface InstanceOptions {
 export class Instance implements PooledInstance {
   readonly container: Container;
   readonly http: Pool;
+  readonly start: StartPhases | undefined;
   private readonly freezeAfterMs: number;
   private readonly log: Logger;
   private readonly metrics: WorkerMetrics | undefined;
@@ -34,8 +37,9 @@ export class Instance implements PooledInstance {
   private closed = false;
   private destroying: Promise<void> | undefined;
 
-  constructor({ container, freezeAfterMs, log, metrics }: InstanceOptions) {
+  constructor({ container, freezeAfterMs, log, metrics, start }: InstanceOptions) {
     this.container = container;
+    this.start = start;
     this.freezeAfterMs = freezeAfterMs;
     this.log = log;
     this.metrics = metrics;
