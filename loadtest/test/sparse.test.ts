@@ -1,0 +1,34 @@
+/**
+ * The sparse scenario, run tiny on a platform of its own: the JSON it writes has the right
+ * shape, every call of every path answered, and neither the platform nor the direct baseline's
+ * runtime leaves anything on the host.
+ */
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BenchPlatform, openBenchPlatform } from '../src/platform.js';
+import { runSparse } from '../src/scenarios/sparse.js';
+import { expectClosedAndClean, expectOrdered, residueOf, smokeResults, summary } from './smoke.js';
+
+const { dir: results, written } = smokeResults();
+const directRt = scratchRuntimeOptions('ltsparsed');
+const CALLS = 4;
+
+describe('sparse scenario', () => {
+  let b: BenchPlatform;
+  beforeAll(async () => {
+    b = await openBenchPlatform('ltsparse');
+  });
+  afterAll(() => b?.close());
+
+  it('writes p50/p99 and errors for the gateway, direct and healthz paths', async () => {
+    const returned = await runSparse(b, { calls: CALLS, spacingMs: 150, resultsDir: results }, directRt);
+    const out = (await written('sparse.json')) as typeof returned;
+    expect(out).toEqual(returned);
+    const path = { ...summary(CALLS), errors: 0 };
+    expect(out).toEqual({ gateway: path, direct: path, healthz: path });
+    for (const s of Object.values(out)) expectOrdered(s);
+    expect(residueOf(directRt)).toEqual([]);
+  }, 120_000);
+
+  it('leaves nothing behind', () => expectClosedAndClean(b), 120_000);
+});
