@@ -1,41 +1,68 @@
 import type { FunctionRecord } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
-import { QUEUE_PER_INSTANCE, SATURATION_WINDOW_MS } from '../timings.js';
-import type { InstancePool, PooledInstance } from './pool.js';
+import { SATURATION_WINDOW_MS } from '../timings.js';
+import { type InstanceCap, instanceCap, refusal, WAITING_PER_SLOT } from './capacity.js';
+import type { InstancePool, MemoryReservations, PooledInstance } from './pool.js';
 import type { ConcurrencySampler } from './sampler.js';
 
-export type AdmittedFunction = Pick<FunctionRecord, 'name' | 'concurrency' | 'maxInstances' | 'timeoutMs'>;
+export type AdmittedFunction = Pick<
+  FunctionRecord,
+  'name' | 'concurrency' | 'maxInstances' | 'timeoutMs' | 'memoryMiB'
+>;
 
 export interface AdmissionOptions<I extends PooledInstance> {
   fn: AdmittedFunction;
   pool: InstancePool<I>;
   /** Counts every request handed a slot; the caller counts it out when the call ends. */
   sampler: ConcurrencySampler;
-  /** Requests that may wait for an instance, per instance slot the function may have. */
+  /**
+   * Requests that may wait for an instance, per instance slot the function may have
+   * (capacity.ts: WAITING_PER_SLOT by default).
+   */
   queuePerInstance?: number;
+  /** The worker's memory budget: the function's instances are capped at what it holds of them. */
+  memory?: Pick<MemoryReservations, 'budgetMiB'>;
+  /** The clock for how long requests have waited; tests pass a fake one. */
+  now?: () => number;
 }
 
 interface Waiter<I> {
   resolve: (inst: I) => void;
   reject: (err: ThawError) => void;
   timer: NodeJS.Timeout;
+  since: number;
 }
 
 /**
  * Which request gets which instance. A request takes a free slot (an instance with fewer than
- * `concurrency` requests in flight, thawing it), or waits in a bounded queue while a new
- * instance starts (up to `maxInstances`); beyond the queue it is refused (OVERLOADED), and past
- * the function's timeout it gives up (FUNCTION_TIMEOUT).
+ * `concurrency` requests in flight, thawing it), or waits in a queue while a new instance
+ * starts, up to the instance cap (capacity.ts: maxInstances, cut by what the worker's memory
+ * holds). It is refused (OVERLOADED) only for real overload: the queue is at its bound, or every
+ * instance the cap allows is busy and the queue is not draining within the function's timeout.
+ * Past the timeout a waiting request gives up (FUNCTION_TIMEOUT).
  */
 export class Admission<I extends PooledInstance> {
   private readonly waiters: Waiter<I>[] = [];
   private saturatedAt = Number.NEGATIVE_INFINITY;
   private readonly fn: AdmittedFunction;
   private readonly pool: InstancePool<I>;
+  private readonly cap: InstanceCap;
+  private readonly now: () => number;
 
   constructor(private readonly opts: AdmissionOptions<I>) {
     this.fn = opts.fn;
     this.pool = opts.pool;
+    this.cap = instanceCap(opts.fn, opts.memory?.budgetMiB);
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** The most instances this function may have here. */
+  get maxInstances(): number {
+    return this.cap.instances;
+  }
+
+  private get atCap(): boolean {
+    return this.pool.size + this.pool.starting >= this.cap.instances;
   }
 
   /** Requests waiting for an instance. */
@@ -66,17 +93,20 @@ export class Admission<I extends PooledInstance> {
   take(): Promise<I> {
     const free = this.waiters.length === 0 ? this.freeSlot() : undefined;
     if (free) return this.acquire(free);
-    const limit =
-      (this.opts.queuePerInstance ?? QUEUE_PER_INSTANCE) * this.fn.maxInstances * this.fn.concurrency;
-    if (this.waiters.length >= limit) {
-      return Promise.reject(
-        new ThawError(
-          'OVERLOADED',
-          `function "${this.fn.name}" has ${this.waiters.length} requests waiting already`,
-        ),
-      );
-    }
-    if (this.pool.size + this.pool.starting >= this.fn.maxInstances) this.saturatedAt = performance.now();
+    const now = this.now();
+    const refused = refusal(
+      this.fn,
+      {
+        waiting: this.waiters.length,
+        oldestWaitMs: now - (this.waiters[0]?.since ?? now),
+        atCap: this.atCap,
+        cap: this.cap,
+        perSlot: this.opts.queuePerInstance ?? WAITING_PER_SLOT,
+      },
+      this.opts.memory?.budgetMiB,
+    );
+    if (refused) return Promise.reject(new ThawError('OVERLOADED', refused));
+    if (this.atCap) this.saturatedAt = performance.now();
     return new Promise<I>((resolve, reject) => {
       const waiter: Waiter<I> = {
         resolve,
@@ -91,6 +121,7 @@ export class Admission<I extends PooledInstance> {
             ),
           );
         }, this.fn.timeoutMs),
+        since: now,
       };
       this.waiters.push(waiter);
       this.dispatch();
@@ -133,7 +164,12 @@ export class Admission<I extends PooledInstance> {
     if (this.waiters.length === 0) return;
     // From zero, this starts the first instance; only when nothing runs and nothing could be
     // started are the waiters failed (with why the last start failed).
-    if (mayStart && !this.pool.closed) this.pool.scaleFor(this.waiters.length);
+    // The pool scales within maxInstances; asking for no more than the cap leaves keeps it within
+    // what memory holds too.
+    if (mayStart && !this.pool.closed) {
+      const room = Math.max(0, this.cap.instances - this.pool.size) * this.fn.concurrency;
+      this.pool.scaleFor(Math.min(this.waiters.length, room));
+    }
     if (this.pool.size === 0 && this.pool.starting === 0) {
       this.rejectAll(
         this.pool.lastStartError ?? new ThawError('FUNCTION_START_FAILED', 'no instance could be started'),

@@ -15,7 +15,9 @@ const fn: AdmittedFunction & { memoryMiB: number; minInstances: number } = {
 };
 
 /** Admission over a pool of fake instances, wired as FunctionHost wires the real ones. */
-function setup(opts: { queuePerInstance?: number; budgetMiB?: number } = {}) {
+function setup(
+  opts: { queuePerInstance?: number; budgetMiB?: number; capMemory?: boolean; now?: () => number } = {},
+) {
   const factory = new FakeFactory();
   const sampler = new ConcurrencySampler();
   const holder: { admission?: Admission<FakeInstance> } = {};
@@ -26,7 +28,14 @@ function setup(opts: { queuePerInstance?: number; budgetMiB?: number } = {}) {
     log: silentLog,
     onStartSettled: (ok) => holder.admission?.dispatch(ok),
   });
-  const admission = new Admission({ fn, pool, sampler, queuePerInstance: opts.queuePerInstance });
+  const admission = new Admission({
+    fn,
+    pool,
+    sampler,
+    queuePerInstance: opts.queuePerInstance,
+    ...(opts.capMemory ? { memory: { budgetMiB: opts.budgetMiB ?? 1024 } } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   holder.admission = admission;
   return { factory, sampler, pool, admission };
 }
@@ -81,13 +90,53 @@ describe('Admission', () => {
     expect(admission.freeSlot()).toBe(b);
   });
 
-  it('refuses beyond the bounded queue (OVERLOADED)', async () => {
+  it('serves a queue up to its bound and refuses one past it, saying which bound (OVERLOADED)', async () => {
     // One waiting request per slot: 1 × maxInstances 2 × concurrency 2 = 4.
-    const { admission } = setup({ queuePerInstance: 1 });
+    const { admission, factory } = setup({ queuePerInstance: 1 });
     const waiting = Array.from({ length: 4 }, () => admission.take());
-    await expect(admission.take()).rejects.toMatchObject({ code: 'OVERLOADED' });
+    await expect(admission.take()).rejects.toMatchObject({
+      code: 'OVERLOADED',
+      message: expect.stringContaining("4 requests waiting, its queue's bound (1 per slot × 2 instances"),
+    });
+    await settle();
+    factory.finish();
+    factory.finish();
+    expect(new Set(await Promise.all(waiting)).size).toBe(2);
+  });
+
+  it('refuses when every instance is busy and the queue has not drained within half the timeout', async () => {
+    let clock = 0;
+    const { admission, factory } = setup({ now: () => clock });
+    const held = Array.from({ length: 4 }, () => admission.take());
+    await settle();
+    factory.finish();
+    factory.finish();
+    await Promise.all(held); // both instances full: what comes now waits
+    const queued = [admission.take()];
+    clock = fn.timeoutMs / 2 - 1;
+    queued.push(admission.take());
+    clock = fn.timeoutMs / 2;
+    await expect(admission.take()).rejects.toMatchObject({
+      code: 'OVERLOADED',
+      message: expect.stringContaining('cannot drain its queue in time: the oldest of 2 waiting requests'),
+    });
     admission.rejectAll(new ThawError('FUNCTION_NOT_FOUND'));
-    for (const w of waiting) await expect(w).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
+    for (const q of queued) await expect(q).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
+  });
+
+  it('starts no more instances than the memory budget holds', async () => {
+    // 100 MiB holds one instance of 64 MiB: maxInstances 2 is cut to 1.
+    const { admission, factory, pool } = setup({ budgetMiB: 100, capMemory: true });
+    expect(admission.maxInstances).toBe(1);
+    const waiting = Array.from({ length: 4 }, () => admission.take());
+    await settle();
+    expect(factory.waiting).toBe(1);
+    // No second start was tried (and refused by the budget, evicting other functions' instances).
+    expect(pool.lastStartError).toBeUndefined();
+    const inst = factory.finish();
+    expect(await Promise.all(waiting.slice(0, 2))).toEqual([inst, inst]);
+    admission.rejectAll(new ThawError('FUNCTION_NOT_FOUND'));
+    for (const w of waiting.slice(2)) await expect(w).rejects.toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
   });
 
   it('gives up on a request that found no free instance within the timeout (FUNCTION_TIMEOUT)', async () => {
