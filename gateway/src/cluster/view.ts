@@ -1,4 +1,4 @@
-import { type Logger, type Subjects, WorkerHeartbeat } from '@thaw/shared';
+import { type Logger, type RemovalReason, type Subjects, WorkerHeartbeat } from '@thaw/shared';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 
 const json = JSONCodec<unknown>();
@@ -17,11 +17,29 @@ interface Seen {
   at: number;
 }
 
+type FunctionBeat = WorkerHeartbeat['functions'][number];
+/** Instances removed, by why (only the reasons that happened). */
+export type Removals = Partial<Record<RemovalReason, number>>;
+
 export interface WorkerInstances {
   worker: string;
   draining: boolean;
   starting: number;
-  instances: WorkerHeartbeat['functions'][number]['instances'];
+  /** Removed since that worker started (a restarted worker counts from zero again). */
+  removed: Removals;
+  /** Each with its charged memory and its cold start's phases, when the worker reports them. */
+  instances: FunctionBeat['instances'];
+}
+
+/** The removals of several workers added up per reason. */
+export function totalRemovals(workers: readonly { removed: Removals }[]): Removals {
+  const total: Removals = {};
+  for (const w of workers) {
+    for (const [reason, n] of Object.entries(w.removed) as [RemovalReason, number][]) {
+      total[reason] = (total[reason] ?? 0) + n;
+    }
+  }
+  return total;
 }
 
 export interface ClusterViewOptions {
@@ -88,7 +106,13 @@ export class ClusterView implements Liveness {
     for (const b of this.live()) {
       const f = b.functions.find((x) => x.name === fn);
       if (f)
-        out.push({ worker: b.workerId, draining: b.draining, starting: f.starting, instances: f.instances });
+        out.push({
+          worker: b.workerId,
+          draining: b.draining,
+          starting: f.starting,
+          removed: f.removed ?? {},
+          instances: f.instances,
+        });
     }
     return out.sort((a, b) => a.worker.localeCompare(b.worker));
   }

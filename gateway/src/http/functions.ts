@@ -12,7 +12,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { JSONCodec, type NatsConnection } from 'nats';
 import type { AsyncCalls } from '../async/calls.js';
-import type { ClusterView } from '../cluster/view.js';
+import { type ClusterView, totalRemovals } from '../cluster/view.js';
 import type { Placer } from '../placement/placer.js';
 import { functionNotFound } from '../store/errors.js';
 import type { FunctionStore } from '../store/functions.js';
@@ -135,7 +135,25 @@ export async function functionRoutes(app: FastifyInstance, d: FunctionDeps): Pro
     // The admin API reads Redis itself; only the invoke path works from the cache.
     const fn = await d.functions.require(req.params.name, { fresh: true });
     // Instances per worker, as the workers' latest heartbeats (at most ~0.5 s old) tell.
-    return { ...view(fn), workers: d.view.instancesOf(fn.name) };
+    const workers = d.view.instancesOf(fn.name);
+    return { ...view(fn), workers, removed: totalRemovals(workers) };
+  });
+
+  // Frozen instances cost no CPU and are kept while memory allows; this is how a user frees
+  // their memory now. Published, not requested: each worker acts on its own instances, and
+  // the heartbeats (GET above) show the result as `removed.requested`.
+  app.post<{ Params: { name: string } }>('/v1/functions/:name/scale-to-zero', async (req, reply) => {
+    const fn = await d.functions.require(req.params.name, { fresh: true });
+    d.nc.publish(d.subjects.functionScaleToZero, json.encode({ name: fn.name }));
+    await d.nc.flush();
+    return reply.code(202).send({
+      name: fn.name,
+      requested: 'scale-to-zero',
+      minInstances: fn.minInstances,
+      // Those that held instances at the last heartbeat; every worker gets the request.
+      workers: d.view.instancesOf(fn.name).map((w) => w.worker),
+      message: `every worker removes the idle instances of "${fn.name}" above its minimum (${fn.minInstances}); busy ones stay`,
+    });
   });
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (req, reply) => {

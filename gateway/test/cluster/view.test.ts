@@ -69,6 +69,8 @@ describe('ClusterView (the gateway view of the workers, from heartbeats)', () =>
         worker: 'w3',
         draining: false,
         starting: 0,
+        // No removal counts in the heartbeat (a worker from before them): none.
+        removed: {},
         instances: [{ id: 'c1', state: 'frozen', busy: 0, revision: 1 }],
       },
     ]);
