@@ -44,7 +44,13 @@ export const FunctionSpec = z.strictObject({
   port: whole(1, 65535).default(8080),
   /** Instances kept (frozen) on each worker that holds the function, even when idle. */
   minInstances: whole(0, 100).default(0),
-  /** Most instances on one worker. */
+  /**
+   * Most instances on one worker, cut to what the worker's memory budget holds of them
+   * (THAW_MEMORY_MIB / memoryMiB). Requests beyond them wait, and are refused (429 OVERLOADED)
+   * only when the queue cannot drain in time (docs/errors.md). 10 per worker, not more: with
+   * concurrency 1 each instance is a process, and more than the host runs at once adds start
+   * time and memory (idle instances stay frozen), not throughput; busy pools spread to more workers.
+   */
   maxInstances: whole(1, 1000).default(10),
   /** Requests one instance serves at once; more wait for a free instance or a new one. */
   concurrency: whole(1, 1000).default(1),
