@@ -1,3 +1,4 @@
+import type { StartPhases } from '@thaw/shared';
 import { isRunning, type LogFiles, waitPidExit } from '../process/index.js';
 import type { CgroupHandle, CgroupStats } from './cgroups/index.js';
 import { LOG_TAIL_BYTES, logPathsOf, readLogs } from './logs.js';
@@ -29,6 +30,8 @@ export class Container {
   readonly port: number;
   readonly pid: number;
   readonly bundle: string;
+  /** Where its start went (set by the runtime once it is ready). */
+  startPhases: StartPhases | undefined;
   private readonly remove: (id: string) => Promise<void>;
 
   constructor(o: ContainerOptions) {

@@ -13,11 +13,14 @@ import {
   type CreateOptions,
   DEFAULT_DISK_MIB,
   DEFAULT_INIT,
+  DEFAULT_MAX_PREPARED,
   DEFAULT_MEMORY_MIB,
   DEFAULT_PIDS_LIMIT,
   DEFAULT_READY_TIMEOUT_MS,
+  type RunnableImage,
   type RuntimeOptions,
 } from './options.js';
+import { Preparer, type Slot } from './prepared/preparer.js';
 import { processOf } from './process.js';
 import { waitListening } from './ready.js';
 import { findResidue, type HostResidue } from './residue.js';
@@ -26,6 +29,7 @@ import { isMounted, unmount } from './rootfs/mounts.js';
 import { mountRootfs } from './rootfs/rootfs.js';
 import { checkMapping, ShiftedLayers, type UsernsMapping } from './rootfs/userns.js';
 import { buildSpec } from './spec/spec.js';
+import { type Phases, POOLED_LABEL, preparedKey, recordOf } from './start.js';
 
 /** How much of a container's output a failed readiness check reports. */
 const READY_LOG_BYTES = 4096;
@@ -49,6 +53,7 @@ export class Runtime {
   private readonly init: string;
   private readonly userns: Required<UsernsMapping> | undefined;
   private readonly shifted: ShiftedLayers | undefined;
+  private readonly prepared: Preparer;
 
   private constructor(o: { options: RuntimeOptions; drivers: RuntimeDrivers }) {
     const opts = o.options;
@@ -58,6 +63,14 @@ export class Runtime {
     this.userns = opts.userns ? checkMapping(opts.userns) : undefined;
     if (this.userns) this.shifted = new ShiftedLayers(join(opts.stateDir, 'userns-layers'), this.userns);
     this.containersDir = join(opts.stateDir, 'containers');
+    this.prepared = new Preparer({
+      netnsPoolSize: opts.netnsPool ?? 0,
+      maxPrepared: opts.maxPrepared ?? DEFAULT_MAX_PREPARED,
+      newSlot: () => this.newSlot(),
+      remove: (id) => this.remove(id),
+      // A slot that could not be made costs the next start its time, nothing else.
+      onError: () => undefined,
+    });
   }
 
   /**
@@ -84,6 +97,7 @@ export class Runtime {
     // them now, so they go.
     await runtime.shifted?.clear();
     await runtime.firewall.install();
+    runtime.prepared.start();
     return { runtime, reclaimed };
   }
 
@@ -91,16 +105,25 @@ export class Runtime {
     return [...this.containers.values()];
   }
 
+  /** Slots ready now: network namespaces alone, and prepared root filesystems. */
+  preparedCounts(): { netns: number; rootfs: number } {
+    return this.prepared.counts();
+  }
+
   async create(o: CreateOptions): Promise<Container> {
-    const id = randomBytes(6).toString('hex');
-    const bundle = join(this.containersDir, id);
+    const t0 = performance.now();
     const diskMiB = o.diskMiB ?? DEFAULT_DISK_MIB;
     if (!Number.isInteger(diskMiB) || diskMiB < 1) {
       throw new ContainerStartError(`diskMiB must be a positive integer, got ${diskMiB}`, '');
     }
-    await this.makeBundle(id, bundle, o.label ?? '');
+    const phases: Phases = { rootfsMs: 0, networkMs: 0, runtimeMs: 0, appMs: 0, cpuMs: 0 };
+    let id = '';
     try {
-      const container = await this.start(id, bundle, diskMiB, o);
+      const slot = await this.acquire(o.image, diskMiB, phases);
+      id = slot.id;
+      await writeFile(join(slot.bundle, 'record.json'), recordOf(id, o.label ?? ''));
+      const container = await this.start(slot, o, phases);
+      const tApp = performance.now();
       try {
         await waitListening(container.ip, o.port, o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () =>
           container.isAlive(),
@@ -112,14 +135,96 @@ export class Runtime {
           cause: err,
         });
       }
+      phases.appMs = performance.now() - tApp;
+      phases.cpuMs += container.stats().cpuNs / 1e6;
+      container.startPhases = { imageMs: 0, ...phases, totalMs: performance.now() - t0 };
       return container;
     } catch (err) {
-      if (!this.containers.has(id)) await this.remove(id);
+      if (id && !this.containers.has(id)) await this.remove(id);
       if (err instanceof ContainerStartError) throw err;
-      const log = await readLogs(bundle, LOG_TAIL_BYTES);
+      const log = id ? await readLogs(join(this.containersDir, id), LOG_TAIL_BYTES) : '';
       throw new ContainerStartError(`creating the container failed: ${(err as Error).message}`, log, {
         cause: err,
       });
+    }
+  }
+
+  /**
+   * Mounts a rootfs of `image` ahead, in a slot with its network set up, for the next create
+   * with this image and `diskMiB`; resolves when it is ready. Up to `maxPrepared` images keep
+   * one each (RuntimeOptions).
+   */
+  async prepare(image: RunnableImage, opts: { diskMiB?: number } = {}): Promise<void> {
+    const diskMiB = opts.diskMiB ?? DEFAULT_DISK_MIB;
+    await this.prepared.prepare(preparedKey(image, diskMiB), (slot) => this.mount(slot, image, diskMiB));
+  }
+
+  /** A bundle with network and rootfs: a prepared one, a pooled network, or both made now. */
+  private async acquire(image: RunnableImage, diskMiB: number, phases: Phases): Promise<Slot> {
+    const ready = this.prepared.takeRootfs(preparedKey(image, diskMiB));
+    if (ready) {
+      phases.cpuMs += ready.cpuMs;
+      return ready;
+    }
+    const t = performance.now();
+    const pooled = this.prepared.takeNetwork();
+    if (pooled) {
+      await this.mount(pooled, image, diskMiB).catch(async (err) => {
+        await this.remove(pooled.id).catch(() => undefined);
+        throw err;
+      });
+      phases.rootfsMs = performance.now() - t;
+      phases.cpuMs += pooled.cpuMs;
+      return pooled;
+    }
+    const id = randomBytes(6).toString('hex');
+    const bundle = join(this.containersDir, id);
+    await this.makeBundle(id, bundle, '');
+    let netMs = 0;
+    const [net] = await Promise.all([
+      this.network.attach(id).then((n) => {
+        netMs = performance.now() - t;
+        return n;
+      }),
+      this.mount({ id, bundle }, image, diskMiB).then(() => {
+        phases.rootfsMs = performance.now() - t;
+      }),
+    ]).catch(async (err) => {
+      await this.remove(id).catch(() => undefined);
+      throw err;
+    });
+    // They ran side by side: the network's phase is what it added beyond the rootfs.
+    phases.networkMs = Math.max(0, netMs - phases.rootfsMs);
+    phases.cpuMs += net.cpuMs ?? 0;
+    return { id, bundle, net, cpuMs: net.cpuMs ?? 0 };
+  }
+
+  private async mount(
+    slot: Pick<Slot, 'id' | 'bundle'>,
+    image: RunnableImage,
+    diskMiB: number,
+  ): Promise<void> {
+    await mountRootfs({
+      layers: image.layers,
+      disk: join(slot.bundle, 'disk'),
+      diskMiB,
+      rootfs: join(slot.bundle, 'rootfs'),
+      ...(this.userns && this.shifted ? { userns: { mapping: this.userns, layers: this.shifted } } : {}),
+    });
+    await checkRootfs(join(slot.bundle, 'rootfs'));
+  }
+
+  /** A slot for the pool: its bundle first (a crash after it is found on restart), then its network. */
+  private async newSlot(): Promise<Slot> {
+    const id = randomBytes(6).toString('hex');
+    const bundle = join(this.containersDir, id);
+    await this.makeBundle(id, bundle, POOLED_LABEL);
+    try {
+      const net = await this.network.attach(id);
+      return { id, bundle, net, cpuMs: net.cpuMs ?? 0 };
+    } catch (err) {
+      await this.remove(id).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -133,24 +238,15 @@ export class Runtime {
       await chown(bundle, 0, this.userns.hostId);
       await chmod(bundle, 0o710);
     }
-    await writeFile(join(bundle, 'record.json'), JSON.stringify({ id, label, createdAt: Date.now() }));
+    await writeFile(join(bundle, 'record.json'), recordOf(id, label));
   }
 
-  /** Network, root filesystem, spec, then the OCI runtime's run: a started container, not yet ready. */
-  private async start(id: string, bundle: string, diskMiB: number, o: CreateOptions): Promise<Container> {
+  /** Spec, then the OCI runtime's run: a started container, not yet ready. */
+  private async start(slot: Slot, o: CreateOptions, phases: Phases): Promise<Container> {
+    const { id, bundle, net } = slot;
     const rootfs = join(bundle, 'rootfs');
-    const [net] = await Promise.all([
-      this.network.attach(id),
-      mountRootfs({
-        layers: o.image.layers,
-        disk: join(bundle, 'disk'),
-        diskMiB,
-        rootfs,
-        ...(this.userns && this.shifted ? { userns: { mapping: this.userns, layers: this.shifted } } : {}),
-      }),
-    ]);
     if (this.userns && o.port < FIRST_UNPRIVILEGED_PORT) await openLowPorts(net.netnsPath, o.port);
-    await checkRootfs(rootfs);
+    const t = performance.now();
     const spec = buildSpec({
       id,
       rootfs,
@@ -166,7 +262,8 @@ export class Runtime {
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     const pidFile = join(bundle, 'pid');
-    await this.oci.run(id, bundle, pidFile, logPathsOf(bundle));
+    phases.cpuMs += (await this.oci.run(id, bundle, pidFile, logPathsOf(bundle))) ?? 0;
+    phases.runtimeMs = performance.now() - t;
     const pid = Number(await readFile(pidFile, 'utf8'));
     const container = new Container({
       id,
@@ -243,7 +340,7 @@ export class Runtime {
 
   /** Destroys every container, then the bridge and the cgroup parent: nothing is left. */
   async close(): Promise<void> {
-    const results = await Promise.allSettled(this.list().map((c) => c.destroy()));
+    const results = await Promise.allSettled([this.prepared.close(), ...this.list().map((c) => c.destroy())]);
     await this.network.removeBridge();
     await this.firewall.remove();
     await this.cgroups.removeParent(this.opts.cgroupParent);

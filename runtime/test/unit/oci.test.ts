@@ -18,6 +18,7 @@ function fakeCommands(reply: (argv: string[]) => string | Error = () => '') {
     run: answer,
     runToFiles: async (bin, args) => {
       await answer(bin, args);
+      return undefined;
     },
     waitPidExit: async (pid) => {
       calls.push(['wait', String(pid)]);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../process/index.js';
+import { type Measured, run, runMeasured } from '../../process/index.js';
 import type { Attachment, NetworkDriver, NetworkOptions, NetworkResidue } from './types.js';
 
 const NETNS_DIR = '/run/netns';
@@ -38,8 +38,8 @@ export class CniNetwork implements NetworkDriver {
     return next;
   }
 
-  private cni(command: 'ADD' | 'DEL', id: string, netnsPath: string): Promise<string> {
-    return run(join(this.opts.cniPath, 'bridge'), [], {
+  private cni(command: 'ADD' | 'DEL', id: string, netnsPath: string): Promise<Measured> {
+    return runMeasured(join(this.opts.cniPath, 'bridge'), [], {
       input: this.conf,
       env: {
         PATH: process.env.PATH,
@@ -63,7 +63,7 @@ export class CniNetwork implements NetworkDriver {
     await run('ip', ['netns', 'add', name]);
     try {
       await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
-      const out = await this.serial(() => this.cni('ADD', id, netnsPath));
+      const { stdout: out, cpuMs } = await this.serial(() => this.cni('ADD', id, netnsPath));
       const result = JSON.parse(out) as {
         ips?: { address: string }[];
         interfaces?: { name: string; sandbox?: string }[];
@@ -75,7 +75,7 @@ export class CniNetwork implements NetworkDriver {
       const hostVeth = result.interfaces?.find((i) => !i.sandbox && i.name !== this.opts.bridge)?.name;
       if (!hostVeth) throw new Error(`CNI ADD returned no host interface: ${out}`);
       await run('ip', ['link', 'set', 'dev', hostVeth, 'type', 'bridge_slave', 'isolated', 'on']);
-      return { netnsPath, ip };
+      return { netnsPath, ip, ...(cpuMs !== undefined ? { cpuMs } : {}) };
     } catch (err) {
       await this.detach(id).catch(() => undefined);
       throw err;

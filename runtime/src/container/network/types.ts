@@ -14,6 +14,8 @@ export interface NetworkOptions {
 export interface Attachment {
   netnsPath: string;
   ip: string;
+  /** CPU time the CNI plugins cost, in milliseconds, when it was measured. */
+  cpuMs?: number;
 }
 
 /** What a network driver has made on the host and not removed yet. */

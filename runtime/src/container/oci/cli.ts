@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
-import { type CommandError, type LogFiles, run, runToFiles, waitPidExit } from '../../process/index.js';
+import {
+  type CommandError,
+  type LogFiles,
+  run,
+  runToFilesMeasured,
+  waitPidExit,
+} from '../../process/index.js';
 import type { OciCommands, OciDriverOptions, OciRuntime } from './types.js';
 
 /** How long a destroy waits for a killed container's init to die before `delete --force`. */
@@ -31,10 +37,16 @@ export class OciCli implements OciRuntime {
     this.name = dialect.name;
     this.bin = opts.bin ?? dialect.name;
     this.global = ['--root', opts.root, ...(opts.systemdCgroup ? ['--systemd-cgroup'] : [])];
-    this.commands = { run, runToFiles, waitPidExit, exists: existsSync, ...opts.commands };
+    this.commands = {
+      run,
+      runToFiles: runToFilesMeasured,
+      waitPidExit,
+      exists: existsSync,
+      ...opts.commands,
+    };
   }
 
-  run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<void> {
+  run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<number | undefined> {
     const args = [...this.global, 'run', '--detach', '--bundle', bundle, '--pid-file', pidFile, id];
     // A detached runtime hands its own stdio to the container, so both the tool's errors and
     // the container's output land in the log files, which the container keeps after it exits.

@@ -1,11 +1,14 @@
-import type { LogFiles, run, runToFiles, waitPidExit } from '../../process/index.js';
+import type { LogFiles, run, runToFilesMeasured, waitPidExit } from '../../process/index.js';
 
 /** The low-level OCI runtime behind a small interface: runc or crun. */
 export interface OciRuntime {
   /** The tool's name, for messages. */
   readonly name: string;
-  /** Creates and starts the container detached, its stdout and stderr appended to two files. */
-  run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<void>;
+  /**
+   * Creates and starts the container detached, its stdout and stderr appended to two files;
+   * resolves to the CPU time the tool cost, in milliseconds, when it could be measured.
+   */
+  run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<number | undefined>;
   /** Kills (if `pid` is given, waits for it) and removes the container. */
   delete(id: string, pid?: number): Promise<void>;
   /** Ids of the containers the tool has in its state folder. */
@@ -18,7 +21,7 @@ export type OciRuntimeName = 'runc' | 'crun';
 /** The process helpers an OCI driver runs its tool with; tests pass fakes to see the argv. */
 export interface OciCommands {
   run: typeof run;
-  runToFiles: typeof runToFiles;
+  runToFiles: typeof runToFilesMeasured;
   waitPidExit: typeof waitPidExit;
   exists: (path: string) => boolean;
 }
