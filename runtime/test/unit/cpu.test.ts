@@ -10,7 +10,10 @@ describe("a child's CPU time", () => {
   });
 
   it('is measured per child: a busy tool shows its CPU, an idle one none', async () => {
-    const busy = await runMeasured('sh', ['-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo out']);
+    const busy = await runMeasured('sh', [
+      '-c',
+      'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo out',
+    ]);
     expect(busy.stdout).toBe('out\n');
     expect(busy.cpuMs).toBeGreaterThan(20);
     const idle = await runMeasured('sleep', ['0.2']);
