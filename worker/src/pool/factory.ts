@@ -1,6 +1,6 @@
 import type { Runtime } from '@thaw/runtime';
 import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
-import type { FunctionRecord, Logger } from '@thaw/shared';
+import type { FunctionRecord, Logger, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { Instance } from './instance.js';
@@ -23,9 +23,30 @@ export interface ContainerFactoryOptions {
   metrics?: WorkerMetrics;
 }
 
-/** Builds a function's instances as containers of the runtime. */
+/** The phases a start histogram has, by their StartPhases field. */
+const PHASES = [
+  ['image', 'imageMs'],
+  ['rootfs', 'rootfsMs'],
+  ['network', 'networkMs'],
+  ['runtime', 'runtimeMs'],
+  ['app', 'appMs'],
+] as const;
+
+/** Observes one start's phases and CPU time (seconds, as the histograms are). */
+export function observeStart(metrics: WorkerMetrics, fn: string, start: StartPhases): void {
+  for (const [phase, key] of PHASES) metrics.startPhase.observe({ function: fn, phase }, start[key] / 1000);
+  if (start.cpuMs !== undefined) metrics.startCpu.observe({ function: fn }, start.cpuMs / 1000);
+}
+
+/**
+ * Builds a function's instances as containers of the runtime. From the time it is made (when
+ * the function is placed) and after each start, it asks the runtime to prepare the next
+ * instance's root filesystem and network, so that a start finds them ready.
+ */
 export class ContainerFactory implements InstanceFactory<Instance> {
-  constructor(private readonly opts: ContainerFactoryOptions) {}
+  constructor(private readonly opts: ContainerFactoryOptions) {
+    this.prepareNext();
+  }
 
   async create(): Promise<Instance> {
     const { fn, image, runtime, starts } = this.opts;
@@ -41,11 +62,16 @@ export class ContainerFactory implements InstanceFactory<Instance> {
       });
     try {
       const container = await (starts ? starts.use(create) : create());
+      this.prepareNext();
+      // The image was resolved when the function was placed: nothing of it is on this path.
+      const start = container.startPhases;
+      if (start && this.opts.metrics) observeStart(this.opts.metrics, fn.name, start);
       return new Instance({
         container,
         freezeAfterMs: this.opts.freezeAfterMs,
         log: this.opts.log,
         ...(this.opts.metrics ? { metrics: this.opts.metrics } : {}),
+        ...(start ? { start } : {}),
       });
     } catch (err) {
       if (err instanceof ThawError) throw err;
@@ -54,5 +80,13 @@ export class ContainerFactory implements InstanceFactory<Instance> {
         err instanceof ContainerStartError && err.log ? `; its output: ${err.log.trim().slice(-500)}` : '';
       throw new ThawError('FUNCTION_START_FAILED', `${(err as Error).message}${log}`, { cause: err });
     }
+  }
+
+  /** In the background: a failure costs the next start its time, nothing else. */
+  private prepareNext(): void {
+    const { fn, image, runtime } = this.opts;
+    runtime.prepare(image, { diskMiB: fn.diskMiB }).catch((err: unknown) => {
+      this.opts.log.debug({ err, function: fn.name }, 'preparing the next instance failed');
+    });
   }
 }
