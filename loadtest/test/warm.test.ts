@@ -16,16 +16,24 @@ describe('warm scenario', () => {
   });
   afterAll(() => b?.close());
 
-  it('writes wrk figures for the gateway and direct paths at c1 and c32', async () => {
+  it('writes wrk figures, errors counted, for the gateway and direct paths at c1, c32 and c128', async () => {
     const returned = await runWarm(b, { seconds: 1, resultsDir: results });
     const out = (await written('warm.json')) as typeof returned;
     expect(out).toEqual(returned);
-    const figures = { p50_ms: expect.any(Number), p99_ms: expect.any(Number), rps: expect.any(Number) };
-    expect(out).toEqual({ gateway: { c1: figures, c32: figures }, direct: { c1: figures, c32: figures } });
+    const figures = {
+      p50_ms: expect.any(Number),
+      p99_ms: expect.any(Number),
+      rps: expect.any(Number),
+      errors: expect.any(Number),
+    };
+    const levels = { c1: figures, c32: figures, c128: figures };
+    expect(out).toEqual({ gateway: levels, direct: levels });
     for (const path of [out.gateway, out.direct]) {
-      for (const f of [path.c1, path.c32]) {
+      for (const f of [path.c1, path.c32, path.c128]) {
         expectOrdered(f);
         expect(f.rps).toBeGreaterThan(0);
+        // A host with room: 128 callers are served, none refused.
+        expect(f.errors).toBe(0);
       }
     }
   }, 90_000);
