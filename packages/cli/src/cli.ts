@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CliError, Exit, resolveTarget } from './api.js';
 import * as cmd from './commands.js';
+import * as inspect from './inspect.js';
 
 const COMMON = `
 Common flags:
@@ -61,7 +62,22 @@ const COMMANDS: Record<
   get: {
     summary: 'Show a function with its instances per worker.',
     usage: 'thaw get NAME',
-    about: 'A function, with its instances per worker, state and revision.',
+    about:
+      'A function, with its instances per worker: state, revision, calls in progress, the memory\n' +
+      'each is charged (its usage when frozen, its limit when running) and its cold start, phase by\n' +
+      'phase, with the CPU time it cost. "removed" counts the instances removed, by why: memory\n' +
+      '(room made for another), idle-age (past idleTtlMs), requested (thaw scale-to-zero), crashed,\n' +
+      'retired (failed calls in a row), closed (function removed or updated).',
+    options: {},
+    admin: true,
+  },
+  'scale-to-zero': {
+    summary: "Remove a function's idle instances now, down to its minInstances.",
+    usage: 'thaw scale-to-zero NAME',
+    about:
+      'Idle instances are kept frozen (memory, no CPU) until memory is needed. This asks every\n' +
+      'worker to remove the idle instances of NAME above its minInstances now; busy ones stay.\n' +
+      'The next call after that is a cold start.',
     options: {},
     admin: true,
   },
@@ -111,7 +127,7 @@ function help(): string {
   return `thaw: deploy and run container functions.\n\nUsage: thaw COMMAND [args]\n\nCommands:\n${Object.entries(
     COMMANDS,
   )
-    .map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`)
+    .map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`)
     .join('\n')}\n\n"thaw COMMAND --help" for a command's flags.\n${COMMON}`;
 }
 
@@ -174,7 +190,9 @@ export async function run(
       case 'ls':
         return await cmd.ls(t, io);
       case 'get':
-        return await cmd.get(t, io, a);
+        return await inspect.get(t, io, a);
+      case 'scale-to-zero':
+        return await inspect.scaleToZero(t, io, a);
       case 'logs':
         return await cmd.logs(t, io, a, f);
       case 'rm':

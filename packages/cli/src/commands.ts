@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { CliError, check, Exit, json, request, type Target } from './api.js';
 import { buildFunction, pushArchive, UsageError } from './build.js';
+import { type FunctionView, table } from './format.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -24,32 +25,6 @@ function int(f: Flags, k: string): number | undefined {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new CliError(`--${k}: "${v}" is not a whole number`, Exit.usage);
   return Number(v);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n')}\n`;
-}
-
-interface FunctionView {
-  name: string;
-  image: string;
-  imageDigest?: string;
-  revision: number;
-  status: string;
-  reason?: string;
-  invokeAuth?: string;
-  memoryMiB: number;
-  minInstances: number;
-  maxInstances: number;
-  concurrency: number;
-  workers?: {
-    worker: string;
-    draining: boolean;
-    starting: number;
-    instances: { id: string; state: string; busy: number; revision: number }[];
-  }[];
-  invokeToken?: string;
 }
 
 /** Streams an archive to POST /v1/images, with a progress bar on a terminal. */
@@ -226,36 +201,6 @@ export async function ls(t: Target, io: Io): Promise<number> {
         fn.image.slice(0, 19),
       ]),
     ]),
-  );
-  return Exit.ok;
-}
-
-export async function get(t: Target, io: Io, args: string[]): Promise<number> {
-  const name = args[0];
-  if (!name) throw new CliError('usage: thaw get NAME', Exit.usage);
-  const fn = await json<FunctionView>(t, `/v1/functions/${encodeURIComponent(name)}`);
-  if (io.asJson) {
-    io.out(`${JSON.stringify(fn)}\n`);
-    return Exit.ok;
-  }
-  io.out(
-    `name:       ${fn.name}\nrevision:   ${fn.revision}\nstatus:     ${fn.status}${fn.reason ? ` (${fn.reason})` : ''}\nimage:      ${fn.image}\n` +
-      `invoke:     ${fn.invokeAuth ?? 'public'}\nlimits:     ${fn.memoryMiB} MiB, ${fn.minInstances}-${fn.maxInstances} instances, ${fn.concurrency} at once each\n`,
-  );
-  const rows = (fn.workers ?? []).flatMap((w) => [
-    ...w.instances.map((i) => [
-      w.worker + (w.draining ? ' (draining)' : ''),
-      i.id.slice(0, 12),
-      i.state,
-      String(i.revision),
-      String(i.busy),
-    ]),
-    ...Array.from({ length: w.starting }, () => [w.worker, '-', 'starting', String(fn.revision), '0']),
-  ]);
-  io.out(
-    rows.length
-      ? `\n${table([['WORKER', 'INSTANCE', 'STATE', 'REVISION', 'BUSY'], ...rows])}`
-      : '\nno instances (scaled to zero)\n',
   );
   return Exit.ok;
 }

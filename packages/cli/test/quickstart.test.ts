@@ -96,12 +96,16 @@ describe('the README quickstart', () => {
     // Every one of the 16 background invokes exited 0.
     const statuses = outputOf(stdout, load ?? '-').match(/^load: exit \d+$/gm) ?? [];
     expect(statuses).toEqual(Array.from({ length: 16 }, () => 'load: exit 0'));
-    // `get` lists the instances that served them: worker, instance, state, revision 1, busy.
+    // `get` lists the instances that served them: worker, instance, state, revision 1, busy,
+    // charged memory and start phases (a dash where the worker does not report them).
     const get = outputOf(stdout, 'npx thaw get greet');
     expect(get).toMatch(/^name:\s+greet$/m);
     expect(get).toMatch(/^revision:\s+1$/m);
-    expect(get).toMatch(/^WORKER\s+INSTANCE\s+STATE\s+REVISION\s+BUSY$/m);
-    const rows = get.split('\n').filter((r) => /^\S+\s+[0-9a-f]{12}\s+(running|frozen)\s+1\s+\d+$/.test(r));
+    expect(get).toMatch(/^removed:\s+(none|\d+ \(.+\))$/m);
+    expect(get).toMatch(/^WORKER\s+INSTANCE\s+STATE\s+REVISION\s+BUSY\s+MEMORY\s+START$/m);
+    const row =
+      /^\S+\s+[0-9a-f]{12}\s+(running|frozen)\s+1\s+\d+\s+(-|[\d.]+ MiB)\s+(-|\d+ ms \(image \d+, rootfs \d+, network \d+, runtime \d+, app \d+(; cpu \d+ ms)?\))$/;
+    const rows = get.split('\n').filter((r) => row.test(r));
     expect(rows.length, get).toBeGreaterThanOrEqual(1);
     expect(stdout).toMatch(/updated greet: revision 2, ready/);
     expect(stdout).toMatch(/^greet\s+2\s+ready/m);
@@ -111,7 +115,7 @@ describe('the README quickstart', () => {
 
 describe('thaw', () => {
   it('has --help on every command', async () => {
-    for (const c of ['deploy', 'invoke', 'ls', 'get', 'logs', 'rm', 'calls', 'build']) {
+    for (const c of ['deploy', 'invoke', 'ls', 'get', 'scale-to-zero', 'logs', 'rm', 'calls', 'build']) {
       const r = await cli([c, '--help']);
       expect(r.code).toBe(0);
       expect(r.out).toMatch(new RegExp(`^usage: thaw ${c}`));
