@@ -49,6 +49,11 @@ export const InvokeHeader = {
    * waiting: the gateway places the function on another worker with room as well.
    */
   saturated: 'thaw-saturated',
+  /**
+   * Per-phase timing of one call (THAW_TIMINGS on the gateway): on a request, "1" asks the
+   * worker for its marks; on the reply, the worker's marks (wire/timing.ts).
+   */
+  timing: 'thaw-timing',
 } as const;
 
 /** The name of the JetStream object store holding uploaded image archives. */

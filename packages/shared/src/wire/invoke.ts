@@ -1,6 +1,10 @@
 import { ErrorCatalogue, type ErrorCode, isErrorCode, ThawError } from '../errors.js';
 import { endToEndHeaders, type HeaderMap } from '../headers.js';
 import { InvokeHeader } from '../subjects.js';
+import { askTiming, type CallTrace } from './timing.js';
+
+// The call's optional per-phase timing is part of this protocol (the index exports this file).
+export * from './timing.js';
 
 /**
  * The invocation wire protocol over NATS, both directions, in one place. A call is one
@@ -29,6 +33,8 @@ export interface InvokeRequest {
   query: string;
   headers: HeaderMap;
   body: Uint8Array;
+  /** Set only on a traced call (THAW_TIMINGS): each side adds its marks (timing.ts). */
+  trace?: CallTrace;
 }
 
 /** The function's answer, whatever its status. */
@@ -60,6 +66,7 @@ export function encodeInvokeRequest(req: InvokeRequest, into: WireHeaders): Uint
   into.set(InvokeHeader.path, req.path);
   into.set(InvokeHeader.query, req.query);
   into.set(InvokeHeader.headers, JSON.stringify(req.headers));
+  if (req.trace) askTiming(into);
   return req.body;
 }
 
