@@ -1,0 +1,247 @@
+import {
+  ADMIN,
+  errors,
+  FRAMEWORK_ERRORS,
+  type Json,
+  jsonBody,
+  nameParam,
+  pathParam,
+  ref,
+  response,
+} from './common.js';
+import { examples } from './schemas.js';
+
+/** Every /v1 operation: the admin token, and Redis behind it. */
+const v1 = (op: Json & { errors: Parameters<typeof errors> }): Json => {
+  const { errors: codes, responses, ...rest } = op;
+  return {
+    tags: ['Admin'],
+    security: ADMIN,
+    ...rest,
+    responses: {
+      ...(responses as Json),
+      ...errors(...FRAMEWORK_ERRORS, 'UNAUTHORIZED', 'STORE_UNAVAILABLE', ...codes),
+    },
+  };
+};
+
+/** The admin API (/v1/*, admin bearer token). */
+export function adminPaths(): Json {
+  return {
+    '/v1/images': {
+      post: v1({
+        operationId: 'uploadImage',
+        summary: 'Upload an image archive (OCI image layout or docker save tar), streamed',
+        requestBody: {
+          required: true,
+          content: {
+            'application/x-tar': { schema: { type: 'string', format: 'binary' } },
+            'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+          },
+        },
+        responses: {
+          '201': response(
+            'Stored and imported; use the digest as a function image.',
+            {
+              type: 'object',
+              properties: { digest: { type: 'string' }, size: { type: 'integer' } },
+              required: ['digest', 'size'],
+            },
+            { digest: examples.digest, size: 3145728 },
+          ),
+        },
+        errors: ['IMAGE_INVALID', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'NO_WORKER'],
+      }),
+    },
+    '/v1/functions': {
+      get: v1({
+        operationId: 'listFunctions',
+        summary: 'List functions',
+        responses: {
+          '200': response(
+            'Every function.',
+            {
+              type: 'object',
+              properties: { functions: { type: 'array', items: ref('FunctionRecord') } },
+              required: ['functions'],
+            },
+            { functions: [examples.record] },
+          ),
+        },
+        errors: [],
+      }),
+      post: v1({
+        operationId: 'createFunction',
+        summary: 'Create a function (201 for an uploaded image, 202 pulling for a registry reference)',
+        requestBody: { required: true, ...jsonBody(ref('FunctionSpec'), examples.spec) },
+        responses: {
+          '201': response('Created, from an uploaded image.', ref('FunctionCreated'), examples.record),
+          '202': response(
+            'Created; its registry image is being pulled (status "pulling").',
+            ref('FunctionCreated'),
+            {
+              ...examples.record,
+              image: 'registry.example.com/team/hello:1',
+              status: 'pulling',
+            },
+          ),
+        },
+        errors: [
+          'VALIDATION_FAILED',
+          'INVALID_JSON',
+          'UNSUPPORTED_MEDIA_TYPE',
+          'IMAGE_NOT_FOUND',
+          'FUNCTION_EXISTS',
+        ],
+      }),
+    },
+    '/v1/functions/{name}': {
+      parameters: [nameParam],
+      get: v1({
+        operationId: 'getFunction',
+        summary: 'A function, with its instances per worker',
+        responses: {
+          '200': response(
+            'The function and its instances, from the workers’ heartbeats.',
+            ref('FunctionView'),
+            {
+              ...examples.record,
+              workers: [],
+              removed: {},
+            },
+          ),
+        },
+        errors: ['FUNCTION_NOT_FOUND'],
+      }),
+      put: v1({
+        operationId: 'updateFunction',
+        summary: 'Update a function: a new revision replaces the old without failing a call',
+        requestBody: { required: true, ...jsonBody(ref('FunctionSpec'), examples.spec) },
+        responses: {
+          '200': response('The new revision.', ref('FunctionRecord'), { ...examples.record, revision: 2 }),
+        },
+        errors: [
+          'VALIDATION_FAILED',
+          'INVALID_JSON',
+          'UNSUPPORTED_MEDIA_TYPE',
+          'FUNCTION_NOT_FOUND',
+          'IMAGE_NOT_FOUND',
+          'UPDATE_CONFLICT',
+          'IMAGE_PULL_FAILED',
+          'NO_WORKER',
+        ],
+      }),
+      delete: v1({
+        operationId: 'deleteFunction',
+        summary: 'Delete a function and its instances',
+        responses: { '204': { description: 'Deleted.' } },
+        errors: ['FUNCTION_NOT_FOUND'],
+      }),
+    },
+    '/v1/functions/{name}/scale-to-zero': {
+      parameters: [nameParam],
+      post: v1({
+        operationId: 'scaleFunctionToZero',
+        summary: 'Remove the idle instances above the minimum now, on every worker',
+        responses: {
+          '202': response(
+            'Requested; the workers act on their own instances (GET shows removed.requested).',
+            {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                requested: { type: 'string', const: 'scale-to-zero' },
+                minInstances: { type: 'integer' },
+                workers: { type: 'array', items: { type: 'string' } },
+                message: { type: 'string' },
+              },
+              required: ['name', 'requested', 'minInstances', 'workers', 'message'],
+            },
+            {
+              name: 'hello',
+              requested: 'scale-to-zero',
+              minInstances: 0,
+              workers: ['w1'],
+              message:
+                'every worker removes the idle instances of "hello" above its minimum (0); busy ones stay',
+            },
+          ),
+        },
+        errors: ['FUNCTION_NOT_FOUND'],
+      }),
+    },
+    '/v1/functions/{name}/logs': {
+      parameters: [
+        nameParam,
+        {
+          name: 'since',
+          in: 'query',
+          description: 'An ISO 8601 time, or a duration back from now (30s, 5m, 2h, 1d).',
+          schema: { type: 'string' },
+          example: '5m',
+        },
+        {
+          name: 'limit',
+          in: 'query',
+          schema: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+        },
+        {
+          name: 'follow',
+          in: 'query',
+          description: 'Stream new lines.',
+          schema: { type: 'string', enum: ['1', 'true'] },
+        },
+        { name: 'format', in: 'query', schema: { type: 'string', enum: ['text', 'json'], default: 'text' } },
+      ],
+      get: v1({
+        operationId: 'functionLogs',
+        summary: "The function's recent stdout and stderr lines; follow=1 streams new ones",
+        responses: {
+          '200': {
+            description: 'Text lines, or NDJSON with format=json.',
+            content: {
+              'text/plain': {
+                schema: { type: 'string' },
+                example: '2026-01-01T00:00:00.000Z 0123456789ab stdout: listening on 8080\n',
+              },
+              'application/x-ndjson': { schema: { type: 'string' } },
+            },
+          },
+        },
+        errors: ['FUNCTION_NOT_FOUND', 'VALIDATION_FAILED'],
+      }),
+    },
+    '/v1/workers': {
+      get: v1({
+        operationId: 'listWorkers',
+        summary: 'Live workers, from their heartbeats',
+        responses: {
+          '200': response('The live workers.', {
+            type: 'object',
+            properties: { workers: { type: 'array', items: ref('WorkerHeartbeat') } },
+            required: ['workers'],
+          }),
+        },
+        errors: [],
+      }),
+    },
+    '/v1/calls/{callId}': {
+      parameters: [pathParam('callId', 'The id POST /async/... answered with.', '42')],
+      get: v1({
+        operationId: 'getCall',
+        summary: 'An async call: status, tries, the stored answer',
+        responses: {
+          '200': response('The call.', ref('CallView'), {
+            callId: '42',
+            function: 'hello',
+            status: 'succeeded',
+            attempts: 1,
+            maxAttempts: 3,
+            createdAt: '2026-01-01T00:00:00.000Z',
+          }),
+        },
+        errors: ['CALL_NOT_FOUND'],
+      }),
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { errorCodes, FunctionRecord, FunctionSpec, RemovalReason, WorkerHeartbeat } from '@thaw/shared';
+import { z } from 'zod';
+import { type Json, schema } from './common.js';
+
+const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+
+/** Examples shared by the operations that send or return these objects. */
+export const examples = {
+  digest,
+  spec: { name: 'hello', image: digest, memoryMiB: 128, timeoutMs: 30000, maxInstances: 10 },
+  record: {
+    name: 'hello',
+    image: digest,
+    imageDigest: digest,
+    env: {},
+    memoryMiB: 128,
+    diskMiB: 256,
+    timeoutMs: 30000,
+    port: 8080,
+    minInstances: 0,
+    maxInstances: 10,
+    concurrency: 1,
+    invokeAuth: 'public',
+    asyncConcurrency: 10,
+    asyncAttempts: 3,
+    revision: 1,
+    status: 'ready',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  },
+};
+
+/** The API's view of a record: the invoke token's hash is never shown. */
+const FunctionOut = FunctionRecord.omit({ invokeTokenSha256: true });
+
+const StoredAnswer = z.object({
+  status: z.number().int(),
+  headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+  body: z.string().meta({ description: 'base64' }),
+  truncated: z.boolean(),
+  bodyEncoding: z.literal('base64'),
+});
+
+const CallbackRecord = z.object({
+  status: z.enum(['sent', 'refused', 'failed', 'pending']),
+  reason: z.string().optional(),
+  responseStatus: z.number().int().optional(),
+  tries: z.number().int().optional(),
+  at: z.string().optional(),
+});
+
+/** GET /v1/calls/:id (gateway/src/async/records.ts CallView). */
+const CallView = z.object({
+  callId: z.string(),
+  function: z.string(),
+  status: z.enum(['queued', 'running', 'retrying', 'succeeded', 'dead']),
+  attempts: z.number().int(),
+  maxAttempts: z.number().int(),
+  createdAt: z.string(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  response: StoredAnswer.optional(),
+  error: z.string().optional(),
+  callback: CallbackRecord.optional(),
+});
+
+const Removed = z.partialRecord(RemovalReason, z.number().int().nonnegative());
+
+/** The components: request and response bodies from the zod schemas the gateway validates with. */
+export function componentSchemas(): Record<string, Json> {
+  const FunctionView = FunctionOut.extend({
+    workers: z.array(
+      z.object({
+        worker: z.string(),
+        draining: z.boolean(),
+        starting: z.number().int(),
+        removed: Removed,
+        instances: WorkerHeartbeat.shape.functions.element.shape.instances,
+      }),
+    ),
+    removed: Removed,
+  });
+  return {
+    FunctionSpec: schema(FunctionSpec, 'input'),
+    FunctionRecord: schema(FunctionOut, 'output'),
+    FunctionCreated: schema(
+      FunctionOut.extend({
+        invokeToken: z
+          .string()
+          .optional()
+          .meta({ description: 'The invoke token of an invokeAuth "token" function, shown this once.' }),
+      }),
+      'output',
+    ),
+    FunctionView: schema(FunctionView, 'output'),
+    WorkerHeartbeat: schema(WorkerHeartbeat.extend({ lastSeenMs: z.number() }), 'output'),
+    CallView: schema(CallView, 'output'),
+    Error: {
+      type: 'object',
+      properties: {
+        error: {
+          type: 'object',
+          properties: { code: { type: 'string', enum: errorCodes }, message: { type: 'string' } },
+          required: ['code', 'message'],
+        },
+      },
+      required: ['error'],
+    },
+  };
+}
