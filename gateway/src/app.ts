@@ -38,6 +38,7 @@ export interface AppDeps {
         | 'ASYNC_CALLBACK_PRIVATE'
         | 'IMAGE_GC_GRACE_MS'
         | 'IMAGE_GC_EVERY_MS'
+        | 'THAW_TIMINGS'
       >
     >;
   logger: Logger;
@@ -119,7 +120,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const maxBodyBytes = config.MAX_BODY_BYTES;
   // One scope for both invoke paths, as before the split: the invocation metrics hook sees both.
   await app.register(async (scope) => {
-    await invokeRoutes(scope, { functions, adminHash, invoke, metrics, maxBodyBytes });
+    await invokeRoutes(scope, {
+      functions,
+      adminHash,
+      invoke,
+      metrics,
+      maxBodyBytes,
+      timings: config.THAW_TIMINGS === '1',
+    });
     await asyncRoutes(scope, { functions, adminHash, asyncCalls, maxBodyBytes });
   });
   return app;

@@ -61,6 +61,12 @@ const Env = z.object({
   IMAGE_GC_GRACE_MS: z.coerce.number().int().min(0).default(3_600_000),
   /** How often a gateway looks for images to delete; 0 turns image GC off. */
   IMAGE_GC_EVERY_MS: z.coerce.number().int().min(0).default(600_000),
+  /**
+   * "1": every sync call is timed per phase (gateway, NATS, worker, thaw, container, reply), as
+   * a `Server-Timing` response header and an info log line once the response is written. "0"
+   * (default): no clock is read and no header is sent for it.
+   */
+  THAW_TIMINGS: z.enum(['0', '1']).default('0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type GatewayEnv = z.infer<typeof Env>;

@@ -1,6 +1,6 @@
 /**
  * The sparse scenario, run tiny on a platform of its own: the JSON it writes has the right
- * shape, every call of every path answered, and neither the platform nor the direct baseline's
+ * shape, every call of every path answered, the gateway's per-phase timing came back, and neither the platform nor the direct baseline's
  * runtime leaves anything on the host.
  */
 import { scratchRuntimeOptions } from '@thaw/runtime';
@@ -16,7 +16,13 @@ const CALLS = 4;
 describe('sparse scenario', () => {
   let b: BenchPlatform;
   beforeAll(async () => {
-    b = await openBenchPlatform('ltsparse');
+    // The gateway and worker the platform spawns inherit this process's environment.
+    process.env.THAW_TIMINGS = '1';
+    try {
+      b = await openBenchPlatform('ltsparse');
+    } finally {
+      delete process.env.THAW_TIMINGS;
+    }
   });
   afterAll(() => b?.close());
 
@@ -25,8 +31,12 @@ describe('sparse scenario', () => {
     const out = (await written('sparse.json')) as typeof returned;
     expect(out).toEqual(returned);
     const path = { ...summary(CALLS), errors: 0 };
-    expect(out).toEqual({ gateway: path, direct: path, healthz: path });
-    for (const s of Object.values(out)) expectOrdered(s);
+    expect(out).toEqual({ gateway: path, direct: path, healthz: path, gateway_phases: expect.any(Object) });
+    for (const s of [out.gateway, out.direct, out.healthz]) expectOrdered(s);
+    // The gateway ran with THAW_TIMINGS=1: every phase of its calls, worker side included.
+    const phases = ['gateway-in', 'nats-out', 'admit-thaw', 'container', 'worker-out', 'nats-back', 'total'];
+    expect(Object.keys(out.gateway_phases ?? {}).sort()).toEqual([...phases].sort());
+    expect(out.gateway_phases?.total).toBeGreaterThan(out.gateway_phases?.container ?? Infinity);
     expect(residueOf(directRt)).toEqual([]);
   }, 120_000);
 

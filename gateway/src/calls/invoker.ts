@@ -1,5 +1,6 @@
 import {
   decodeInvokeReply,
+  decodeWorkerMarks,
   encodeInvokeRequest,
   type FunctionRecord,
   failureError,
@@ -7,6 +8,7 @@ import {
   isSaturated,
   type Subjects,
   ThawError,
+  traceNow,
 } from '@thaw/shared';
 import { type Msg, type MsgHdrs, headers as natsHeaders } from 'nats';
 import type { Placer } from '../placement/placer.js';
@@ -45,12 +47,19 @@ export class Invoker {
     const h = natsHeaders();
     const body = encodeInvokeRequest(env, h);
 
+    const { trace } = env;
+    if (trace) trace.published = traceNow();
     let msg = await this.send(fn, body, h);
     if (isSaturated(msg.headers)) this.o.placer.spread(fn);
     let reply = decodeInvokeReply(msg.headers, msg.data);
     if (!reply.ok && reply.code === 'OVERLOADED' && (await this.o.placer.relieve(fn))) {
+      if (trace) trace.published = traceNow();
       msg = await this.send(fn, body, h);
       reply = decodeInvokeReply(msg.headers, msg.data);
+    }
+    if (trace) {
+      trace.replyReceived = traceNow();
+      decodeWorkerMarks(msg.headers, trace);
     }
     if (!reply.ok) throw failureError(reply);
     // The worker sends end-to-end headers only.

@@ -1,3 +1,4 @@
+import { type CallTrace, serverTiming, traceNow, traceSpans } from '@thaw/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Invoke } from '../calls/types.js';
 import type { GatewayMetrics } from '../metrics.js';
@@ -7,6 +8,8 @@ export interface InvokeRouteDeps extends InvocationDeps {
   invoke: Invoke;
   metrics: GatewayMetrics;
   maxBodyBytes: number;
+  /** THAW_TIMINGS: per-phase timing of every call (Server-Timing header and a log line). */
+  timings?: boolean;
 }
 
 /** `ANY /fn/:name[/*]`: the synchronous invoke path, gateway → NATS → worker → container. */
@@ -16,6 +19,7 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeRouteDeps): Pr
   // Which function a request invoked, for the metrics; names that are not functions are not
   // labels (anyone can send any name).
   const invoked = new WeakMap<FastifyRequest, string>();
+  const traced = new WeakMap<FastifyRequest, CallTrace>();
   app.addHook('onResponse', async (req, reply) => {
     const fn = invoked.get(req) ?? '(unknown)';
     const code = reply.getHeader('x-thaw-error');
@@ -25,14 +29,26 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeRouteDeps): Pr
       code: typeof code === 'string' ? code : '',
     });
     d.metrics.duration.observe({ function: fn }, reply.elapsedTime / 1000);
+    const trace = d.timings ? traced.get(req) : undefined;
+    // Written: the last phase, which the header (sent before it) cannot carry.
+    if (trace) req.log.info({ function: fn, timing: traceSpans(trace, traceNow()) }, 'call timing');
   });
 
   const handler = async (req: FastifyRequest<{ Params: { name: string } }>, reply: FastifyReply) => {
     const { name } = req.params;
+    const trace: CallTrace | undefined = d.timings
+      ? { gatewayReceived: traceNow() - reply.elapsedTime }
+      : undefined;
     const fn = await invokable(d, req, name, false);
     invoked.set(req, fn.name);
-    const answer = await d.invoke(fn, envelopeFor(d, fn, req, `/fn/${name}`));
+    const env = envelopeFor(d, fn, req, `/fn/${name}`);
+    if (trace) {
+      env.trace = trace;
+      traced.set(req, trace);
+    }
+    const answer = await d.invoke(fn, env);
     for (const [k, v] of Object.entries(answer.headers)) void reply.header(k, v);
+    if (trace) void reply.header('server-timing', serverTiming(traceSpans(trace, traceNow())));
     return reply.code(answer.status).send(answer.body);
   };
   app.all('/fn/:name', handler);

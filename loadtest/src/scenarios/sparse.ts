@@ -22,7 +22,7 @@ import { buildTestImage } from '@thaw/runtime/testimages';
 import { takeResponse } from '../http1.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
-import { ratio, type Summary, summarize } from '../stats.js';
+import { median, ratio, round, type Summary, summarize } from '../stats.js';
 
 export interface SparseSettings {
   /** Calls per path. */
@@ -34,6 +34,7 @@ export interface SparseSettings {
 
 /** 250 ms: well past the worker's 100 ms freeze-after, so each gateway call thaws. */
 export const SPARSE_SPACING_MS = 250;
+const SERVER_TIMING = /^server-timing:[ \t]*(.*?)[ \t]*$/im;
 /** A call that has no answer by then counts as an error (a hung path must not hang the run). */
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -46,7 +47,22 @@ export function sparseSettings(env: NodeJS.ProcessEnv): SparseSettings {
 }
 
 export type SparsePath = 'gateway' | 'direct' | 'healthz';
-export type SparseResult = Record<SparsePath, Summary & { errors: number }>;
+export type SparseResult = Record<SparsePath, Summary & { errors: number }> & {
+  /** Median ms of each phase of the gateway's calls, when it ran with THAW_TIMINGS=1. */
+  gateway_phases?: Record<string, number>;
+};
+
+/** Median of each `name;dur=ms` span over the Server-Timing headers of the calls. */
+export function phaseMedians(headers: string[]): Record<string, number> {
+  const spans: Record<string, number[]> = {};
+  for (const h of headers) {
+    for (const m of h.matchAll(/([\w-]+);dur=([\d.]+)/g)) {
+      const [, name, dur] = m;
+      if (name && dur) (spans[name] ??= []).push(Number(dur));
+    }
+  }
+  return Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(median(v), 3)]));
+}
 
 /**
  * One keep-alive connection, one request at a time, Nagle off: the same minimal client for the
@@ -56,6 +72,8 @@ export type SparseResult = Record<SparsePath, Summary & { errors: number }>;
 class OneConnection {
   private sock: Socket | undefined;
   private buf = '';
+  /** The last answer's Server-Timing header (a gateway with THAW_TIMINGS=1 sends one). */
+  timing: string | undefined;
   private waiter: { resolve: (status: number) => void; reject: (e: Error) => void } | undefined;
 
   constructor(
@@ -76,6 +94,7 @@ class OneConnection {
         this.buf += d.toString('latin1');
         const r = takeResponse(this.buf);
         if (!r) return;
+        this.timing = SERVER_TIMING.exec(this.buf.slice(0, this.buf.indexOf('\r\n\r\n')))?.[1];
         this.buf = r.rest;
         const w = this.waiter;
         this.waiter = undefined;
@@ -160,6 +179,7 @@ export async function runSparse(
   const samples: Record<SparsePath, number[]> = { gateway: [], direct: [], healthz: [] };
   const errors: Record<SparsePath, number> = { gateway: 0, direct: 0, healthz: 0 };
   const paths = Object.keys(clients) as SparsePath[];
+  const timings: string[] = [];
   try {
     // One unmeasured call each: connections open, the instance placed, handlers compiled.
     for (const p of paths) await clients[p].get();
@@ -170,6 +190,8 @@ export async function runSparse(
           const r = await clients[p].get();
           if (r.status === 200) samples[p].push(r.ms);
           else errors[p]++;
+          const timing = clients[p].timing;
+          if (p === 'gateway' && timing) timings.push(timing);
         } catch {
           errors[p]++;
         }
@@ -189,6 +211,10 @@ export async function runSparse(
     console.log(
       `${p.padEnd(8)} p50 ${v.p50_ms.toFixed(3)} ms  p99 ${v.p99_ms.toFixed(3)} ms  n ${v.n}  errors ${v.errors}`,
     );
+  }
+  if (timings.length > 0) {
+    out.gateway_phases = phaseMedians(timings);
+    console.log(`gateway phases (median ms): ${JSON.stringify(out.gateway_phases)}`);
   }
   console.log(`gateway/direct p50 ratio: ${ratio(out.gateway.p50_ms, out.direct.p50_ms).toFixed(2)}x`);
   await mkdir(s.resultsDir, { recursive: true });

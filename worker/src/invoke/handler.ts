@@ -1,4 +1,13 @@
-import { decodeInvokeRequest, encodeAccepted, encodeInvokeReply, type InvokeReply } from '@thaw/shared';
+import {
+  type CallTrace,
+  decodeInvokeRequest,
+  encodeAccepted,
+  encodeInvokeReply,
+  encodeWorkerMarks,
+  type InvokeReply,
+  timingAsked,
+  traceNow,
+} from '@thaw/shared';
 import { type Msg, type MsgHdrs, headers as natsHeaders } from 'nats';
 import type { FunctionHost } from '../pool/function-host.js';
 import { ResendFilter } from './resends.js';
@@ -20,6 +29,10 @@ export class InvokeHandler {
 
   /** Serves `msg` from the pool `host()` answers at that moment (a roll switches it). */
   async handle(msg: Msg, host: () => FunctionHost | undefined): Promise<void> {
+    // A traced call (the gateway's THAW_TIMINGS): the clock is read only for those.
+    const trace: CallTrace | undefined = timingAsked(msg.headers)
+      ? { workerReceived: traceNow() }
+      : undefined;
     if (msg.reply) {
       // Taken: from now on the gateway ties the call to this worker's heartbeats.
       msg.respond(EMPTY, { headers: this.accepted });
@@ -32,13 +45,18 @@ export class InvokeHandler {
     }
     const pool = host();
     if (!pool) return; // not subscribed before a pool exists
+    if (trace) req.trace = trace;
     const result = await pool.invoke(req);
-    this.reply(msg, result, pool.saturated);
+    this.reply(msg, result, pool.saturated, trace);
   }
 
-  private reply(msg: Msg, reply: InvokeReply, saturated = false): void {
+  private reply(msg: Msg, reply: InvokeReply, saturated = false, trace?: CallTrace): void {
     const h = natsHeaders();
     const data = encodeInvokeReply(reply, h, { saturated });
+    if (trace) {
+      trace.replySent = traceNow();
+      encodeWorkerMarks(trace, h);
+    }
     msg.respond(data, { headers: h });
   }
 }

@@ -1,4 +1,10 @@
-import { endToEndHeaders, type InvokeAnswer, type InvokeFailure, type InvokeRequest } from '@thaw/shared';
+import {
+  endToEndHeaders,
+  type InvokeAnswer,
+  type InvokeFailure,
+  type InvokeRequest,
+  traceNow,
+} from '@thaw/shared';
 import { CRASH_EXIT_WAIT_MS } from '../timings.js';
 import type { Instance } from './instance.js';
 
@@ -10,6 +16,8 @@ export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024 - 64 * 1024;
 
 /** Sends one request to the instance over its keep-alive pool and reads the whole answer. */
 export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: number): Promise<InvokeResult> {
+  // Called once admitted and thawed: the trace's mark between the worker and the container.
+  if (req.trace) req.trace.thawed = traceNow();
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
@@ -34,6 +42,7 @@ export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: num
       }
       chunks.push(chunk as Buffer);
     }
+    if (req.trace) req.trace.answered = traceNow();
     return {
       ok: true,
       status: res.statusCode,
