@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { type RuntimeOptions, scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage, type TestImageName } from '@thaw/runtime/testimages';
+import { parseSamples, type Sample } from './promtext.js';
 
 /** A platform on a scratch runtime of its own, for one or several scenarios. */
 export interface BenchPlatform {
@@ -21,7 +22,12 @@ export interface BenchPlatform {
  * Subnets for full-size runs, whose pools outgrow the scratch runtime's /24 (254 addresses);
  * one each, so two scenarios can run side by side.
  */
-export const WIDE_SUBNETS = { cold: '10.231.0.0/16', burst: '10.232.0.0/16', density: '10.233.0.0/16' };
+export const WIDE_SUBNETS = {
+  cold: '10.231.0.0/16',
+  burst: '10.232.0.0/16',
+  density: '10.233.0.0/16',
+  trace: '10.234.0.0/16',
+};
 
 /** `workerEnv` comes on top of the scratch runtime's own (folders, cgroup parent, bridge, subnet). */
 export async function openBenchPlatform(
@@ -89,4 +95,12 @@ export async function onBenchPlatform<T>(
   } finally {
     await b.close();
   }
+}
+
+/** The samples of the platform's worker's GET /metrics (its counters of starts, calls, removals). */
+export async function workerSamples(platform: Platform): Promise<Sample[]> {
+  if (!platform.workerMetricsUrl) throw new Error('the platform has no worker metrics URL');
+  const res = await fetch(platform.workerMetricsUrl);
+  if (res.status !== 200) throw new Error(`${platform.workerMetricsUrl}: ${res.status}`);
+  return parseSamples(await res.text());
 }
