@@ -47,8 +47,17 @@ const Env = z.object({
     .default('10.209.0.0/16'),
   /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
   THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
-  /** Idle time after which a thawed instance is frozen again. */
-  FREEZE_AFTER_MS: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_FREEZE_AFTER_MS),
+  /**
+   * Idle time after which a thawed instance is frozen again. `never`: idle instances stay
+   * running, charged their limit (a baseline for benchmarks and a debugging aid, not for use:
+   * idle instances then cost CPU and the budget holds far fewer).
+   */
+  FREEZE_AFTER_MS: z
+    .union([
+      z.literal('never').transform(() => Number.POSITIVE_INFINITY),
+      z.coerce.number().int().min(0).max(600_000),
+    ])
+    .default(DEFAULT_FREEZE_AFTER_MS),
   /** Containers this worker creates at once; more wait their turn (default: 2 per CPU core). */
   START_CONCURRENCY: z.coerce
     .number()
@@ -87,9 +96,10 @@ const Env = z.object({
       return z.NEVER;
     }),
   /**
-   * Memory this worker may commit to instances (the sum of their memory limits). Beyond it,
-   * idle instances of other functions are evicted, least recently used first, or the start is
-   * refused. Default: 80% of the host's memory.
+   * Memory this worker may commit to instances: running ones are charged their memory limit,
+   * frozen ones their usage as read when they froze (docs/keep-frozen.md). Beyond it, idle
+   * instances are evicted (Greedy-Dual-Size-Frequency), or the start or thaw is refused.
+   * Default: 80% of the host's memory.
    */
   THAW_MEMORY_MIB: z.coerce
     .number()

@@ -15,7 +15,7 @@ import {
 import { connect, headers, JSONCodec, type Msg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEnv, type RunningWorker, startWorker } from '../src/index.js';
-import { callWorker, fnRecordFor, importArchive, until } from './helpers.js';
+import { callWorker, fnRecordFor, importArchive, sample, until } from './helpers.js';
 
 const rt = scratchRuntimeOptions('wbg');
 const prefix = `wb${process.pid}`;
@@ -27,6 +27,10 @@ let worker: RunningWorker;
 let image: ImageRecord;
 let nodeImage: ImageRecord;
 const beats: WorkerHeartbeat[] = [];
+/** node-hello at 64 MiB: one fits running, about a dozen frozen (~10 MiB each). */
+const BUDGET = 128;
+/** The most ever committed, sampled all through the file: never above the budget. */
+let peakCommitted = 0;
 
 beforeAll(async () => {
   nats = await startNats();
@@ -42,12 +46,16 @@ beforeAll(async () => {
       THAW_PREFIX: prefix,
       WORKER_ID: 'budget-worker',
       ...workerEnvFor(rt),
-      THAW_MEMORY_MIB: '300',
+      THAW_MEMORY_MIB: String(BUDGET),
       HEARTBEAT_MS: '100',
       FREEZE_AFTER_MS: '30',
       LOG_LEVEL: 'warn',
     }),
   );
+  const peak = setInterval(() => {
+    peakCommitted = Math.max(peakCommitted, worker.service.heartbeatMessage().memory.committedMiB);
+  }, 2);
+  peak.unref();
   image = await upload('busybox-httpd');
   nodeImage = await upload('node-hello');
 }, 180_000);
@@ -70,7 +78,15 @@ function fnRecord(name: string, extra: Partial<FunctionSpecInput> = {}): Functio
   return fnRecordFor(image, name, { memoryMiB: 128, ...extra });
 }
 
-async function place(fn: FunctionRecord, record = image): Promise<PlaceReply> {
+/** node-hello at 64 MiB: a few fit the budget running, many frozen. */
+function nodeFn(name: string, extra: Partial<FunctionSpecInput> = {}): FunctionRecord {
+  return fnRecordFor(nodeImage, name, { memoryMiB: 64, ...extra });
+}
+
+async function place(
+  fn: FunctionRecord,
+  record = fn.imageDigest === image.digest ? image : nodeImage,
+): Promise<PlaceReply> {
   const msg = await nc.request(
     subj.placeOn('budget-worker'),
     json.encode({ fn, image: { kind: 'upload', record } }),
@@ -97,56 +113,136 @@ async function nextBeat(): Promise<WorkerHeartbeat> {
   return b;
 }
 
-describe('worker memory budget and heartbeats', () => {
-  it('heartbeats carry the budget, what is committed and each instance with its state', async () => {
-    expect((await place(fnRecord('first'))).ok).toBe(true);
-    // The first heartbeat that shows it frozen, within a deadline.
-    let beat = await nextBeat();
-    const deadline = Date.now() + 5000;
-    while (beat.functions[0]?.instances[0]?.state !== 'frozen' && Date.now() < deadline)
-      beat = await nextBeat();
-    expect(beat).toMatchObject({
-      workerId: 'budget-worker',
-      intervalMs: 100,
-      draining: false,
-      memory: { budgetMiB: 300, committedMiB: 128 },
-    });
+function fnOf(name: string) {
+  return worker.service.heartbeatMessage().functions.find((f) => f.name === name);
+}
+
+const committed = () => worker.service.heartbeatMessage().memory.committedMiB;
+
+/** Until every instance on the worker is frozen (charged its usage). */
+async function allFrozen(): Promise<void> {
+  const frozen = () =>
+    worker.service.heartbeatMessage().functions.every((f) => f.instances.every((i) => i.state === 'frozen'));
+  expect(await until(frozen, 5000)).toBe(true);
+}
+
+describe('worker memory budget: keep frozen, charge by usage, evict by GDSF', () => {
+  it('heartbeats carry the budget, what is committed and each instance with its state and charge', async () => {
+    expect((await place(nodeFn('keepme', { minInstances: 1 }))).ok).toBe(true);
+    await allFrozen();
+    const beat = await nextBeat();
+    expect(beat).toMatchObject({ workerId: 'budget-worker', intervalMs: 100, draining: false });
+    expect(beat.memory.budgetMiB).toBe(BUDGET);
+    const charge = beat.functions[0]?.instances[0]?.memoryMiB ?? 0;
     expect(beat.functions).toEqual([
       {
-        name: 'first',
+        name: 'keepme',
         starting: 0,
-        instances: [{ id: expect.any(String), state: 'frozen', busy: 0, revision: 1 }],
+        removed: {},
+        instances: [
+          expect.objectContaining({
+            id: expect.any(String),
+            state: 'frozen',
+            busy: 0,
+            revision: 1,
+            memoryMiB: charge,
+          }),
+        ],
       },
     ]);
+    // Frozen, it is charged its usage, not its 64 MiB limit.
+    expect(charge).toBeGreaterThanOrEqual(1);
+    expect(charge).toBeLessThan(64);
+    expect(beat.memory.committedMiB).toBe(charge);
   });
 
-  it('evicts the least recently used idle instance of another function when the budget is full', async () => {
-    expect((await place(fnRecord('second'))).ok).toBe(true);
-    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
-    // "second" was used last, so "first" (idle longest) makes room for "third".
-    expect((await call('second', '/')).headers?.get(InvokeHeader.status)).toBe('200');
-    expect((await place(fnRecord('third'))).ok).toBe(true);
-    const after = worker.service.heartbeatMessage();
-    expect(after.memory.committedMiB).toBe(256);
-    const count = (n: string) => after.functions.find((f) => f.name === n)?.instances.length;
-    expect([count('first'), count('second'), count('third')]).toEqual([0, 1, 1]);
-    expect(worker.runtime.list()).toHaveLength(2);
-    // The evicted function still serves: an instance starts again, evicting the next idle one.
-    expect((await call('first', '/')).headers?.get(InvokeHeader.status)).toBe('200');
-    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
-  });
+  it('holds more frozen instances than the budget holds running, and evicts a rarely called one before a frequently called one', async () => {
+    // Node functions until the next start would not fit without evicting.
+    let n = 0;
+    while (committed() + 64 <= BUDGET) {
+      n++;
+      expect((await place(nodeFn(`n${n}`))).ok).toBe(true);
+      await allFrozen();
+    }
+    const held = worker.service.heartbeatMessage().functions.flatMap((f) => f.instances).length;
+    expect(held).toBeGreaterThan(Math.floor(BUDGET / 64));
+    expect(n).toBeGreaterThanOrEqual(2);
+    // n1 is called often; the others never since their start.
+    for (let i = 0; i < 20; i++)
+      expect((await call('n1', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    await allFrozen();
+    expect(committed() + 64).toBeGreaterThan(BUDGET);
+    expect((await place(nodeFn('newcomer'))).ok).toBe(true);
+    const removed = worker.service
+      .heartbeatMessage()
+      .functions.filter((f) => f.removed?.memory)
+      .map((f) => f.name);
+    expect(removed).toHaveLength(1);
+    expect(removed).not.toContain('n1');
+    expect(removed).not.toContain('keepme'); // its minimum
+    expect(fnOf(removed[0] ?? '')?.instances).toEqual([]);
+    expect(fnOf('n1')?.instances).toHaveLength(1);
+    expect(fnOf('newcomer')?.instances).toHaveLength(1);
+    const text = await (await fetch(worker.metricsUrl)).text();
+    expect(
+      sample(text, 'thaw_worker_instance_removals_total', { function: removed[0] ?? '', reason: 'memory' }),
+    ).toBe(1);
+    expect(peakCommitted).toBeLessThanOrEqual(BUDGET);
+  }, 120_000);
+
+  it('a thaw that does not fit evicts first and never commits above the budget', async () => {
+    await allFrozen();
+    const target = fnOf('n1')?.instances[0];
+    if (!target?.memoryMiB) throw new Error('n1 has no frozen instance');
+    // Small busybox functions until thawing n1 (back to its 64 MiB limit) does not fit.
+    let k = 0;
+    while (committed() + 64 - target.memoryMiB <= BUDGET) {
+      k++;
+      expect((await place(fnRecord(`small${k}`, { memoryMiB: 16 }))).ok).toBe(true);
+      await allFrozen();
+      expect(k).toBeLessThan(30);
+    }
+    const evictedBefore = worker.service
+      .heartbeatMessage()
+      .functions.reduce((sum, f) => sum + (f.removed?.memory ?? 0), 0);
+    expect((await call('n1', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    const evictedAfter = worker.service
+      .heartbeatMessage()
+      .functions.reduce((sum, f) => sum + (f.removed?.memory ?? 0), 0);
+    expect(evictedAfter).toBeGreaterThan(evictedBefore);
+    expect(fnOf('n1')?.instances.map((i) => i.id)).toEqual([target.id]); // thawed, not restarted
+    expect(fnOf('keepme')?.instances).toHaveLength(1);
+    expect(peakCommitted).toBeLessThanOrEqual(BUDGET);
+  }, 120_000);
+
+  it('ages out a function with idleTtlMs (reason idle-age); others stay frozen', async () => {
+    expect((await place(fnRecord('aging', { memoryMiB: 16, idleTtlMs: 1000 }))).ok).toBe(true);
+    expect(await until(() => fnOf('aging')?.instances.length === 0, 8000)).toBe(true);
+    expect(fnOf('aging')?.removed).toEqual({ 'idle-age': 1 });
+    expect(fnOf('n1')?.instances).toHaveLength(1);
+  }, 30_000);
+
+  it('scales to zero on request (reason requested), never below minInstances', async () => {
+    nc.publish(subj.functionScaleToZero, json.encode({ name: 'n1' }));
+    nc.publish(subj.functionScaleToZero, json.encode({ name: 'keepme' }));
+    expect(await until(() => fnOf('n1')?.instances.length === 0, 5000)).toBe(true);
+    expect(fnOf('n1')?.removed).toEqual({ requested: 1 });
+    expect(fnOf('keepme')?.instances).toHaveLength(1);
+    expect(fnOf('keepme')?.removed).toEqual({});
+    // Called again, it starts (or thaws) an instance and serves.
+    expect((await call('n1', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    expect(peakCommitted).toBeLessThanOrEqual(BUDGET);
+  }, 30_000);
 
   it('refuses an instance that does not fit even after eviction, with a clear error', async () => {
+    const before = worker.runtime.list().length;
     const reply = await place(fnRecord('huge', { memoryMiB: 512 }));
     expect(reply).toMatchObject({ ok: false, error: { code: 'OVERLOADED' } });
     if (reply.ok) return;
-    expect(reply.error.message).toMatch(/memory budget is full .*300 MiB/);
+    expect(reply.error.message).toMatch(new RegExp(`memory budget is full .*${BUDGET} MiB`));
     expect(worker.service.heartbeatMessage().functions.map((f) => f.name)).not.toContain('huge');
     // Nothing was evicted for it: eviction could not have made enough room.
-    expect(worker.service.heartbeatMessage().memory.committedMiB).toBe(256);
-    // Two, once the earlier test's eviction has finished removing its container (on a loaded
-    // machine it can still be listed); an eviction for "huge" would leave one for good.
-    expect(await until(() => worker.runtime.list().length === 2, 5000)).toBe(true);
+    expect(worker.runtime.list().length).toBe(before);
   });
 
   it('drains on close: in-flight and queued calls finish, new calls and placements are refused, heartbeats say draining', async () => {
@@ -183,5 +279,6 @@ describe('worker memory budget and heartbeats', () => {
     ]);
     await closing;
     expect(worker.runtime.list()).toHaveLength(0);
+    expect(peakCommitted).toBeLessThanOrEqual(BUDGET);
   });
 });

@@ -226,7 +226,10 @@ describe('worker', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(await until(() => instancesOf('ttl') === 0, 6000)).toBe(true);
-    // 'echo' keeps one frozen instance until its own (default, 60 s) TTL; pool and tiny are gone.
+    expect(worker.service.heartbeatMessage().functions.find((f) => f.name === 'ttl')?.removed).toEqual({
+      'idle-age': 1,
+    });
+    // 'echo' has no idleTtlMs: its frozen instance is kept while memory allows; pool and tiny are gone.
     const pooled = () => worker.runtime.list().filter((c) => c.state !== 'destroyed').length;
     expect(await until(() => pooled() === 1, 10_000)).toBe(true);
   }, 30_000);

@@ -1,6 +1,9 @@
 /** Frees memory for a reservation that does not fit (`Evictor`). */
 export interface Evict {
-  evictFor(needMiB: number, forFunction: string): Promise<void>;
+  /** Frees `needMiB` from idle instances; `forFunction`'s own only with `ownToo` (a thaw). */
+  evictFor(needMiB: number, forFunction: string, ownToo?: boolean): Promise<void>;
+  /** The eviction policy's clock (GDSF). */
+  readonly clock: number;
 }
 
 export interface MemoryBudgetOptions {
@@ -10,10 +13,11 @@ export interface MemoryBudgetOptions {
 }
 
 /**
- * The worker's memory commitments: every instance reserves its memory limit before it is
- * created and returns it when destroyed, so the worker never commits more than its budget.
- * When a reservation does not fit, the evictor is asked to free room (idle instances of other
- * functions, least recently used first) before the reservation is refused.
+ * The worker's memory commitments (see docs/keep-frozen.md): every instance reserves its memory
+ * limit before it is created, is charged its real usage while frozen, reserves back up to its
+ * limit before it thaws, and returns its charge when destroyed; the worker never commits more
+ * than its budget. When a reservation does not fit, the evictor is asked to free room (idle
+ * instances, chosen by GDSF) before the reservation is refused.
  */
 export class MemoryBudget {
   readonly budgetMiB: number;
@@ -29,17 +33,26 @@ export class MemoryBudget {
     return this.committed;
   }
 
-  /** True when `mib` is now reserved for an instance of `fn`. */
-  async reserve(mib: number, fn: string): Promise<boolean> {
-    if (this.committed + mib <= this.budgetMiB) {
-      this.committed += mib;
-      return true;
-    }
-    await this.evictor?.evictFor(this.committed + mib - this.budgetMiB, fn);
-    // Checked again: other reservations may have run while evicted instances were destroyed.
+  get clock(): number {
+    return this.evictor?.clock ?? 0;
+  }
+
+  /** Reserves `mib` if it fits now; never waits or evicts (the thaw's hot path). */
+  tryReserve(mib: number): boolean {
     if (this.committed + mib > this.budgetMiB) return false;
     this.committed += mib;
     return true;
+  }
+
+  /**
+   * True when `mib` is now reserved for an instance of `fn`. What does not fit is asked of the
+   * evictor: other functions' idle instances, and `fn`'s own too with `ownToo` (a thaw).
+   */
+  async reserve(mib: number, fn: string, opts: { ownToo?: boolean } = {}): Promise<boolean> {
+    if (this.tryReserve(mib)) return true;
+    await this.evictor?.evictFor(this.committed + mib - this.budgetMiB, fn, opts.ownToo);
+    // Checked again: other reservations may have run while evicted instances were destroyed.
+    return this.tryReserve(mib);
   }
 
   release(mib: number): void {

@@ -1,5 +1,7 @@
 import type { Logger } from '@thaw/shared';
 import type { FunctionHost } from '../pool/function-host.js';
+import type { Instance } from '../pool/instance.js';
+import { chooseVictims, type GdsfPool } from './gdsf.js';
 
 export interface EvictorOptions {
   /** Every pool on this worker, read at each eviction. */
@@ -7,30 +9,53 @@ export interface EvictorOptions {
   log: Logger;
 }
 
-/** Frees memory for a start by removing other functions' idle instances. */
+interface Victim {
+  host: FunctionHost;
+  inst: Instance;
+}
+
+/**
+ * Frees memory by removing idle instances across all functions on the worker, lowest
+ * Greedy-Dual-Size-Frequency priority first (gdsf.ts); it holds the policy's clock.
+ */
 export class Evictor {
+  private gdsfClock = 0;
+
   constructor(private readonly opts: EvictorOptions) {}
 
-  /** Idle instances of functions other than `forFunction`, least recently used first, until `needMiB` is free. */
-  async evictFor(needMiB: number, forFunction: string): Promise<void> {
-    const candidates = this.opts
-      .pools()
-      .filter((host) => host.fn.name !== forFunction)
-      .flatMap((host) => host.evictable().map((inst) => ({ host, inst })))
-      .sort((a, b) => a.inst.lastUsed - b.inst.lastUsed);
-    // Evicting what cannot make enough room would only cost other functions their warm instances.
-    if (candidates.reduce((sum, c) => sum + c.host.fn.memoryMiB, 0) < needMiB) return;
-    let freed = 0;
-    const evictions: Promise<void>[] = [];
-    for (const c of candidates) {
-      if (freed >= needMiB) break;
-      freed += c.host.fn.memoryMiB;
-      this.opts.log.info(
-        { fn: c.host.fn.name, container: c.inst.id, for: forFunction },
-        'evicting an idle instance for memory',
-      );
-      evictions.push(c.host.evict(c.inst));
-    }
-    await Promise.all(evictions);
+  get clock(): number {
+    return this.gdsfClock;
+  }
+
+  /**
+   * Idle instances until `needMiB` is free: never `forFunction`'s own for its own start (it
+   * would only trade one of its instances for another), but for a thaw (`ownToo`) its other
+   * idle ones may go.
+   */
+  async evictFor(needMiB: number, forFunction: string, ownToo = false): Promise<void> {
+    const pools: GdsfPool<Victim>[] = this.opts.pools().map((host) => ({
+      name: host.fn.name,
+      minInstances: host.fn.minInstances,
+      instances: host.instanceList().map((inst) => ({
+        item: { host, inst },
+        busy: inst.busy,
+        sizeMiB: inst.charge?.chargedMiB ?? host.fn.memoryMiB,
+        calls: inst.charge?.calls ?? 0,
+        clockAtUse: inst.charge?.clockAtUse ?? 0,
+        costMs: inst.charge?.costMs ?? 0,
+        lastUsed: inst.lastUsed,
+      })),
+    }));
+    const choice = chooseVictims(pools, needMiB, this.gdsfClock, ownToo ? undefined : forFunction);
+    this.gdsfClock = choice.clock;
+    await Promise.all(
+      choice.victims.map(({ item, priority }) => {
+        this.opts.log.info(
+          { fn: item.host.fn.name, container: item.inst.id, for: forFunction, priority },
+          'evicting an idle instance for memory',
+        );
+        return item.host.evict(item.inst);
+      }),
+    );
   }
 }

@@ -32,6 +32,8 @@ export interface HostOptions {
   retireAfterFailures?: number;
   /** Called when an instance joins the pool: the log collector watches its files from then on. */
   instanceAdded?: () => void;
+  /** Called when an instance leaves a function's pool, with why (counted per function). */
+  instanceRemoved?: (fn: string, reason: RemovalReason) => void;
 }
 
 export interface FunctionHostOptions extends HostOptions {
@@ -63,8 +65,10 @@ function failure(e: ThawError): InvokeResult {
 /**
  * A function's revision on this worker: its pool of instances (pool.ts), admission of requests
  * to them (admission.ts), and the autoscaler, fed the average concurrency every tick, which
- * starts instances ahead of demand; instances idle longer than `idleTtlMs` go while there are
- * more than the autoscaler and `minInstances` ask for.
+ * starts instances ahead of demand (frozen spares). Idle instances stay frozen until memory is
+ * needed (memory/evictor.ts) or on request (scaleToZero); only a function with `idleTtlMs` has
+ * instances idle longer than that removed, while there are more than the autoscaler and
+ * `minInstances` ask for.
  */
 export class FunctionHost {
   readonly fn: FunctionRecord;
@@ -93,6 +97,7 @@ export class FunctionHost {
       metrics,
       retireAfterFailures: opts.retireAfterFailures,
       onAdded: opts.instanceAdded,
+      onRemoved: (reason) => opts.instanceRemoved?.(fn.name, reason),
       onStartSettled: (ok) => this.admission.dispatch(ok),
     });
     this.admission = new Admission({
@@ -175,13 +180,14 @@ export class FunctionHost {
     return new ThawError('FUNCTION_NOT_FOUND', `function ${this.fn.name} was removed`);
   }
 
-  /** Idle instances above the minimum, least recently used first: what memory pressure may take. */
-  evictable(): Instance[] {
-    return this.pool.evictable();
-  }
-
+  /** Removes an idle instance the evictor chose for its memory. */
   evict(inst: Instance): Promise<void> {
     return this.pool.evict(inst);
+  }
+
+  /** Removes every idle instance above `minInstances` (reason `requested`). */
+  scaleToZero(): Promise<void> {
+    return this.pool.scaleToZero();
   }
 
   /** What the metrics' gauges show of this function. */
@@ -203,12 +209,13 @@ export class FunctionHost {
     return {
       name: this.fn.name,
       starting: this.pool.starting,
-      removed: {},
+      removed: { ...this.pool.removed },
       instances: this.instanceList().map((i) => ({
         id: i.id,
         state: i.container.state === 'frozen' ? 'frozen' : 'running',
         busy: i.busy,
         revision: this.fn.revision,
+        memoryMiB: i.charge?.chargedMiB ?? this.fn.memoryMiB,
         ...(i.start ? { start: i.start } : {}),
       })),
     };

@@ -1,13 +1,15 @@
 import type { Container } from '@thaw/runtime';
 import type { Logger, StartPhases } from '@thaw/shared';
+import { ThawError } from '@thaw/shared';
 import { Pool } from 'undici';
+import type { MemoryCharge } from '../memory/charge.js';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { KEEP_ALIVE } from '../timings.js';
 import type { PooledInstance } from './pool.js';
 
 export interface InstanceOptions {
   container: Container;
-  /** Idle time after the last request ends before it is frozen again. */
+  /** Idle time after the last request ends before it is frozen again; Infinity: never frozen. */
   freezeAfterMs: number;
   log: Logger;
   metrics?: WorkerMetrics;
@@ -18,7 +20,9 @@ export interface InstanceOptions {
 /**
  * One running container of a function: a keep-alive connection pool to it, and the idle
  * freeze policy. A request thaws it (a write to the freezer file); when the last request has
- * been idle for `freezeAfterMs` it is frozen again and costs no CPU.
+ * been idle for `freezeAfterMs` it is frozen again and costs no CPU. Its memory charge
+ * (memory/charge.ts) drops to its usage when it freezes and goes back to its limit, reserved
+ * first, before it thaws.
  */
 export class Instance implements PooledInstance {
   readonly container: Container;
@@ -32,6 +36,8 @@ export class Instance implements PooledInstance {
   lastUsed = performance.now();
   /** Calls in a row that got no answer from it (the pool retires it at a limit). */
   failuresInARow = 0;
+  /** Set by the pool once the instance joins it. */
+  charge: MemoryCharge | undefined;
   private timer: NodeJS.Timeout | undefined;
   private freezing: Promise<void> | undefined;
   private closed = false;
@@ -66,6 +72,13 @@ export class Instance implements PooledInstance {
       this.timer = undefined;
     }
     if (this.freezing) await this.freezing;
+    // Synchronous when the budget has room (a number compare): the hot path of a sparse call.
+    if (this.charge && !this.charge.tryRaise() && !(await this.charge.raise())) {
+      throw new ThawError(
+        'OVERLOADED',
+        `this worker's memory budget cannot hold instance ${this.id} running (${this.charge.limitMiB} MiB) even after evicting idle instances`,
+      );
+    }
     if (this.metrics && this.container.state === 'frozen') {
       const t0 = performance.now();
       this.container.thaw();
@@ -78,18 +91,24 @@ export class Instance implements PooledInstance {
   release(): void {
     this.inflight--;
     this.lastUsed = performance.now();
-    if (this.inflight === 0 && !this.closed) {
+    if (this.inflight === 0 && !this.closed && Number.isFinite(this.freezeAfterMs)) {
       this.timer = setTimeout(() => this.freezeIfIdle(), this.freezeAfterMs);
       this.timer.unref();
     }
   }
 
+  /** Freezes it when no call holds it; with FREEZE_AFTER_MS=never, does nothing. */
   freezeIfIdle(): Promise<void> {
-    if (this.inflight > 0 || this.closed || this.freezing) return this.freezing ?? Promise.resolve();
+    if (this.inflight > 0 || this.closed || this.freezing || !Number.isFinite(this.freezeAfterMs))
+      return this.freezing ?? Promise.resolve();
     const t0 = performance.now();
     this.freezing = this.container
       .freeze()
-      .then(() => this.metrics?.freezeDuration.observe((performance.now() - t0) / 1000))
+      .then(() => {
+        this.metrics?.freezeDuration.observe((performance.now() - t0) / 1000);
+        // Read frozen: the usage cannot grow until the next thaw, which raises the charge first.
+        if (this.charge) this.lowerCharge(this.charge);
+      })
       .catch((err: unknown) =>
         this.log.warn({ err, container: this.container.id }, 'freeze failed; left running'),
       )
@@ -97,6 +116,15 @@ export class Instance implements PooledInstance {
         this.freezing = undefined;
       });
     return this.freezing ?? Promise.resolve();
+  }
+
+  private lowerCharge(charge: MemoryCharge): void {
+    try {
+      charge.lower(this.container.stats().memoryBytes);
+    } catch (err) {
+      // Unread, it stays charged its limit: too much, never too little.
+      this.log.warn({ err, container: this.container.id }, 'reading a frozen instance’s memory failed');
+    }
   }
 
   /** Idempotent: its keep-alive pool, then its container. */

@@ -1,5 +1,6 @@
-import type { FunctionRecord, Logger } from '@thaw/shared';
+import type { FunctionRecord, Logger, RemovalReason } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
+import { type ChargeBudget, MemoryCharge } from '../memory/charge.js';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { RETIRE_AFTER_FAILURES } from '../timings.js';
 
@@ -12,6 +13,10 @@ export interface PooledInstance {
   readonly lastUsed: number;
   /** Calls in a row that got no answer from it. */
   failuresInARow: number;
+  /** Its cold start as the factory measured it, if it did. */
+  readonly start?: { totalMs: number } | undefined;
+  /** Its account with the memory budget, set by the pool once the instance joins it. */
+  charge?: MemoryCharge;
   /** Makes it runnable for one request (thaws it). */
   acquire(): Promise<void>;
   release(): void;
@@ -24,12 +29,10 @@ export interface InstanceFactory<I extends PooledInstance> {
   create(): Promise<I>;
 }
 
-/** The memory each instance reserves before it is built (`MemoryBudget`). */
-export interface MemoryReservations {
+/** The memory each instance reserves before it is built and is charged while it lives (`MemoryBudget`). */
+export interface MemoryReservations extends ChargeBudget {
   readonly budgetMiB: number;
   readonly committedMiB: number;
-  reserve(mib: number, fn: string): Promise<boolean>;
-  release(mib: number): void;
 }
 
 /** Why an instance is started: the metrics' `reason` label. */
@@ -51,6 +54,8 @@ export interface PoolOptions<I extends PooledInstance> {
   metrics?: WorkerMetrics;
   /** Platform-side failures in a row after which an instance is retired and replaced. */
   retireAfterFailures?: number;
+  /** An instance left the pool, and why (counted per function by the worker). */
+  onRemoved?: (reason: RemovalReason) => void;
   /** An instance joined the pool. */
   onAdded?: () => void;
   /** A start ended, with an instance or not: waiting requests may be served (or failed). */
@@ -75,6 +80,7 @@ export class InstancePool<I extends PooledInstance> {
   private lastError: ThawError | undefined;
   private closing: Promise<void> | undefined;
   private readonly fn: PoolFunction;
+  private readonly removals: Partial<Record<RemovalReason, number>> = {};
 
   constructor(private readonly opts: PoolOptions<I>) {
     this.fn = opts.fn;
@@ -95,6 +101,11 @@ export class InstancePool<I extends PooledInstance> {
 
   get closed(): boolean {
     return this.closing !== undefined;
+  }
+
+  /** Instances this pool removed, by why. */
+  get removed(): Readonly<Partial<Record<RemovalReason, number>>> {
+    return this.removals;
   }
 
   /** Why the last start failed, if one did. */
@@ -133,8 +144,16 @@ export class InstancePool<I extends PooledInstance> {
         await inst.destroy();
         return undefined;
       }
+      // Its start is the eviction policy's cost of losing it: as the factory measured it, else
+      // the wall time here (which includes waiting for a start slot).
+      inst.charge = new MemoryCharge({
+        budget: memory,
+        fn: fn.name,
+        limitMiB: fn.memoryMiB,
+        costMs: inst.start?.totalMs ?? performance.now() - t0,
+      });
       this.members.add(inst);
-      reserved = false; // from here the instance owns the reservation: remove() returns it
+      reserved = false; // from here the instance's charge owns the reservation: remove() returns it
       // After the hand-over: a hook that throws must not fail a start whose instance serves
       // (its reservation would be released twice).
       try {
@@ -208,6 +227,7 @@ export class InstancePool<I extends PooledInstance> {
 
   /** A call on `inst` ended: a retiring instance goes with its last call. */
   released(inst: I): void {
+    inst.charge?.used();
     if (this.retiring.has(inst) && inst.busy === 0) void this.remove(inst, 'retired');
   }
 
@@ -219,46 +239,56 @@ export class InstancePool<I extends PooledInstance> {
   }
 
   /** Takes the instance out of the pool, destroys it and returns its memory to the budget. */
-  async remove(inst: I, why: string): Promise<void> {
+  async remove(inst: I, why: RemovalReason): Promise<void> {
     if (!this.members.delete(inst) && !this.retiring.delete(inst)) return;
-    const { log, memory } = this.opts;
+    const { log, memory, metrics } = this.opts;
+    this.removals[why] = (this.removals[why] ?? 0) + 1;
+    metrics?.removals.inc({ function: this.fn.name, reason: why });
+    this.opts.onRemoved?.(why);
     log.info({ fn: this.fn.name, container: inst.id, instances: this.members.size, why }, 'instance removed');
     try {
       await inst.destroy();
     } catch (err) {
       log.error({ err, fn: this.fn.name, container: inst.id }, 'removing an instance failed');
     } finally {
-      memory.release(this.fn.memoryMiB);
+      if (inst.charge) inst.charge.release();
+      else memory.release(this.fn.memoryMiB);
     }
   }
 
-  /** Idle instances above the minimum, least recently used first: what memory pressure may take. */
-  evictable(): I[] {
-    const idle = [...this.members].filter((i) => i.busy === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-    return idle.slice(0, Math.max(0, this.members.size - this.fn.minInstances));
-  }
-
+  /** Removes an idle instance for its memory (the evictor chose it); a busy one is kept. */
   evict(inst: I): Promise<void> {
     if (inst.busy > 0) return Promise.resolve();
     this.opts.metrics?.evictions.inc({ function: this.fn.name });
-    return this.remove(inst, 'evicted for memory');
+    return this.remove(inst, 'memory');
   }
 
   /** Removes idle instances past `idleTtlMs`, least recently used first, while more than `keep` run. */
   ageOut(keep: number, idleTtlMs: number, now: number): void {
     for (const inst of [...this.members].sort((a, b) => a.lastUsed - b.lastUsed)) {
       if (this.members.size <= keep) break;
-      if (inst.busy === 0 && now - inst.lastUsed >= idleTtlMs) void this.remove(inst, 'idle time-to-live');
+      if (inst.busy === 0 && now - inst.lastUsed >= idleTtlMs) void this.remove(inst, 'idle-age');
     }
+  }
+
+  /** Scale to zero on request: every idle instance above the minimum goes, least recently used first. */
+  async scaleToZero(): Promise<void> {
+    const removals: Promise<void>[] = [];
+    let left = this.members.size;
+    for (const inst of [...this.members].sort((a, b) => a.lastUsed - b.lastUsed)) {
+      if (left <= this.fn.minInstances) break;
+      if (inst.busy > 0) continue;
+      left--;
+      removals.push(this.remove(inst, 'requested'));
+    }
+    await Promise.all(removals);
   }
 
   /** Idempotent: no new start; waits for the starts under way, then removes every instance. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       while (this.starts.size > 0) await Promise.allSettled([...this.starts]);
-      await Promise.allSettled(
-        [...this.members, ...this.retiring].map((i) => this.remove(i, 'function closed')),
-      );
+      await Promise.allSettled([...this.members, ...this.retiring].map((i) => this.remove(i, 'closed')));
     })();
     return this.closing;
   }

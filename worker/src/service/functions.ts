@@ -1,4 +1,4 @@
-import type { FunctionRecord } from '@thaw/shared';
+import type { FunctionRecord, RemovalReason } from '@thaw/shared';
 import type { Subscription } from 'nats';
 import type { FunctionGauges } from '../metrics/metrics.js';
 import type { FunctionHost, HostSnapshot } from '../pool/function-host.js';
@@ -27,6 +27,14 @@ export function poolsOf(e: Entry): FunctionHost[] {
  */
 export class FunctionTable {
   private readonly entries = new Map<string, Entry>();
+  /** Instances removed per function since the worker started, every revision's pool counted. */
+  private readonly removals = new Map<string, Partial<Record<RemovalReason, number>>>();
+
+  countRemoval(name: string, reason: RemovalReason): void {
+    const counts = this.removals.get(name) ?? {};
+    counts[reason] = (counts[reason] ?? 0) + 1;
+    this.removals.set(name, counts);
+  }
 
   get(name: string): Entry | undefined {
     return this.entries.get(name);
@@ -62,7 +70,10 @@ export class FunctionTable {
     return this.pools().map((h) => h.gauges());
   }
 
-  /** One snapshot per function; draining old revisions count too: their instances still hold memory. */
+  /**
+   * One snapshot per function; draining old revisions count too: their instances still hold
+   * memory. Removals are counted since the worker started, across revisions.
+   */
   snapshots(): HostSnapshot[] {
     return [...this.entries.values()].flatMap((e) => {
       const snaps = poolsOf(e).map((h) => h.snapshot());
@@ -72,6 +83,7 @@ export class FunctionTable {
         {
           ...first,
           starting: snaps.reduce((n, x) => n + x.starting, 0),
+          removed: { ...(this.removals.get(first.name) ?? {}) },
           instances: [...first.instances, ...rest.flatMap((x) => x.instances)],
         },
       ];

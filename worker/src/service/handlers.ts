@@ -13,7 +13,7 @@ import {
 import { JSONCodec, type Msg } from 'nats';
 import type { ImageFetcher } from '../images/fetcher.js';
 import type { LogCollector } from '../logs/collector.js';
-import type { FunctionTable } from './functions.js';
+import { type FunctionTable, poolsOf } from './functions.js';
 import type { Placements } from './placements.js';
 
 export interface SubjectHandlersOptions {
@@ -84,6 +84,15 @@ export class SubjectHandlers {
   async onRemoved(msg: Msg): Promise<void> {
     const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
     if (parsed.success) await this.opts.placements.drop(parsed.data.name);
+  }
+
+  /** Scale to zero on request: the function's idle instances above its minimum go. */
+  async onScaleToZero(msg: Msg): Promise<void> {
+    const parsed = FunctionRemoved.safeParse(json.decode(msg.data));
+    const entry = parsed.success ? this.opts.table.get(parsed.data.name) : undefined;
+    if (!entry) return;
+    this.opts.log.info({ fn: entry.fn.name }, 'scaling to zero on request');
+    await Promise.all(poolsOf(entry).map((h) => h.scaleToZero()));
   }
 
   /** The recent lines this worker holds of a function. */

@@ -58,7 +58,11 @@ export class WorkerService {
     this.invocations = new InvokeHandler({ workerId });
     // A new instance's log files are watched at once: the collector's periodic pass would find
     // it only up to LOG_PASS_MS later, time enough to write hundreds of MiB past the bound.
-    const host: HostOptions = { ...opts.host, instanceAdded: () => this.logs?.collect() };
+    const host: HostOptions = {
+      ...opts.host,
+      instanceAdded: () => this.logs?.collect(),
+      instanceRemoved: (fn, reason) => this.table.countRemoval(fn, reason),
+    };
     this.placements = new Placements({
       table: this.table,
       images: opts.images,
@@ -104,6 +108,8 @@ export class WorkerService {
       }),
       // Every worker hears removals (no queue group): each drops its own instances.
       nc.subscribe(subjects.functionRemoved, { callback: (_e, msg) => void h.onRemoved(msg) }),
+      // Every worker hears scale-to-zero requests; those holding the function remove its idle instances.
+      nc.subscribe(subjects.functionScaleToZero, { callback: (_e, msg) => void h.onScaleToZero(msg) }),
       // Every worker hears updates; those holding the function roll to the new revision.
       nc.subscribe(subjects.functionUpdated, { callback: (_e, msg) => void h.onUpdated(msg) }),
     );

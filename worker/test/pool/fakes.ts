@@ -1,4 +1,5 @@
 import { createLogger } from '@thaw/shared';
+import type { MemoryCharge } from '../../src/memory/charge.js';
 import type { InstanceFactory, MemoryReservations, PooledInstance } from '../../src/pool/pool.js';
 
 export const silentLog = createLogger('worker-test', 'silent');
@@ -11,6 +12,7 @@ export class FakeInstance implements PooledInstance {
   busy = 0;
   lastUsed = performance.now();
   failuresInARow = 0;
+  charge: MemoryCharge | undefined;
   frozen = false;
   destroyed = false;
 
@@ -79,13 +81,17 @@ export function fakeMemory(budgetMiB: number): MemoryReservations & { committed:
   return {
     budgetMiB,
     committed: 0,
+    clock: 0,
     get committedMiB() {
       return this.committed;
     },
-    async reserve(mib: number) {
+    tryReserve(mib: number) {
       if (this.committed + mib > budgetMiB) return false;
       this.committed += mib;
       return true;
+    },
+    async reserve(mib: number) {
+      return this.tryReserve(mib);
     },
     release(mib: number) {
       this.committed -= mib;

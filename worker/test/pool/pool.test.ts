@@ -31,11 +31,12 @@ describe('InstancePool', () => {
     expect(added()).toBe(1);
     expect(settled).toEqual([true]);
     if (!inst) return;
-    await p.remove(inst, 'test');
+    await p.remove(inst, 'requested');
     expect(inst.destroyed).toBe(true);
     expect(memory.committed).toBe(0);
-    await p.remove(inst, 'again'); // a second removal does nothing
+    await p.remove(inst, 'requested'); // a second removal does nothing
     expect(memory.committed).toBe(0);
+    expect(p.removed).toEqual({ requested: 1 });
   });
 
   it('refuses a start the memory budget cannot hold (OVERLOADED) and builds nothing', async () => {
@@ -105,17 +106,31 @@ describe('InstancePool', () => {
     expect(p.size).toBe(1);
   });
 
-  it('offers idle instances above the minimum for eviction, least recently used first', async () => {
-    const { p } = pool({ f: { minInstances: 1 } });
-    const [a, b, c] = await Promise.all([p.start('minimum'), p.start('minimum'), p.start('minimum')]);
-    if (!a || !b || !c) throw new Error('no instance');
-    a.lastUsed = 30;
-    b.lastUsed = 10;
-    c.lastUsed = 20;
-    await c.acquire(); // busy: not evictable
-    expect(p.evictable()).toEqual([b, a]);
+  it('evicts an idle instance for memory, returning what it is charged, but keeps a busy one', async () => {
+    const { p, memory } = pool();
+    const [a, c] = await Promise.all([p.start('minimum'), p.start('minimum')]);
+    if (!a || !c) throw new Error('no instance');
+    a.charge?.lower(5 * 2 ** 20); // frozen: charged its usage
+    expect(memory.committed).toBe(64 + 5);
+    await c.acquire();
     await p.evict(c); // busy: kept
     expect(c.destroyed).toBe(false);
+    await p.evict(a);
+    expect(a.destroyed).toBe(true);
+    expect(memory.committed).toBe(64);
+    expect(p.removed).toEqual({ memory: 1 });
+  });
+
+  it('scales to zero on request: idle instances above the minimum go, busy ones stay', async () => {
+    const { p } = pool({ f: { minInstances: 2 } });
+    const [a, b, c, d] = await Promise.all([1, 2, 3, 4].map(() => p.start('minimum')));
+    if (!a || !b || !c || !d) throw new Error('no instance');
+    [a.lastUsed, b.lastUsed, c.lastUsed, d.lastUsed] = [40, 10, 0, 20];
+    await c.acquire();
+    await p.scaleToZero();
+    expect(p.size).toBe(2); // the minimum: the busy one and the most recently used
+    expect([a.destroyed, b.destroyed, c.destroyed, d.destroyed]).toEqual([false, true, false, true]);
+    expect(p.removed).toEqual({ requested: 2 });
   });
 
   it('ages out idle instances past their time-to-live, down to `keep`', async () => {
@@ -128,6 +143,7 @@ describe('InstancePool', () => {
     p.ageOut(1, 500, 1000);
     await settle();
     expect([a.destroyed, b.destroyed, c.destroyed]).toEqual([true, true, false]);
+    expect(p.removed).toEqual({ 'idle-age': 2 });
   });
 
   it('closes once: waits for starts under way and removes every instance', async () => {
