@@ -17,8 +17,11 @@ interface Pending {
   attempts: number;
   worker?: string;
   acceptedAt: number;
-  deadline: NodeJS.Timeout;
-  ackTimer?: NodeJS.Timeout;
+  /** When the last send went out (Date.now()): not taken by ackTimeoutMs after it, it is sent again. */
+  sentAt: number;
+  /** Date.now() past which the call fails with FUNCTION_TIMEOUT. */
+  deadlineAt: number;
+  timeoutMs: number;
 }
 
 export interface CallerSettings {
@@ -26,7 +29,12 @@ export interface CallerSettings {
   ackTimeoutMs: number;
   /** Sends of one call before it fails with NO_WORKER. */
   maxAttempts: number;
-  /** How often calls taken by a worker are checked against its heartbeats. */
+  /**
+   * How often calls are checked: taken ones against their worker's heartbeats, the others
+   * against ackTimeoutMs, all against their deadline. One sweep rather than timers per call:
+   * two timers set and cleared per call cost more than the sweep on the hot path, and a late
+   * sweep (this process stalled) resends nothing whose acceptance may be waiting unread.
+   */
   checkEveryMs: number;
 }
 
@@ -79,10 +87,9 @@ export class Caller {
         reply,
         attempts: 0,
         acceptedAt: 0,
-        deadline: setTimeout(
-          () => this.fail(p, new ThawError('FUNCTION_TIMEOUT', `no answer within ${timeoutMs} ms`)),
-          timeoutMs,
-        ),
+        sentAt: 0,
+        deadlineAt: Date.now() + timeoutMs,
+        timeoutMs,
       };
       this.calls.set(reply, p);
       this.send(p);
@@ -91,21 +98,23 @@ export class Caller {
 
   private send(p: Pending): void {
     p.attempts++;
+    p.sentAt = Date.now();
     this.nc.publish(p.subject, p.body, { reply: p.reply, headers: p.headers });
-    p.ackTimer = setTimeout(() => {
-      if (p.worker) return;
-      if (p.attempts >= this.opts.maxAttempts) {
-        this.fail(
-          p,
-          new ThawError(
-            'NO_WORKER',
-            `no worker took the call in ${p.attempts} tries of ${this.opts.ackTimeoutMs} ms each`,
-          ),
-        );
-      } else {
-        this.send(p);
-      }
-    }, this.opts.ackTimeoutMs);
+  }
+
+  /** A call no worker has taken within ackTimeoutMs: sent again, or failed after the last try. */
+  private untaken(p: Pending): void {
+    if (p.attempts >= this.opts.maxAttempts) {
+      this.fail(
+        p,
+        new ThawError(
+          'NO_WORKER',
+          `no worker took the call in ${p.attempts} tries of ${this.opts.ackTimeoutMs} ms each`,
+        ),
+      );
+    } else {
+      this.send(p);
+    }
   }
 
   private onMessage(msg: Msg): void {
@@ -121,7 +130,6 @@ export class Caller {
     if (taker) {
       p.worker ??= taker;
       p.acceptedAt = Date.now();
-      clearTimeout(p.ackTimer);
       return;
     }
     this.settle(p);
@@ -136,7 +144,14 @@ export class Caller {
     this.lastCheck = now;
     if (late) return;
     for (const p of this.calls.values()) {
-      if (!p.worker) continue;
+      if (now >= p.deadlineAt) {
+        this.fail(p, new ThawError('FUNCTION_TIMEOUT', `no answer within ${p.timeoutMs} ms`));
+        continue;
+      }
+      if (!p.worker) {
+        if (now - p.sentAt >= this.opts.ackTimeoutMs) this.untaken(p);
+        continue;
+      }
       const alive = this.liveness.alive(p.worker);
       const lost =
         alive === false || (alive === undefined && now - p.acceptedAt > this.liveness.graceMs(p.worker));
@@ -154,8 +169,6 @@ export class Caller {
 
   private settle(p: Pending): void {
     this.calls.delete(p.reply);
-    clearTimeout(p.deadline);
-    clearTimeout(p.ackTimer);
   }
 
   private fail(p: Pending, err: Error): void {
