@@ -7,7 +7,13 @@
  */
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { describe, expect, it } from 'vitest';
-import { criuWorks, RESTORE_IMAGES, restoreSettings, runRestore } from '../src/scenarios/restore.js';
+import {
+  childCpuMs,
+  criuWorks,
+  RESTORE_IMAGES,
+  restoreSettings,
+  runRestore,
+} from '../src/scenarios/restore.js';
 import { expectOrdered, residueOf, smokeResults, summary } from './smoke.js';
 
 const { dir: results, written } = smokeResults();
@@ -19,6 +25,12 @@ describe('restore settings', () => {
   it('use criu from PATH unless CRIU_BIN names one', () => {
     expect(restoreSettings({}).criu).toBe('criu');
     expect(restoreSettings({ CRIU_BIN: '/opt/criu' }).criu).toBe('/opt/criu');
+  });
+
+  it("read runc and criu's CPU time from bash's times: the children's line, user plus system", () => {
+    expect(childCpuMs('0m0.001s 0m0.002s\n0m0.012s 0m1.020s\n')).toBeCloseTo(1032, 6);
+    expect(childCpuMs('0m0.000s 0m0.000s\n1m2.500s 0m0.000s\n')).toBeCloseTo(62_500, 6);
+    expect(childCpuMs('')).toBe(0);
   });
 
   it('say a criu that fails its check does not work, with its output', async () => {
@@ -43,7 +55,11 @@ describe.skipIf(!check.ok)('restore scenario', () => {
         image_bytes: expect.any(Number),
         memory_cold_bytes: expect.any(Number),
         memory_restored_bytes: expect.any(Number),
+        cpu_cold_ms: expect.any(Number),
+        cpu_restored_ms: expect.any(Number),
       });
+      // runc and criu did work, measured per child.
+      expect(r.cpu_restored_ms).toBeGreaterThan(0);
       expectOrdered(r.restore_first_response);
       expect(r.image_bytes).toBeGreaterThan(0);
       // Restored processes answered and are charged to their cgroup like cold ones.

@@ -60,6 +60,12 @@ export interface ImageResult {
   /** The cgroup's memory usage right after the first response, cold and restored (medians). */
   memory_cold_bytes: number;
   memory_restored_bytes: number;
+  /**
+   * CPU per start (medians): cold, the runtime's phases.cpuMs; restored, runc and criu's rusage
+   * plus the restored cgroup's usage at the first response.
+   */
+  cpu_cold_ms: number;
+  cpu_restored_ms: number;
 }
 export type RestoreResult = Record<RestoreImage, ImageResult>;
 
@@ -127,23 +133,48 @@ class Runc {
   /**
    * A command whose container keeps runc's stdio: /dev/null, so that nothing waits on a pipe
    * and the dumped process holds no file outside its mounts (the runtime's log files are).
+   * Resolves to the CPU milliseconds runc and its children (criu) used: bash waits for them and
+   * prints their rusage (`times`) on fd 3, as the runtime measures its own tools.
    */
-  detached(...a: string[]): Promise<void> {
+  detached(...a: string[]): Promise<number> {
     return new Promise((resolve, reject) => {
-      const p = spawn('runc', this.args(a), { stdio: 'ignore' });
+      const p = spawn('bash', ['-c', CPU_WRAPPER, 'runc', 'runc', ...this.args(a)], {
+        stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      });
+      let times = '';
+      p.stdio[3]?.on('data', (b: Buffer) => {
+        times += b.toString();
+      });
       p.on('error', reject);
-      p.on('exit', (code) =>
-        code === 0 ? resolve() : reject(new Error(`runc ${a[0]} exited ${code}; see ${this.o.log}`)),
+      p.on('close', (code) =>
+        code === 0
+          ? resolve(childCpuMs(times))
+          : reject(new Error(`runc ${a[0]} exited ${code}; see ${this.o.log}`)),
       );
     });
   }
 
-  async memoryBytes(id: string): Promise<number> {
+  /** The container's cgroup: memory charged (bytes) and CPU used (ms). */
+  async stats(id: string): Promise<{ memoryBytes: number; cpuMs: number }> {
     const ev = JSON.parse(await this.cmd('events', '--stats', id)) as {
-      data?: { memory?: { usage?: { usage?: number } } };
+      data?: { memory?: { usage?: { usage?: number } }; cpu?: { usage?: { total?: number } } };
     };
-    return ev.data?.memory?.usage?.usage ?? 0;
+    return {
+      memoryBytes: ev.data?.memory?.usage?.usage ?? 0,
+      cpuMs: (ev.data?.cpu?.usage?.total ?? 0) / 1e6,
+    };
   }
+}
+
+/** Runs "$@" with fd 3 closed, then prints the children's rusage to fd 3. */
+const CPU_WRAPPER = '"$@" 3>&-; s=$?; times >&3; exit $s';
+
+/** The children's user + system time from bash's `times` (its second line: "0m0.012s 0m0.020s"). */
+export function childCpuMs(times: string): number {
+  const line = times.trim().split('\n')[1] ?? '';
+  let ms = 0;
+  for (const m of line.matchAll(/(\d+)m([\d.]+)s/g)) ms += (Number(m[1]) * 60 + Number(m[2])) * 1000;
+  return ms;
 }
 
 async function time(fn: () => Promise<unknown>): Promise<number> {
@@ -182,6 +213,8 @@ async function measureImage(
   const restored: number[] = [];
   const memCold: number[] = [];
   const memRestored: number[] = [];
+  const cpuCold: number[] = [];
+  const cpuRestored: number[] = [];
   for (let i = 0; i < runs; i++) {
     let c: Container | undefined;
     const restoredId = `r${i}-${Date.now().toString(36)}`;
@@ -194,13 +227,16 @@ async function measureImage(
       const slot = c as Container;
       const p = slot.startPhases;
       coldRuntimeApp.push(coldMs - (p?.rootfsMs ?? 0) - (p?.networkMs ?? 0));
-      memCold.push(await runc.memoryBytes(slot.id));
+      memCold.push((await runc.stats(slot.id)).memoryBytes);
+      // The runtime's count: its tools (runc, CNI) and the container's cgroup up to readiness.
+      cpuCold.push(p?.cpuMs ?? 0);
       // The slot's process goes; its rootfs, network namespace and IP stay for the restore.
       await runc.cmd('delete', '--force', slot.id);
       const work = join(dir, `restore-${i}`);
+      let restoreCpuMs = 0;
       restored.push(
         await time(async () => {
-          await runc.detached(
+          restoreCpuMs = await runc.detached(
             'restore',
             '--detach',
             '--image-path',
@@ -214,7 +250,9 @@ async function measureImage(
           await firstResponse(slot.ip);
         }),
       );
-      memRestored.push(await runc.memoryBytes(restoredId));
+      const after = await runc.stats(restoredId);
+      memRestored.push(after.memoryBytes);
+      cpuRestored.push(restoreCpuMs + after.cpuMs);
       await rm(work, { recursive: true, force: true });
     } finally {
       await runc.cmd('delete', '--force', restoredId).catch(() => undefined);
@@ -229,6 +267,8 @@ async function measureImage(
     image_bytes: await du(join(dir, 'image')),
     memory_cold_bytes: median(memCold),
     memory_restored_bytes: median(memRestored),
+    cpu_cold_ms: median(cpuCold),
+    cpu_restored_ms: median(cpuRestored),
   };
 }
 
@@ -255,7 +295,8 @@ export async function runRestore(opts: RuntimeOptions, s: RestoreSettings): Prom
         `${name.padEnd(14)} create→first p50 ${r.create_first_response.p50_ms.toFixed(1)} ms ` +
           `(runtime+app ${r.create_runtime_app.p50_ms.toFixed(1)})   restore→first p50 ` +
           `${r.restore_first_response.p50_ms.toFixed(1)} ms   checkpoint ${r.checkpoint_ms.toFixed(0)} ms   ` +
-          `image ${(r.image_bytes / 2 ** 20).toFixed(1)} MiB   n ${s.runs}`,
+          `image ${(r.image_bytes / 2 ** 20).toFixed(1)} MiB   cpu cold ${r.cpu_cold_ms.toFixed(0)} ms, ` +
+          `restored ${r.cpu_restored_ms.toFixed(0)} ms   n ${s.runs}`,
       );
     }
     await mkdir(s.resultsDir, { recursive: true });
