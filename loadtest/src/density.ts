@@ -3,6 +3,8 @@ import { onBenchPlatform, WIDE_SUBNETS } from './platform.js';
 import { densitySettings, densityWorkerEnv, runDensity } from './scenarios/density.js';
 
 const settings = densitySettings(process.env);
-await onBenchPlatform('dens', { ...densityWorkerEnv, THAW_SUBNET: WIDE_SUBNETS.density }, (b) =>
-  runDensity(b, settings),
+await onBenchPlatform(
+  'dens',
+  { ...densityWorkerEnv(settings.budgetMiB), THAW_SUBNET: WIDE_SUBNETS.density },
+  (b) => runDensity(b, settings),
 );

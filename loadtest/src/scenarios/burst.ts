@@ -1,11 +1,15 @@
 /**
- * `burst` scenario: a function with a 50 ms handler and no minimum; 0 → CLIENTS concurrent
- * clients within one second, held HOLD_S seconds, then idle until the pool is back at its
- * minimum. Reports failed requests, latency, how long throughput takes to reach its steady
- * level, instances over time, and the return to the minimum after the idle time-to-live.
+ * `burst` scenario: a function with a 50 ms handler, no minimum and no idle age (the worker's
+ * keep-frozen default), scaled to zero on request (POST /v1/functions/burst/scale-to-zero);
+ * 0 → CLIENTS concurrent clients within one second, held HOLD_S seconds; then an idle gap of
+ * GAP_S seconds, longer than the old 10 s idle time-to-live, and a second identical burst,
+ * which should thaw the instances the first one started rather than create new ones.
+ * Reports failed requests, latency, how long throughput takes to reach its steady level and
+ * instances over time for the first burst, and the same for the second with its cold starts
+ * (the worker's instance starts counted over it).
  * The baseline, in the same run: the handler's own 50 ms, and the throughput CLIENTS clients
  * would get with no overhead at all (CLIENTS / 50 ms).
- * Writes <results>/burst.json and <results>/burst.png.
+ * Writes <results>/burst.json and <results>/burst.png (both bursts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,15 +23,18 @@ import {
   type SecondFigures,
   steadyLevel,
 } from '../figures.js';
-import type { BenchPlatform } from '../platform.js';
+import { closedLoop } from '../load.js';
+import { type BenchPlatform, workerSamples } from '../platform.js';
 import { Canvas, panel } from '../png.js';
+import { sumOf } from '../promtext.js';
 import { envInt, resultsDir } from '../settings.js';
 import { percentile, round } from '../stats.js';
 
 export interface BurstSettings {
   clients: number;
   holdS: number;
-  idleTtlMs: number;
+  /** Idle seconds between the two bursts. */
+  gapS: number;
   resultsDir: string;
 }
 
@@ -35,7 +42,7 @@ export function burstSettings(env: NodeJS.ProcessEnv): BurstSettings {
   return {
     clients: envInt(env, 'BENCH_CLIENTS', 64),
     holdS: envInt(env, 'BENCH_HOLD_S', 20),
-    idleTtlMs: envInt(env, 'BENCH_IDLE_TTL_MS', 10_000),
+    gapS: envInt(env, 'BENCH_GAP_S', 15),
     resultsDir: resultsDir(env),
   };
 }
@@ -55,21 +62,38 @@ export interface BurstResult {
   steady_rps: number;
   ideal_rps: number;
   handler_ms: number;
-  idle_ttl_s: number;
-  back_to_min_s_after_load: number | null;
+  gap_s: number;
   per_second: SecondFigures[];
+  /** Both bursts and the gap, from the start of the first. */
   instances: { t: number; instances: number; running: number }[];
+  second: SecondBurst;
+}
+
+export interface SecondBurst {
+  ramp_s: number | null;
+  p50_ms: number;
+  p99_ms: number;
+  /** Instance starts the worker counted during the second burst (any reason). */
+  cold_starts: number;
+  errors: number;
+  requests: number;
+  steady_rps: number;
+  /** Instances the pool held when the second burst began. */
+  instances_before: number;
+  per_second: SecondFigures[];
 }
 
 const HANDLER_MS = 50;
+/** Removing the deploy's instance, through NATS and the worker's pool. */
+const ZERO_WITHIN_MS = 30_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<BurstResult> {
   const { platform } = bench;
   const agent = new Agent({ connections: s.clients * 2, keepAliveTimeout: 30_000 });
   async function pool(): Promise<{ instances: number; running: number }> {
-    const res = await fetch(`${platform.gatewayUrl}/v1/functions/burst`, {
+    const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/burst`, {
       dispatcher: agent,
-      headers: { authorization: `Bearer ${platform.token}` },
     } as RequestInit);
     const fn = (await res.json()) as { workers: { instances: { state: string }[]; starting: number }[] };
     let instances = 0;
@@ -80,6 +104,8 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
     }
     return { instances, running };
   }
+  const starts = async () =>
+    sumOf(await workerSamples(platform), 'thaw_worker_instance_starts_total', { function: 'burst' });
 
   try {
     const digest = await bench.image('node-hello');
@@ -91,18 +117,21 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
         minInstances: 0,
         maxInstances: s.clients,
         concurrency: 1,
-        idleTtlMs: s.idleTtlMs,
         timeoutMs: 30_000,
       },
       platform.token,
     );
-    // The deploy's warm instance ages out first: the burst starts from zero.
-    const zeroBy = Date.now() + s.idleTtlMs + 30_000;
+    // The deploy's warm instance is removed on request: the first burst starts from zero.
+    const zero = await platform.fetch(`${platform.gatewayUrl}/v1/functions/burst/scale-to-zero`, {
+      method: 'POST',
+    });
+    if (zero.status !== 202) throw new Error(`scale-to-zero answered ${zero.status}`);
+    const zeroBy = Date.now() + ZERO_WITHIN_MS;
     while ((await pool()).instances > 0) {
       if (Date.now() > zeroBy) throw new Error('the pool did not scale to zero before the burst');
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
-    console.log(`pool at zero; ${s.clients} clients within 1 s, held ${s.holdS} s`);
+    console.log(`pool at zero; ${s.clients} clients within 1 s, held ${s.holdS} s, twice, ${s.gapS} s apart`);
 
     const t0 = performance.now();
     const now = () => (performance.now() - t0) / 1000;
@@ -112,62 +141,39 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
       while (sampling) {
         const p = await pool();
         samples.push({ t: now(), ...p });
-        await new Promise((r) => setTimeout(r, 250));
+        await sleep(250);
       }
     })();
-
-    const calls: Call[] = [];
     const url = `${platform.gatewayUrl}/fn/burst/sleep?ms=${HANDLER_MS}`;
+    let first: Call[];
+    let second: Call[];
+    let secondAt: number;
+    let instancesBefore: number;
+    let secondStarts: number;
     try {
-      await Promise.all(
-        Array.from({ length: s.clients }, async (_, i) => {
-          await new Promise((r) => setTimeout(r, (i * 1000) / s.clients));
-          while (now() < s.holdS + 1) {
-            const start = now();
-            let status = 0;
-            try {
-              const res = await fetch(url, { dispatcher: agent } as RequestInit);
-              await res.arrayBuffer();
-              status = res.status;
-            } catch {
-              status = 0;
-            }
-            calls.push({ start, end: now(), status });
-          }
-        }),
-      );
-    } catch (e) {
+      first = await closedLoop({ url, clients: s.clients, holdS: s.holdS, agent, t0 });
+      await sleep(s.gapS * 1000);
+      instancesBefore = (await pool()).instances;
+      const startsBefore = await starts();
+      secondAt = now();
+      second = await closedLoop({ url, clients: s.clients, holdS: s.holdS, agent, t0 });
+      secondStarts = (await starts()) - startsBefore;
+      await sleep(1000); // the chart shows the pool after the second burst too
+    } finally {
       sampling = false;
       await sampler.catch(() => undefined);
-      throw e;
     }
-    const loadEnd = now();
-    // Idle: wait for the pool to return to its minimum (zero).
-    let backAtMin: number | undefined;
-    while (now() < loadEnd + s.idleTtlMs / 1000 + 60) {
-      const last = samples.at(-1);
-      if (last && last.t > loadEnd && last.instances === 0) {
-        backAtMin = last.t;
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    sampling = false;
-    await sampler;
 
-    const ok = calls.filter((c) => c.status === 200);
-    if (ok.length === 0) throw new Error(`not one of ${calls.length} calls succeeded`);
-    const lat = ok.map((c) => (c.end - c.start) * 1000).sort((a, b) => a - b);
-    const seconds = perSecond(calls, Math.ceil(loadEnd));
-    const steady = steadyLevel(seconds, s.holdS);
-    const maxInstances = Math.max(0, ...samples.map((x) => x.instances));
+    const a = loadFigures(first, 0, s.holdS);
+    const b = loadFigures(second, secondAt, s.holdS);
+    const maxInstances = Math.max(0, ...samples.filter((x) => x.t < secondAt).map((x) => x.instances));
     const ideal = s.clients * (1000 / HANDLER_MS);
     const out: BurstResult = {
-      errors: calls.length - ok.length,
-      requests: calls.length,
-      p50_ms: round(percentile(lat, 50), 2),
-      p99_ms: round(percentile(lat, 99), 2),
-      ramp_s: rampSeconds(seconds, steady),
+      errors: a.errors,
+      requests: a.requests,
+      p50_ms: a.p50_ms,
+      p99_ms: a.p99_ms,
+      ramp_s: a.ramp_s,
       max_instances: maxInstances,
       max_instances_at_s: maxInstances
         ? firstReached(
@@ -181,31 +187,43 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
             maxInstances,
           )
         : null,
-      steady_rps: steady,
+      steady_rps: a.steady_rps,
       ideal_rps: ideal,
       handler_ms: HANDLER_MS,
-      idle_ttl_s: s.idleTtlMs / 1000,
-      back_to_min_s_after_load: backAtMin === undefined ? null : round(backAtMin - loadEnd, 1),
-      per_second: seconds,
+      gap_s: s.gapS,
+      per_second: a.per_second,
       instances: samples.map((x) => ({ t: round(x.t, 2), instances: x.instances, running: x.running })),
+      second: { ...b, cold_starts: secondStarts, instances_before: instancesBefore },
     };
+    for (const [name, f] of [
+      ['first', a],
+      ['second', out.second],
+    ] as const) {
+      console.log(
+        `${name}: errors ${f.errors} of ${f.requests}; p50 ${f.p50_ms} ms, p99 ${f.p99_ms} ms (handler ${HANDLER_MS} ms); ` +
+          `steady ${f.steady_rps} req/s of ${ideal} ideal; ramp ${f.ramp_s} s`,
+      );
+    }
     console.log(
-      `errors ${out.errors} of ${out.requests}; p50 ${out.p50_ms} ms, p99 ${out.p99_ms} ms (handler ${HANDLER_MS} ms); ` +
-        `steady ${steady} req/s of ${ideal} ideal; ramp ${out.ramp_s} s; max instances ${out.max_instances} ` +
-        `(at ${out.max_instances_at_s} s, all running at ${out.all_running_at_s} s); ` +
-        `back to 0 instances ${out.back_to_min_s_after_load} s after the load (idle TTL ${s.idleTtlMs / 1000} s)`,
+      `first: max instances ${out.max_instances} (all running at ${out.all_running_at_s} s); ` +
+        `second: ${instancesBefore} instances kept over the ${s.gapS} s gap, ${secondStarts} cold starts`,
     );
 
     const cv = new Canvas(1000, 720);
-    const xMax = Math.max(...samples.map((x) => x.t), loadEnd);
+    const xMax = Math.max(...samples.map((x) => x.t), now());
+    const rps = perSecond([...first, ...second], Math.ceil(xMax));
     panel(cv, { x: 80, y: 40, w: 880, h: 270 }, 'instances and requests/s (x 0.1) over time (s)', xMax, [
       { label: 'instances', color: [31, 119, 180], points: samples.map((x) => [x.t, x.instances]) },
       { label: 'running', color: [44, 160, 44], points: samples.map((x) => [x.t, x.running]) },
-      { label: 'req/s x 0.1', color: [150, 150, 150], points: seconds.map((p) => [p.t + 0.5, p.rps / 10]) },
+      { label: 'req/s x 0.1', color: [150, 150, 150], points: rps.map((p) => [p.t + 0.5, p.rps / 10]) },
     ]);
-    panel(cv, { x: 80, y: 400, w: 880, h: 270 }, 'latency (ms) per second of the load', xMax, [
-      { label: 'p50', color: [255, 127, 14], points: seconds.map((p) => [p.t + 0.5, p.p50]) },
-      { label: 'p99', color: [214, 39, 40], points: seconds.map((p) => [p.t + 0.5, p.p99]) },
+    panel(cv, { x: 80, y: 400, w: 880, h: 270 }, 'latency (ms) per second, both bursts', xMax, [
+      {
+        label: 'p50',
+        color: [255, 127, 14],
+        points: rps.filter((p) => p.rps).map((p) => [p.t + 0.5, p.p50]),
+      },
+      { label: 'p99', color: [214, 39, 40], points: rps.filter((p) => p.rps).map((p) => [p.t + 0.5, p.p99]) },
     ]);
     await mkdir(s.resultsDir, { recursive: true });
     await writeFile(join(s.resultsDir, 'burst.json'), `${JSON.stringify(out, null, 2)}\n`);
@@ -216,4 +234,27 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
     await agent.close();
     await deleteFunction(platform.gatewayUrl, 'burst', platform.token).catch(() => undefined);
   }
+}
+
+/** One burst's figures, its calls' times shifted to start at 0. */
+function loadFigures(
+  calls: Call[],
+  at: number,
+  holdS: number,
+): Omit<SecondBurst, 'cold_starts' | 'instances_before'> {
+  const shifted = calls.map((c) => ({ ...c, start: c.start - at, end: c.end - at }));
+  const ok = shifted.filter((c) => c.status === 200);
+  if (ok.length === 0) throw new Error(`not one of ${calls.length} calls succeeded`);
+  const lat = ok.map((c) => (c.end - c.start) * 1000).sort((x, y) => x - y);
+  const seconds = perSecond(shifted, Math.ceil(Math.max(...shifted.map((c) => c.end))));
+  const steady = steadyLevel(seconds, holdS);
+  return {
+    ramp_s: rampSeconds(seconds, steady),
+    p50_ms: round(percentile(lat, 50), 2),
+    p99_ms: round(percentile(lat, 99), 2),
+    errors: calls.length - ok.length,
+    requests: calls.length,
+    steady_rps: steady,
+    per_second: seconds,
+  };
 }

@@ -1,13 +1,19 @@
 /**
- * `cold` scenario: from the first request to a function with no instance (its pool scaled to
- * zero after the idle time-to-live) to its response, through the gateway, for `node-hello`
- * and `busybox-httpd`, RUNS runs each. The baseline, in the same run, is the second request to
+ * `cold` scenario: from the first request to a function with no instance to its response,
+ * through the gateway, for `node-hello` and `busybox-httpd`, RUNS runs each. Idle instances
+ * are kept frozen by default, so each function is scaled to zero on request (POST
+ * /v1/functions/:name/scale-to-zero): the function stays placed and its image on the host,
+ * which is the cold path a call meets in service (deleting and redeploying would start an
+ * instance at the deploy instead). The baseline, in the same run, is the second request to
  * the same function right after (a thaw of the instance the first one started).
+ * Each cold start's phases and CPU time come from the worker (the instance's `start` in
+ * GET /v1/functions/:name); medians per image, null where the worker does not report them.
  * Writes <results>/cold.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
+import { type FunctionView, type PhaseMedians, phaseMedians, type StartRecord, startOf } from '../phases.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
 import { ratio, type Summary, summarize } from '../stats.js';
@@ -26,13 +32,17 @@ export interface ColdResult {
   node: Summary;
   busybox: Summary;
   baseline_thaw: { node: Summary; busybox: Summary };
+  /** Median CPU milliseconds (user + system) one cold start cost. */
+  cpu_ms_per_start: { node: number | null; busybox: number | null };
+  /** Median wall milliseconds of each phase of a cold start. */
+  phases: { node: PhaseMedians; busybox: PhaseMedians };
 }
 
-const IDLE_TTL_MS = 1000;
+/** Removing every instance of the functions, through NATS and the worker's pool. */
+const ZERO_WITHIN_MS = 60_000;
 
 export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<ColdResult> {
   const { platform } = bench;
-  const auth = { authorization: `Bearer ${platform.token}` };
   async function timed(url: string): Promise<number> {
     const t0 = performance.now();
     const res = await fetch(url);
@@ -41,27 +51,28 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
     if (res.status !== 200) throw new Error(`${url}: ${res.status}`);
     return ms;
   }
-  async function instances(name: string): Promise<number> {
-    const fn = (await (
-      await fetch(`${platform.gatewayUrl}/v1/functions/${name}`, { headers: auth })
-    ).json()) as {
-      workers: { instances: unknown[]; starting: number }[];
-    };
-    return fn.workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
+  async function fnView(name: string): Promise<FunctionView> {
+    const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/${name}`);
+    return (await res.json()) as FunctionView;
   }
-  async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{ cold: Summary; warm: Summary }> {
+  const instances = async (name: string) =>
+    (await fnView(name)).workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
+  async function scenario(image: 'node-hello' | 'busybox-httpd'): Promise<{
+    cold: Summary;
+    warm: Summary;
+    starts: (StartRecord | null)[];
+  }> {
     const digest = await bench.image(image);
     const names = Array.from({ length: s.runs }, (_, i) => `cold-${image.split('-')[0]}-${i}`);
     try {
       for (const name of names) {
-        await deployFunction(
-          platform.gatewayUrl,
-          { name, image: digest, idleTtlMs: IDLE_TTL_MS, memoryMiB: 64 },
-          platform.token,
-        );
+        await deployFunction(platform.gatewayUrl, { name, image: digest, memoryMiB: 64 }, platform.token);
+        const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/${name}/scale-to-zero`, {
+          method: 'POST',
+        });
+        if (res.status !== 202) throw new Error(`${name}: scale-to-zero answered ${res.status}`);
       }
-      // Every pool goes to zero once its instance has been idle for the time-to-live.
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + ZERO_WITHIN_MS;
       for (const name of names) {
         while ((await instances(name)) > 0) {
           if (Date.now() > deadline) throw new Error(`${name} did not scale to zero`);
@@ -70,11 +81,17 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
       }
       const cold: number[] = [];
       const warm: number[] = [];
+      const starts: (StartRecord | null)[] = [];
+      // Once the worker is seen not to report phases, the other runs do not wait for them.
+      let reported = true;
       for (const name of names) {
         cold.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
         warm.push(await timed(`${platform.gatewayUrl}/fn/${name}/`));
+        const start: StartRecord | null = reported ? await startOf(() => fnView(name)) : null;
+        reported = start !== null;
+        starts.push(start);
       }
-      return { cold: summarize(cold), warm: summarize(warm) };
+      return { cold: summarize(cold), warm: summarize(warm), starts };
     } finally {
       for (const name of names)
         await deleteFunction(platform.gatewayUrl, name, platform.token).catch(() => undefined);
@@ -92,11 +109,18 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
         `next call (thaw) p50 ${v.warm.p50_ms.toFixed(2)} ms;  cold/thaw ${ratio(v.cold.p50_ms, v.warm.p50_ms).toFixed(0)}x`,
     );
   }
+  const nodePhases = phaseMedians(node.starts);
+  const busyboxPhases = phaseMedians(busybox.starts);
   const out: ColdResult = {
     node: node.cold,
     busybox: busybox.cold,
     baseline_thaw: { node: node.warm, busybox: busybox.warm },
+    cpu_ms_per_start: { node: nodePhases.cpuMs, busybox: busyboxPhases.cpuMs },
+    phases: { node: nodePhases, busybox: busyboxPhases },
   };
+  console.log(
+    `cold start phases (median ms): node ${JSON.stringify(nodePhases)}; busybox ${JSON.stringify(busyboxPhases)}`,
+  );
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'cold.json'), `${JSON.stringify(out, null, 2)}\n`);
   console.log(`wrote ${join(s.resultsDir, 'cold.json')}`);

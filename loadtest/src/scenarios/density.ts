@@ -1,9 +1,12 @@
 /**
- * `density` scenario: how many frozen instances one worker holds, the host memory each costs,
- * and the CPU the worker uses while they sit frozen. BUSYBOX instances of `busybox-httpd`,
- * then (after those are removed) NODE instances of `node-hello`, spread over functions of
- * 100 instances each. Host memory per instance is the drop in MemAvailable from before the
- * functions were deployed to when all their instances are frozen, divided by their number.
+ * `density` scenario: how many frozen instances one worker holds within its memory budget
+ * (THAW_MEMORY_MIB = BENCH_DENSITY_MIB), the host memory each costs, and the CPU the worker and
+ * its instances use while they sit frozen. Functions of up to 100 instances (minInstances =
+ * maxInstances) are deployed one after another, `busybox-httpd` first, then (after those are
+ * removed) `node-hello`, until the count stops growing: the worker refuses starts (its budget),
+ * the host gets tight (MemAvailable under HOST_FLOOR_MIB), the safety cap or the time runs out.
+ * What stopped it is reported with its figures (charged memory, tasks, start failures).
+ * Host memory per instance is the drop in MemAvailable over the fill, divided by the count.
  * The baseline, in the same run: the worker's CPU while it holds no instance at all.
  * Writes <results>/density.json.
  */
@@ -11,15 +14,24 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
-import type { BenchPlatform } from '../platform.js';
-import { cpuPercent, parseCpuSeconds, parseMemAvailableMiB } from '../proc.js';
+import { platformCpuSeconds } from '../cgroup-usage.js';
+import { type BenchPlatform, workerSamples } from '../platform.js';
+import { cpuPercent, parseMemAvailableMiB } from '../proc.js';
+import { sumBy } from '../promtext.js';
 import { envInt, resultsDir } from '../settings.js';
 import { round } from '../stats.js';
 
 export interface DensitySettings {
+  /** Safety caps: the fill stops there even with room left. */
   busybox: number;
   node: number;
-  /** Seconds over which the worker's idle CPU is measured. */
+  /** The worker's THAW_MEMORY_MIB (densityWorkerEnv); only reported here. */
+  budgetMiB: number;
+  /** Longest fill per image, in seconds. */
+  maxSeconds: number;
+  /** Seconds without a new frozen instance after which the fill counts as stopped. */
+  stallSeconds: number;
+  /** Seconds over which idle CPU is measured. */
   idleSeconds: number;
   /** Waits for the host's memory to settle: after the upload, and once all are frozen. */
   settleBeforeMs: number;
@@ -29,8 +41,11 @@ export interface DensitySettings {
 
 export function densitySettings(env: NodeJS.ProcessEnv): DensitySettings {
   return {
-    busybox: envInt(env, 'BENCH_BUSYBOX', 500),
-    node: envInt(env, 'BENCH_NODE', 200),
+    busybox: envInt(env, 'BENCH_BUSYBOX', 10_000),
+    node: envInt(env, 'BENCH_NODE', 5_000),
+    budgetMiB: envInt(env, 'BENCH_DENSITY_MIB', 8192, 16),
+    maxSeconds: envInt(env, 'BENCH_DENSITY_MAX_S', 1800),
+    stallSeconds: envInt(env, 'BENCH_DENSITY_STALL_S', 20),
     idleSeconds: envInt(env, 'BENCH_IDLE_SECONDS', 10),
     settleBeforeMs: 2000,
     settleAfterMs: 3000,
@@ -39,104 +54,157 @@ export function densitySettings(env: NodeJS.ProcessEnv): DensitySettings {
 }
 
 /** Hundreds of containers starting at once on two cores take longer than the default allows. */
-export const densityWorkerEnv = { START_TIMEOUT_MS: '60000' };
+export function densityWorkerEnv(budgetMiB?: number): Record<string, string> {
+  return { START_TIMEOUT_MS: '60000', ...(budgetMiB ? { THAW_MEMORY_MIB: String(budgetMiB) } : {}) };
+}
+
+/** Below this much MemAvailable the fill stops: the host, not the budget, would decide then. */
+export const HOST_FLOOR_MIB = 2048;
+
+export type StoppedBy = 'budget' | 'host-memory' | 'start-failures' | 'cap' | 'time';
 
 export interface Fill {
   instances: number;
   mib_per_instance: number;
   idle_cpu_pct: number;
   seconds_to_fill: number;
+  stopped_by: StoppedBy;
+  /** What the worker charged its instances (heartbeat memoryMiB; null where not reported). */
+  charged_mib: number | null;
+  mem_available_mib: number;
+  /** Tasks (threads) on the host and the kernel's pid_max, from /proc. */
+  tasks: number;
+  pid_max: number;
+  /** Instance starts by result during the fill (worker metrics). */
+  starts_by_result: Record<string, number>;
 }
 
 export interface DensityResult {
-  busybox: { instances: number; mib_per_instance: number };
-  node: { instances: number; mib_per_instance: number };
+  busybox: { instances: number; mib_per_instance: number; stopped_by: StoppedBy };
+  node: { instances: number; mib_per_instance: number; stopped_by: StoppedBy };
   idle_cpu_pct: number;
+  budget_mib: number;
   detail: { busybox: Fill; node: Fill; baseline_idle_cpu_pct_no_instances: number };
 }
 
 const PER_FUNCTION = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const memAvailableMiB = () => parseMemAvailableMiB(readFileSync('/proc/meminfo', 'utf8'));
+const tasks = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[3]?.split('/')[1]);
+const pidMax = () => Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim());
+
+interface Held {
+  frozen: number;
+  total: number;
+  charged: number | null;
+}
 
 export async function runDensity(bench: BenchPlatform, s: DensitySettings): Promise<DensityResult> {
   const { platform } = bench;
   const workerPid = platform.worker?.pid;
   if (!workerPid) throw new Error('no worker process');
-  const memAvailableMiB = () => parseMemAvailableMiB(readFileSync('/proc/meminfo', 'utf8'));
-  const cpuSeconds = () => parseCpuSeconds(readFileSync(`/proc/${workerPid}/stat`, 'utf8'));
   async function idleCpuPct(): Promise<number> {
-    const c0 = cpuSeconds();
+    const c0 = platformCpuSeconds(workerPid as number, bench.rt.cgroupParent);
     const t0 = performance.now();
     await sleep(s.idleSeconds * 1000);
-    return cpuPercent(cpuSeconds() - c0, (performance.now() - t0) / 1000);
+    const used = platformCpuSeconds(workerPid as number, bench.rt.cgroupParent) - c0;
+    return cpuPercent(used, (performance.now() - t0) / 1000);
   }
 
   /** Instances of `names` on the workers, from their heartbeats (works for deleted functions too). */
-  async function frozenCount(names: string[]): Promise<{ frozen: number; total: number }> {
-    const { workers } = (await (
-      await fetch(`${platform.gatewayUrl}/v1/workers`, {
-        headers: { authorization: `Bearer ${platform.token}` },
-      })
-    ).json()) as {
-      workers: { functions: { name: string; starting: number; instances: { state: string }[] }[] }[];
+  async function held(names: string[]): Promise<Held> {
+    const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`);
+    const { workers } = (await res.json()) as {
+      workers: {
+        functions: { name: string; starting: number; instances: { state: string; memoryMiB?: number }[] }[];
+      }[];
     };
-    let frozen = 0;
-    let total = 0;
+    const out: Held = { frozen: 0, total: 0, charged: null };
     for (const f of workers.flatMap((w) => w.functions)) {
       if (!names.includes(f.name)) continue;
-      total += f.instances.length + f.starting;
-      frozen += f.instances.filter((i) => i.state === 'frozen').length;
+      out.total += f.instances.length + f.starting;
+      out.frozen += f.instances.filter((i) => i.state === 'frozen').length;
+      for (const i of f.instances)
+        if (i.memoryMiB !== undefined) out.charged = (out.charged ?? 0) + i.memoryMiB;
     }
-    return { frozen, total };
+    return out;
   }
+  const startsByResult = async () =>
+    sumBy(await workerSamples(platform), 'thaw_worker_instance_starts_total', 'result');
 
-  async function fill(
-    image: 'busybox-httpd' | 'node-hello',
-    count: number,
-    memoryMiB: number,
-  ): Promise<Fill> {
+  async function fill(image: 'busybox-httpd' | 'node-hello', cap: number, memoryMiB: number): Promise<Fill> {
     const digest = await bench.image(image);
     await sleep(s.settleBeforeMs);
     const before = memAvailableMiB();
+    const startsBefore = await startsByResult();
     const names: string[] = [];
     const t0 = performance.now();
+    const elapsedS = () => (performance.now() - t0) / 1000;
+    let last: Held = { frozen: 0, total: 0, charged: null };
+    let stoppedBy: StoppedBy | undefined;
     try {
-      for (let i = 0; i * PER_FUNCTION < count; i++) {
-        const n = Math.min(PER_FUNCTION, count - i * PER_FUNCTION);
-        const name = `dens-${image.split('-')[0]}-${i}`;
-        names.push(name);
-        await deployFunction(
-          platform.gatewayUrl,
-          { name, image: digest, minInstances: n, maxInstances: n, memoryMiB, idleTtlMs: 3_600_000 },
-          platform.token,
-        );
-      }
-      let last = { frozen: 0, total: 0 };
-      const deadline = Date.now() + 30 * 60_000;
-      while (last.frozen < count) {
-        if (Date.now() > deadline) throw new Error(`only ${last.frozen} of ${count} frozen after 30 minutes`);
+      let asked = 0;
+      let progressAt = performance.now();
+      while (!stoppedBy) {
+        // Deploy the next function once every instance asked for so far is frozen.
+        if (last.frozen >= asked) {
+          if (asked >= cap) {
+            stoppedBy = 'cap';
+            break;
+          }
+          const n = Math.min(PER_FUNCTION, cap - asked);
+          const name = `dens-${image.split('-')[0]}-${names.length}`;
+          names.push(name);
+          const spec = { name, image: digest, minInstances: n, maxInstances: n, memoryMiB };
+          await deployFunction(platform.gatewayUrl, spec, platform.token);
+          asked += n;
+        }
         await sleep(1000);
-        last = await frozenCount(names);
+        const now = await held(names);
+        if (now.frozen > last.frozen) progressAt = performance.now();
+        last = now;
+        if (memAvailableMiB() < HOST_FLOOR_MIB) stoppedBy = 'host-memory';
+        else if (elapsedS() > s.maxSeconds) stoppedBy = 'time';
+        else if (performance.now() - progressAt > s.stallSeconds * 1000) {
+          // No new instance for a while: the budget is full, or starts fail for another reason.
+          const full = last.charged !== null && last.charged + memoryMiB > s.budgetMiB;
+          stoppedBy = full ? 'budget' : 'start-failures';
+        }
       }
-      const seconds = (performance.now() - t0) / 1000;
+      const seconds = elapsedS();
       await sleep(s.settleAfterMs); // page cache and slabs settle
-      const used = before - memAvailableMiB();
+      last = await held(names);
+      const available = memAvailableMiB();
+      const used = before - available;
       const cpu = await idleCpuPct();
-      console.log(
-        `${image}: ${last.frozen} frozen in ${seconds.toFixed(0)} s; ${(used / last.frozen).toFixed(2)} MiB of host memory each; worker idle CPU ${cpu}% of a core`,
-      );
-      return {
+      const startsAfter = await startsByResult();
+      const starts: Record<string, number> = {};
+      for (const [k, v] of Object.entries(startsAfter)) starts[k] = v - (startsBefore[k] ?? 0);
+      const f: Fill = {
         instances: last.frozen,
-        mib_per_instance: round(used / last.frozen, 2),
+        mib_per_instance: last.frozen ? round(used / last.frozen, 2) : 0,
         idle_cpu_pct: cpu,
         seconds_to_fill: Math.round(seconds),
+        stopped_by: stoppedBy,
+        charged_mib: last.charged === null ? null : round(last.charged, 1),
+        mem_available_mib: Math.round(available),
+        tasks: tasks(),
+        pid_max: pidMax(),
+        starts_by_result: starts,
       };
+      console.log(
+        `${image}: ${f.instances} frozen in ${f.seconds_to_fill} s, stopped by ${f.stopped_by} ` +
+          `(charged ${f.charged_mib} of ${s.budgetMiB} MiB, MemAvailable ${f.mem_available_mib} MiB, ` +
+          `${f.tasks} of ${f.pid_max} tasks, starts ${JSON.stringify(starts)}); ` +
+          `${f.mib_per_instance} MiB of host memory each; idle CPU ${cpu}% of a core`,
+      );
+      return f;
     } finally {
       for (const name of names)
         await deleteFunction(platform.gatewayUrl, name, platform.token).catch(() => undefined);
       const gone = Date.now() + 10 * 60_000;
       const left = () =>
-        frozenCount(names).then(
+        held(names).then(
           (c) => c.total,
           () => 0,
         );
@@ -148,10 +216,16 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
   console.log(`worker idle CPU with no instance: ${baselineCpu}% of a core`);
   const busybox = await fill('busybox-httpd', s.busybox, 16);
   const node = await fill('node-hello', s.node, 64);
+  const short = (f: Fill) => ({
+    instances: f.instances,
+    mib_per_instance: f.mib_per_instance,
+    stopped_by: f.stopped_by,
+  });
   const out: DensityResult = {
-    busybox: { instances: busybox.instances, mib_per_instance: busybox.mib_per_instance },
-    node: { instances: node.instances, mib_per_instance: node.mib_per_instance },
+    busybox: short(busybox),
+    node: short(node),
     idle_cpu_pct: Math.max(busybox.idle_cpu_pct, node.idle_cpu_pct),
+    budget_mib: s.budgetMiB,
     detail: { busybox, node, baseline_idle_cpu_pct_no_instances: baselineCpu },
   };
   await mkdir(s.resultsDir, { recursive: true });
