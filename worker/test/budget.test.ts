@@ -205,7 +205,10 @@ describe('worker memory budget: keep frozen, charge by usage, evict by GDSF', ()
     const evictedBefore = worker.service
       .heartbeatMessage()
       .functions.reduce((sum, f) => sum + (f.removed?.memory ?? 0), 0);
-    expect((await call('n1', '/')).headers?.get(InvokeHeader.status)).toBe('200');
+    const calling = call('n1', '/sleep?ms=500');
+    // Running, it is charged its whole limit again.
+    expect(await until(() => fnOf('n1')?.instances[0]?.memoryMiB === 64, 5000)).toBe(true);
+    expect((await calling).headers?.get(InvokeHeader.status)).toBe('200');
     const evictedAfter = worker.service
       .heartbeatMessage()
       .functions.reduce((sum, f) => sum + (f.removed?.memory ?? 0), 0);
