@@ -5,6 +5,7 @@
  * vvar_vclock mapping of Linux ≥ 6.13 and fails there (docs/snapshot-restore.md), so without
  * one the smoke run is skipped and says why.
  */
+import { existsSync } from 'node:fs';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { describe, expect, it } from 'vitest';
 import {
@@ -36,6 +37,17 @@ describe('restore settings', () => {
   it('say a criu that fails its check does not work, with its output', async () => {
     expect(await criuWorks('false')).toEqual({ ok: false, output: expect.any(String) });
     expect((await criuWorks('/nonexistent/criu')).output).toMatch(/ENOENT/);
+  });
+});
+
+describe('restore without a working criu', () => {
+  it('stops before any container, names the failed check, and removes the scratch state folder', async () => {
+    const rt = scratchRuntimeOptions('ltrestorebad');
+    await expect(
+      runRestore(rt, { ...settings, criu: 'false', runs: 1, resultsDir: results }),
+    ).rejects.toThrow(/criu check failed with false/);
+    expect(existsSync(rt.stateDir)).toBe(false);
+    expect(residueOf(rt)).toEqual([]);
   });
 });
 

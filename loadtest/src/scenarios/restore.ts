@@ -274,16 +274,17 @@ async function measureImage(
 
 /** Opens a runtime on `opts`, measures, and closes it (it removes what it made). */
 export async function runRestore(opts: RuntimeOptions, s: RestoreSettings): Promise<RestoreResult> {
-  const check = await criuWorks(s.criu);
-  if (!check.ok)
-    throw new Error(`criu check failed with ${s.criu}, restore cannot work here:\n${check.output}`);
-  const { runtime } = await Runtime.open(opts);
   const runc = new Runc({
     root: join(opts.runDir, 'runc'),
     criu: s.criu,
     log: join(opts.stateDir, 'runc.log'),
   });
+  let runtime: Runtime | undefined;
   try {
+    const check = await criuWorks(s.criu);
+    if (!check.ok)
+      throw new Error(`criu check failed with ${s.criu}, restore cannot work here:\n${check.output}`);
+    ({ runtime } = await Runtime.open(opts));
     const store = new ImageStore(join(opts.stateDir, 'images'));
     const out = {} as RestoreResult;
     for (const name of s.images) {
@@ -304,7 +305,8 @@ export async function runRestore(opts: RuntimeOptions, s: RestoreSettings): Prom
     console.log(`wrote ${join(s.resultsDir, 'restore.json')}`);
     return out;
   } finally {
-    await runtime.close();
+    // scratchRuntimeOptions made the state folder: it goes even when the check or open failed.
+    await runtime?.close();
     await rm(opts.stateDir, { recursive: true, force: true });
     await rm(opts.runDir, { recursive: true, force: true });
   }
