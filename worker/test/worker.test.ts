@@ -299,6 +299,36 @@ describe('worker', () => {
     expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBe(1);
   }, 20_000);
 
+  it('keeps a burst’s instances frozen after it, so the next burst thaws them: no new start', async () => {
+    await place(fnRecord('bursty', { maxInstances: 4, concurrency: 1 }));
+    // Calls longer than a start on a loaded host, so that the burst needs its own instances.
+    const burst = (n: number) =>
+      Promise.all(Array.from({ length: n }, (_, i) => invoke('bursty', `/sleep?ms=2000&i=${i}`)));
+    expect((await burst(4)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    const bursty = () => worker.service.heartbeatMessage().functions.find((f) => f.name === 'bursty');
+    const allFrozen = () =>
+      bursty()?.starting === 0 && bursty()?.instances.every((i) => i.state === 'frozen') === true;
+    expect(await until(allFrozen, 10_000)).toBe(true);
+    const n = instancesOf('bursty');
+    expect(n).toBeGreaterThan(1);
+    // Idle well past the autoscaler's tick: no timer removes them (no idleTtlMs).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(instancesOf('bursty')).toBe(n);
+    const requestStarts = async () =>
+      sample(await metrics(), 'thaw_worker_instance_starts_total', {
+        function: 'bursty',
+        reason: 'request',
+        result: 'ok',
+      }) ?? 0;
+    const before = await requestStarts();
+    expect((await burst(n)).every((r) => r.status === 200)).toBe(true);
+    expect(await requestStarts()).toBe(before);
+    expect(bursty()?.removed).toEqual({});
+    const ids = bursty()?.instances.map((i) => i.id) ?? [];
+    nc.publish(subj.functionRemoved, json.encode({ name: 'bursty' }));
+    expect(await until(() => !worker.runtime.list().some((c) => ids.includes(c.id)), 10_000)).toBe(true);
+  }, 45_000);
+
   it('runs a call once when a resent copy of it arrives too', async () => {
     const h = headers();
     h.set(InvokeHeader.method, 'GET');
