@@ -32,6 +32,22 @@ export type WarmLevel = `c${(typeof WARM_CONNECTIONS)[number]}`;
 export type WarmFigures = LoadFigures & { errors: number };
 export type WarmResult = Record<'gateway' | 'direct', Record<WarmLevel, WarmFigures>>;
 
+/**
+ * The URL of the one running container. Only a created container has a state.json: the worker
+ * also keeps a bundle prepared ahead (rootfs and network, no process) for the next start.
+ */
+async function theOneContainer(containersDir: string): Promise<string> {
+  const states: { ip: string; port: number }[] = [];
+  for (const bundle of await readdir(containersDir)) {
+    const text = await readFile(join(containersDir, bundle, 'state.json'), 'utf8').catch(() => undefined);
+    if (text) states.push(JSON.parse(text) as { ip: string; port: number });
+  }
+  const [state] = states;
+  if (!state || states.length !== 1)
+    throw new Error(`expected the one container of "warm", found ${states.length}`);
+  return `http://${state.ip}:${state.port}/bench`;
+}
+
 export async function runWarm(bench: BenchPlatform, s: WarmSettings): Promise<WarmResult> {
   const { platform, rt } = bench;
   const digest = await bench.image('node-hello');
@@ -44,12 +60,7 @@ export async function runWarm(bench: BenchPlatform, s: WarmSettings): Promise<Wa
   const gatewayUrl = `${platform.gatewayUrl}/fn/warm/bench`;
   const first = await fetch(gatewayUrl);
   if (first.status !== 200) throw new Error(`warm-up call failed: ${first.status} ${await first.text()}`);
-  const bundles = await readdir(join(rt.stateDir, 'containers'));
-  if (bundles.length !== 1) throw new Error(`expected the one container of "warm", found ${bundles.length}`);
-  const state = JSON.parse(
-    await readFile(join(rt.stateDir, 'containers', bundles[0] as string, 'state.json'), 'utf8'),
-  ) as { ip: string; port: number };
-  const directUrl = `http://${state.ip}:${state.port}/bench`;
+  const directUrl = await theOneContainer(join(rt.stateDir, 'containers'));
 
   const out: WarmResult = {
     gateway: {} as Record<WarmLevel, WarmFigures>,
