@@ -15,7 +15,7 @@ describe('FunctionSpec', () => {
       minInstances: 0,
       maxInstances: 10,
       concurrency: 1,
-      idleTtlMs: 60_000,
+      // No idle age: idle instances stay frozen until their memory is needed.
       invokeAuth: 'public',
       asyncConcurrency: 10,
       asyncAttempts: 3,
