@@ -104,3 +104,19 @@ export async function workerSamples(platform: Platform): Promise<Sample[]> {
   if (res.status !== 200) throw new Error(`${platform.workerMetricsUrl}: ${res.status}`);
   return parseSamples(await res.text());
 }
+
+/** Waits until the worker's heartbeat lists no function, so closing it has nothing to remove. */
+export async function untilNoInstances(platform: Platform, withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (Date.now() < deadline) {
+    const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`).catch(() => undefined);
+    const body = (await res?.json().catch(() => undefined)) as
+      | { workers: { functions: { instances: unknown[]; starting: number }[] }[] }
+      | undefined;
+    const left = body?.workers
+      .flatMap((w) => w.functions)
+      .reduce((n, f) => n + f.instances.length + f.starting, 0);
+    if (left === 0) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -145,6 +145,7 @@ describe('cold, burst and density scenarios on one platform', () => {
     const fill = (instances: number) => ({
       instances,
       mib_per_instance: expect.any(Number),
+      cgroup_mib_per_instance: expect.any(Number),
       idle_cpu_pct: expect.any(Number),
       seconds_to_fill: expect.any(Number),
       stopped_by: 'cap',
@@ -167,6 +168,7 @@ describe('cold, burst and density scenarios on one platform', () => {
       expect(Number.isFinite(f.mib_per_instance)).toBe(true);
       expect(f.idle_cpu_pct).toBeGreaterThanOrEqual(0);
       expect(f.seconds_to_fill).toBeGreaterThanOrEqual(0);
+      expect(f.cgroup_mib_per_instance).toBeGreaterThan(0);
       expect(f.tasks).toBeGreaterThan(0);
       expect(f.tasks).toBeLessThanOrEqual(f.pid_max);
     }

@@ -50,10 +50,12 @@ describe('trace scenario', () => {
     for (const d of [out.detail.thaw, out.detail.fixed]) {
       expect(d.calls).toBe(calls);
       expect(d.errors).toBe(0);
+      expect(d.errors_by_status).toEqual({});
       // Every call reached the worker once; the gateway retries nothing here.
       expect(d.invocations).toBe(calls);
       expect(d.cold_starts).toBeLessThanOrEqual(calls);
       expect(d.starts_by_reason.request ?? 0).toBe(d.cold_starts);
+      expect(d.starts_by_result.ok ?? 0).toBeGreaterThanOrEqual(d.cold_starts);
     }
     expect(out.detail.keep_alive_ms).toBe(keepAliveMs(s));
     expect(out.detail.compression).toBe(720);

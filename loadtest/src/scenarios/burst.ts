@@ -73,7 +73,7 @@ export interface SecondBurst {
   ramp_s: number | null;
   p50_ms: number;
   p99_ms: number;
-  /** Instance starts the worker counted during the second burst (any reason). */
+  /** Instances the worker started during the second burst (any reason; refused starts are not). */
   cold_starts: number;
   errors: number;
   requests: number;
@@ -105,7 +105,10 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
     return { instances, running };
   }
   const starts = async () =>
-    sumOf(await workerSamples(platform), 'thaw_worker_instance_starts_total', { function: 'burst' });
+    sumOf(await workerSamples(platform), 'thaw_worker_instance_starts_total', {
+      function: 'burst',
+      result: 'ok',
+    });
 
   try {
     const digest = await bench.image('node-hello');

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
-import { platformCpuSeconds } from '../cgroup-usage.js';
+import { parentMemoryMiB, platformCpuSeconds } from '../cgroup-usage.js';
 import { type BenchPlatform, workerSamples } from '../platform.js';
 import { cpuPercent, parseMemAvailableMiB } from '../proc.js';
 import { sumBy } from '../promtext.js';
@@ -66,6 +66,8 @@ export type StoppedBy = 'budget' | 'host-memory' | 'start-failures' | 'cap' | 't
 export interface Fill {
   instances: number;
   mib_per_instance: number;
+  /** The instances' cgroup parent's memory usage per instance: unmoved by the host's other tenants. */
+  cgroup_mib_per_instance: number;
   idle_cpu_pct: number;
   seconds_to_fill: number;
   stopped_by: StoppedBy;
@@ -175,6 +177,7 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
       await sleep(s.settleAfterMs); // page cache and slabs settle
       last = await held(names);
       const available = memAvailableMiB();
+      const cgroupMiB = parentMemoryMiB(bench.rt.cgroupParent);
       const used = before - available;
       const cpu = await idleCpuPct();
       const startsAfter = await startsByResult();
@@ -183,6 +186,7 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
       const f: Fill = {
         instances: last.frozen,
         mib_per_instance: last.frozen ? round(used / last.frozen, 2) : 0,
+        cgroup_mib_per_instance: last.frozen ? round(cgroupMiB / last.frozen, 2) : 0,
         idle_cpu_pct: cpu,
         seconds_to_fill: Math.round(seconds),
         stopped_by: stoppedBy,
@@ -196,7 +200,7 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
         `${image}: ${f.instances} frozen in ${f.seconds_to_fill} s, stopped by ${f.stopped_by} ` +
           `(charged ${f.charged_mib} of ${s.budgetMiB} MiB, MemAvailable ${f.mem_available_mib} MiB, ` +
           `${f.tasks} of ${f.pid_max} tasks, starts ${JSON.stringify(starts)}); ` +
-          `${f.mib_per_instance} MiB of host memory each; idle CPU ${cpu}% of a core`,
+          `${f.mib_per_instance} MiB of host memory each (${f.cgroup_mib_per_instance} MiB in their cgroups); idle CPU ${cpu}% of a core`,
       );
       return f;
     } finally {

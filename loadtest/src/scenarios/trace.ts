@@ -13,8 +13,7 @@ import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
 import { Agent } from 'undici';
 import { parentMemoryMiB, platformCpuSeconds } from '../cgroup-usage.js';
-import type { BenchPlatform } from '../platform.js';
-import { workerSamples } from '../platform.js';
+import { type BenchPlatform, untilNoInstances, workerSamples } from '../platform.js';
 import { cpuPercent } from '../proc.js';
 import { type Sample, sumBy, sumOf } from '../promtext.js';
 import { envInt, resultsDir } from '../settings.js';
@@ -69,9 +68,14 @@ export interface PolicyFigures {
 export interface PolicyDetail {
   calls: number;
   errors: number;
+  /** Failed calls by HTTP status ("0": no answer within the call timeout, or no connection). */
+  errors_by_status: Record<string, number>;
   invocations: number;
   cold_starts: number;
+  /** Started instances by why (refused starts not counted). */
   starts_by_reason: Record<string, number>;
+  /** Start attempts by result: ok, or the error code (OVERLOADED: no memory for one). */
+  starts_by_result: Record<string, number>;
   removals_by_reason: Record<string, number>;
   wall_s: number;
 }
@@ -120,6 +124,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STARTS = 'thaw_worker_instance_starts_total';
 const CALLS = 'thaw_worker_invocations_total';
 const REMOVALS = 'thaw_worker_instance_removals_total';
+/** A cold start: an instance a call had to start, that started (a refused start is an error). */
+const COLD = { reason: 'request', result: 'ok' };
 /** Calls that wait longer than this count as errors: a cold start under load takes seconds, not this. */
 const CALL_TIMEOUT_MS = 30_000;
 /** Removing ~100 functions' instances on a busy 2-core host. */
@@ -128,6 +134,19 @@ const GONE_WITHIN_MS = 120_000;
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+const startedBy = (x: Sample[]) =>
+  sumBy(
+    x.filter((m) => m.labels.result === 'ok'),
+    STARTS,
+    'reason',
+  );
+
+function byStatus(calls: { status: number }[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of calls) out[String(c.status)] = (out[String(c.status)] ?? 0) + 1;
   return out;
 }
 
@@ -189,8 +208,7 @@ export async function playTrace(
     const wallS = (performance.now() - t0) / 1000;
     const after = await workerSamples(platform);
     const count = (x: Sample[], name: string, m = {}) => sumOf(x, name, m);
-    const coldStarts =
-      count(after, STARTS, { reason: 'request' }) - count(before, STARTS, { reason: 'request' });
+    const coldStarts = count(after, STARTS, COLD) - count(before, STARTS, COLD);
     const invocations = count(after, CALLS) - count(before, CALLS);
 
     // Quiet: every instance kept as the policy keeps it; the worker and all instances' CPU.
@@ -217,9 +235,11 @@ export async function playTrace(
     const detail: PolicyDetail = {
       calls: calls.length,
       errors: calls.length - ok.length,
+      errors_by_status: byStatus(calls.filter((c) => c.status !== 200)),
       invocations,
       cold_starts: coldStarts,
-      starts_by_reason: delta(sumBy(after, STARTS, 'reason'), sumBy(before, STARTS, 'reason')),
+      starts_by_reason: delta(startedBy(after), startedBy(before)),
+      starts_by_result: delta(sumBy(after, STARTS, 'result'), sumBy(before, STARTS, 'result')),
       removals_by_reason: delta(sumBy(after, REMOVALS, 'reason'), sumBy(before, REMOVALS, 'reason')),
       wall_s: round(wallS, 1),
     };
@@ -232,24 +252,7 @@ export async function playTrace(
     await agent.close();
     for (const f of trace.functions)
       await deleteFunction(platform.gatewayUrl, f.name, platform.token).catch(() => undefined);
-    await instancesGone(bench, GONE_WITHIN_MS);
-  }
-}
-
-/** Waits until the worker's heartbeat lists no function, so closing it has nothing to remove. */
-async function instancesGone(bench: BenchPlatform, withinMs: number): Promise<void> {
-  const { platform } = bench;
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`).catch(() => undefined);
-    const body = (await res?.json().catch(() => undefined)) as
-      | { workers: { functions: { instances: unknown[]; starting: number }[] }[] }
-      | undefined;
-    const left = body?.workers
-      .flatMap((w) => w.functions)
-      .reduce((n, f) => n + f.instances.length + f.starting, 0);
-    if (left === 0) return;
-    await sleep(500);
+    await untilNoInstances(bench.platform, GONE_WITHIN_MS);
   }
 }
 
