@@ -61,24 +61,32 @@ describe('prepared network namespaces and root filesystems', () => {
       await serves(a);
       await until(() => runtime.preparedCounts().netns === 2);
 
-      await runtime.prepare(image);
-      expect(runtime.preparedCounts()).toEqual({ netns: 1, rootfs: 1 });
-      const preparedIds = await netnsIds(runtime);
+      await runtime.prepare({ image, port: 8080 });
+      expect(runtime.preparedCounts().rootfs).toBe(1);
+      // Created by the OCI runtime ahead, not started: a start only starts it.
+      const [preparedId] = (await runtime.residue()).runc.filter((id) => id !== a.id);
+      expect(preparedId).toBeDefined();
       const b = await runtime.create({ image, port: 8080 });
-      expect(preparedIds).toContain(b.id);
+      expect(b.id).toBe(preparedId);
       expect(b.startPhases).toMatchObject({ rootfsMs: 0, networkMs: 0 });
       await serves(b);
       // Another disk size is another rootfs: not the prepared one.
-      await runtime.prepare(image);
+      await runtime.prepare({ image, port: 8080 });
+      // Other options are another container: not the prepared one.
       const c = await runtime.create({ image, port: 8080, diskMiB: 16 });
       expect(c.startPhases?.rootfsMs).toBeGreaterThan(0);
       expect(runtime.preparedCounts().rootfs).toBe(1);
 
-      await Promise.all([a.destroy(), b.destroy(), c.destroy()]);
+      const d = await runtime.create({ image, port: 8080, env: { OTHER: '1' } });
+      expect(d.startPhases?.runtimeMs).toBeGreaterThan(0);
+      await Promise.all([a.destroy(), b.destroy(), c.destroy(), d.destroy()]);
+      await until(() => runtime.preparedCounts().netns === 2);
       const r = await runtime.residue();
-      // What is left on the host while open is the pools' and nothing else.
-      expect(r.runc).toEqual([]);
-      expect(r.bundles.length).toBe(runtime.preparedCounts().netns + 1);
+      // What is left on the host while open is the pools' and nothing else: two namespaces and
+      // one prepared container.
+      expect(r.runc).toHaveLength(1);
+      expect(r.bundles).toHaveLength(3);
+      expect(r.netns).toHaveLength(3);
     } finally {
       await runtime.close();
     }
@@ -110,7 +118,7 @@ describe('prepared network namespaces and root filesystems', () => {
   it('a runtime opened after a crash reclaims the pools the crashed one left', async () => {
     const { runtime: crashed } = await Runtime.open(opts);
     await until(() => crashed.preparedCounts().netns === 2);
-    await crashed.prepare(image);
+    await crashed.prepare({ image, port: 8080 });
     const left = await netnsIds(crashed);
     expect(left).toHaveLength(3);
     // The crashed runtime is never closed: the next one finds what it left on the host.

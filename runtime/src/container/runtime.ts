@@ -119,7 +119,7 @@ export class Runtime {
     const phases: Phases = { rootfsMs: 0, networkMs: 0, runtimeMs: 0, appMs: 0, cpuMs: 0 };
     let id = '';
     try {
-      const slot = await this.acquire(o.image, diskMiB, phases);
+      const slot = await this.acquire(o, diskMiB, phases);
       id = slot.id;
       await writeFile(join(slot.bundle, 'record.json'), recordOf(id, o.label ?? ''));
       const container = await this.start(slot, o, phases);
@@ -150,18 +150,26 @@ export class Runtime {
   }
 
   /**
-   * Mounts a rootfs of `image` ahead, in a slot with its network set up, for the next create
-   * with this image and `diskMiB`; resolves when it is ready. Up to `maxPrepared` images keep
-   * one each (RuntimeOptions).
+   * Makes the next `create(o)` cheap: a slot with its network, the image's rootfs mounted and
+   * the container created by the OCI runtime (its init waiting, in its namespaces and cgroup,
+   * to be started); resolves when it is ready. A create with the same options takes it. Up to
+   * `maxPrepared` option sets keep one each (RuntimeOptions).
    */
-  async prepare(image: RunnableImage, opts: { diskMiB?: number } = {}): Promise<void> {
-    const diskMiB = opts.diskMiB ?? DEFAULT_DISK_MIB;
-    await this.prepared.prepare(preparedKey(image, diskMiB), (slot) => this.mount(slot, image, diskMiB));
+  async prepare(o: CreateOptions): Promise<void> {
+    const diskMiB = o.diskMiB ?? DEFAULT_DISK_MIB;
+    await this.prepared.prepare(preparedKey(o, diskMiB), async (slot) => {
+      await this.mount(slot, o.image, diskMiB);
+      await this.writeSpec(slot, o);
+      const pidFile = join(slot.bundle, 'pid');
+      slot.cpuMs += (await this.oci.create(slot.id, slot.bundle, pidFile, logPathsOf(slot.bundle))) ?? 0;
+      slot.pid = Number(await readFile(pidFile, 'utf8'));
+    });
   }
 
   /** A bundle with network and rootfs: a prepared one, a pooled network, or both made now. */
-  private async acquire(image: RunnableImage, diskMiB: number, phases: Phases): Promise<Slot> {
-    const ready = this.prepared.takeRootfs(preparedKey(image, diskMiB));
+  private async acquire(o: CreateOptions, diskMiB: number, phases: Phases): Promise<Slot> {
+    const image = o.image;
+    const ready = this.prepared.takeRootfs(preparedKey(o, diskMiB));
     if (ready) {
       phases.cpuMs += ready.cpuMs;
       return ready;
@@ -241,15 +249,13 @@ export class Runtime {
     await writeFile(join(bundle, 'record.json'), recordOf(id, label));
   }
 
-  /** Spec, then the OCI runtime's run: a started container, not yet ready. */
-  private async start(slot: Slot, o: CreateOptions, phases: Phases): Promise<Container> {
+  /** The OCI spec in the bundle (and, in a user namespace, a low port opened). */
+  private async writeSpec(slot: Slot, o: CreateOptions): Promise<void> {
     const { id, bundle, net } = slot;
-    const rootfs = join(bundle, 'rootfs');
     if (this.userns && o.port < FIRST_UNPRIVILEGED_PORT) await openLowPorts(net.netnsPath, o.port);
-    const t = performance.now();
     const spec = buildSpec({
       id,
-      rootfs,
+      rootfs: join(bundle, 'rootfs'),
       process: processOf(o),
       initPath: this.init,
       netnsPath: net.netnsPath,
@@ -261,10 +267,21 @@ export class Runtime {
       ...(this.userns ? { userns: this.userns } : {}),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    const pidFile = join(bundle, 'pid');
-    phases.cpuMs += (await this.oci.run(id, bundle, pidFile, logPathsOf(bundle))) ?? 0;
+  }
+
+  /** The OCI runtime's start of a prepared container, or spec and run: started, not yet ready. */
+  private async start(slot: Slot, o: CreateOptions, phases: Phases): Promise<Container> {
+    const { id, bundle, net } = slot;
+    const t = performance.now();
+    let pid = slot.pid;
+    if (pid) phases.cpuMs += (await this.oci.start(id)) ?? 0;
+    else {
+      await this.writeSpec(slot, o);
+      const pidFile = join(bundle, 'pid');
+      phases.cpuMs += (await this.oci.run(id, bundle, pidFile, logPathsOf(bundle))) ?? 0;
+      pid = Number(await readFile(pidFile, 'utf8'));
+    }
     phases.runtimeMs = performance.now() - t;
-    const pid = Number(await readFile(pidFile, 'utf8'));
     const container = new Container({
       id,
       ip: net.ip,

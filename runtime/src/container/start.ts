@@ -1,5 +1,5 @@
 import type { StartPhases } from '@thaw/shared';
-import type { RunnableImage } from './options.js';
+import type { CreateOptions } from './options.js';
 
 /** The phases a Runtime measures (the image's is the caller's). */
 export type Phases = Omit<StartPhases, 'imageMs' | 'totalMs' | 'cpuMs'> & { cpuMs: number };
@@ -12,7 +12,22 @@ export function recordOf(id: string, label: string): string {
   return JSON.stringify({ id, label, createdAt: Date.now() });
 }
 
-/** Prepared root filesystems fit a start with the same layers and the same disk size. */
-export function preparedKey(image: RunnableImage, diskMiB: number): string {
-  return `${diskMiB}\n${image.layers.join('\n')}`;
+/**
+ * A prepared container fits a start with the same options: its rootfs (layers, disk size) and
+ * its spec (process, limits) were made from them. The label and the readiness wait are not in it.
+ */
+export function preparedKey(o: CreateOptions, diskMiB: number): string {
+  return JSON.stringify([
+    diskMiB,
+    o.image.layers,
+    o.image.config,
+    o.port,
+    o.env ?? {},
+    o.memoryMiB,
+    o.pidsLimit,
+    o.cpus,
+    o.args,
+    o.user,
+    o.readOnlyRootfs ?? false,
+  ]);
 }

@@ -20,6 +20,7 @@ function fakeCommands(reply: (argv: string[]) => string | Error = () => '') {
       await answer(bin, args);
       return undefined;
     },
+    runMeasured: async (bin, args) => ({ stdout: await answer(bin, args), cpuMs: undefined }),
     waitPidExit: async (pid) => {
       calls.push(['wait', String(pid)]);
       return true;
@@ -52,6 +53,17 @@ describe.each(['runc', 'crun'] as const)('the %s driver', (name) => {
         '/b/pid',
         'abc',
       ],
+    ]);
+  });
+
+  it('creates ahead (stdio to the logs, a pid file) and starts later', async () => {
+    const { calls, commands } = fakeCommands();
+    const oci = createOciRuntime(name, { root: '/r', commands });
+    await oci.create('abc', '/b', '/b/pid', logs);
+    await oci.start('abc');
+    expect(calls).toEqual([
+      [name, '--root', '/r', 'create', '--bundle', '/b', '--pid-file', '/b/pid', 'abc'],
+      [name, '--root', '/r', 'start', 'abc'],
     ]);
   });
 

@@ -1,5 +1,5 @@
 import type { Runtime } from '@thaw/runtime';
-import { ContainerStartError, type RunnableImage } from '@thaw/runtime';
+import { ContainerStartError, type CreateOptions, type RunnableImage } from '@thaw/runtime';
 import type { FunctionRecord, Logger, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
 import type { WorkerMetrics } from '../metrics/metrics.js';
@@ -41,7 +41,8 @@ export function observeStart(metrics: WorkerMetrics, fn: string, start: StartPha
 /**
  * Builds a function's instances as containers of the runtime. From the time it is made (when
  * the function is placed) and after each start, it asks the runtime to prepare the next
- * instance's root filesystem and network, so that a start finds them ready.
+ * instance (network, rootfs, the container created but not started), so that a start finds it
+ * ready.
  */
 export class ContainerFactory implements InstanceFactory<Instance> {
   constructor(private readonly opts: ContainerFactoryOptions) {
@@ -49,17 +50,8 @@ export class ContainerFactory implements InstanceFactory<Instance> {
   }
 
   async create(): Promise<Instance> {
-    const { fn, image, runtime, starts } = this.opts;
-    const create = () =>
-      runtime.create({
-        image,
-        port: fn.port,
-        env: fn.env,
-        memoryMiB: fn.memoryMiB,
-        diskMiB: fn.diskMiB,
-        readyTimeoutMs: this.opts.startTimeoutMs,
-        label: fn.name,
-      });
+    const { runtime, starts, fn } = this.opts;
+    const create = () => runtime.create(this.createOptions());
     try {
       const container = await (starts ? starts.use(create) : create());
       this.prepareNext();
@@ -82,10 +74,23 @@ export class ContainerFactory implements InstanceFactory<Instance> {
     }
   }
 
+  private createOptions(): CreateOptions {
+    const { fn, image } = this.opts;
+    return {
+      image,
+      port: fn.port,
+      env: fn.env,
+      memoryMiB: fn.memoryMiB,
+      diskMiB: fn.diskMiB,
+      readyTimeoutMs: this.opts.startTimeoutMs,
+      label: fn.name,
+    };
+  }
+
   /** In the background: a failure costs the next start its time, nothing else. */
   private prepareNext(): void {
-    const { fn, image, runtime } = this.opts;
-    runtime.prepare(image, { diskMiB: fn.diskMiB }).catch((err: unknown) => {
+    const { fn, runtime } = this.opts;
+    runtime.prepare(this.createOptions()).catch((err: unknown) => {
       this.opts.log.debug({ err, function: fn.name }, 'preparing the next instance failed');
     });
   }

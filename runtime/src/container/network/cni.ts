@@ -4,15 +4,16 @@ import { join } from 'node:path';
 import { type Measured, run, runMeasured } from '../../process/index.js';
 import type { Attachment, NetworkDriver, NetworkOptions, NetworkResidue } from './types.js';
 
-const NETNS_DIR = '/run/netns';
+export const NETNS_DIR = '/run/netns';
 
+/** Veth, bridge and addresses made by the CNI bridge plugin (and its host-local IPAM). */
 export class CniNetwork implements NetworkDriver {
-  private readonly conf: string;
+  protected readonly conf: string;
   // CNI plugins take locks of their own, but serializing ADD/DEL keeps bridge creation and
   // iptables edits from racing each other, as containerd's CNI library does.
-  private queue: Promise<unknown> = Promise.resolve();
+  protected queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly opts: NetworkOptions) {
+  constructor(protected readonly opts: NetworkOptions) {
     this.conf = JSON.stringify({
       cniVersion: '1.0.0',
       name: `thaw-${opts.bridge}`,
@@ -32,7 +33,7 @@ export class CniNetwork implements NetworkDriver {
     });
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
+  protected serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
@@ -52,7 +53,7 @@ export class CniNetwork implements NetworkDriver {
     });
   }
 
-  private netnsName(id: string): string {
+  protected netnsName(id: string): string {
     return `${this.opts.netnsPrefix}-${id}`;
   }
 

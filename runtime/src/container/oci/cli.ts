@@ -3,6 +3,7 @@ import {
   type CommandError,
   type LogFiles,
   run,
+  runMeasured,
   runToFilesMeasured,
   waitPidExit,
 } from '../../process/index.js';
@@ -40,6 +41,7 @@ export class OciCli implements OciRuntime {
     this.commands = {
       run,
       runToFiles: runToFilesMeasured,
+      runMeasured,
       waitPidExit,
       exists: existsSync,
       ...opts.commands,
@@ -51,6 +53,16 @@ export class OciCli implements OciRuntime {
     // A detached runtime hands its own stdio to the container, so both the tool's errors and
     // the container's output land in the log files, which the container keeps after it exits.
     return this.commands.runToFiles(this.bin, args, logs, `${this.bin} run ${id}`);
+  }
+
+  create(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<number | undefined> {
+    const args = [...this.global, 'create', '--bundle', bundle, '--pid-file', pidFile, id];
+    // As with run: the tool hands its stdio to the container's init, which outlives it.
+    return this.commands.runToFiles(this.bin, args, logs, `${this.bin} create ${id}`);
+  }
+
+  async start(id: string): Promise<number | undefined> {
+    return (await this.commands.runMeasured(this.bin, [...this.global, 'start', id])).cpuMs;
   }
 
   async delete(id: string, pid?: number): Promise<void> {

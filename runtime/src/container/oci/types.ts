@@ -1,4 +1,4 @@
-import type { LogFiles, run, runToFilesMeasured, waitPidExit } from '../../process/index.js';
+import type { LogFiles, run, runMeasured, runToFilesMeasured, waitPidExit } from '../../process/index.js';
 
 /** The low-level OCI runtime behind a small interface: runc or crun. */
 export interface OciRuntime {
@@ -9,6 +9,13 @@ export interface OciRuntime {
    * resolves to the CPU time the tool cost, in milliseconds, when it could be measured.
    */
   run(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<number | undefined>;
+  /**
+   * Creates the container without starting its process (its init waits in its namespaces and
+   * cgroup), so that `start` is all a later start costs; resolves to the tool's CPU time.
+   */
+  create(id: string, bundle: string, pidFile: string, logs: LogFiles): Promise<number | undefined>;
+  /** Starts the process of a created container; resolves to the tool's CPU time. */
+  start(id: string): Promise<number | undefined>;
   /** Kills (if `pid` is given, waits for it) and removes the container. */
   delete(id: string, pid?: number): Promise<void>;
   /** Ids of the containers the tool has in its state folder. */
@@ -22,6 +29,7 @@ export type OciRuntimeName = 'runc' | 'crun';
 export interface OciCommands {
   run: typeof run;
   runToFiles: typeof runToFilesMeasured;
+  runMeasured: typeof runMeasured;
   waitPidExit: typeof waitPidExit;
   exists: (path: string) => boolean;
 }

@@ -1,14 +1,19 @@
 import type { Attachment } from '../network/index.js';
 import { ReadyPool } from './ready-pool.js';
 
-/** A container's bundle folder with its network namespace set up, and maybe its rootfs mounted. */
+/**
+ * A container's bundle folder with its network namespace set up; a prepared one also has its
+ * rootfs mounted and the container created.
+ */
 export interface Slot {
   /** The container id the slot becomes. */
   id: string;
   bundle: string;
   net: Attachment;
-  /** CPU time its preparation cost (the CNI plugins'), charged to the start that uses it. */
+  /** CPU time its preparation cost (network, OCI create), charged to the start that uses it. */
   cpuMs: number;
+  /** Its init's pid, once the OCI runtime has created the container (waiting to be started). */
+  pid?: number;
 }
 
 export interface PreparerOptions {
