@@ -77,6 +77,11 @@ describe('prepared network namespaces and root filesystems', () => {
       expect(c.startPhases?.rootfsMs).toBeGreaterThan(0);
       expect(runtime.preparedCounts().rootfs).toBe(1);
 
+      // A function that goes takes its prepared container with it.
+      await runtime.prepare({ image, port: 8080, env: { GONE: '1' } });
+      expect(runtime.preparedCounts().rootfs).toBe(2);
+      await runtime.unprepare({ image, port: 8080, env: { GONE: '1' } });
+      expect(runtime.preparedCounts().rootfs).toBe(1);
       const d = await runtime.create({ image, port: 8080, env: { OTHER: '1' } });
       expect(d.startPhases?.runtimeMs).toBeGreaterThan(0);
       await Promise.all([a.destroy(), b.destroy(), c.destroy(), d.destroy()]);

@@ -166,6 +166,11 @@ export class Runtime {
     });
   }
 
+  /** Removes what prepare(o) made ahead, if anything: no create with these options is coming. */
+  async unprepare(o: CreateOptions): Promise<void> {
+    await this.prepared.forget(preparedKey(o, o.diskMiB ?? DEFAULT_DISK_MIB));
+  }
+
   /** A bundle with network and rootfs: a prepared one, a pooled network, or both made now. */
   private async acquire(o: CreateOptions, diskMiB: number, phases: Phases): Promise<Slot> {
     const image = o.image;

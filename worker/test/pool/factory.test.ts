@@ -79,5 +79,9 @@ describe('the container factory', () => {
       6,
     );
     await Promise.all([first.destroy(), second.destroy()]);
+    // When the function goes, its prepared instance goes with it.
+    expect(await until(() => runtime.preparedCounts().rootfs === 1, 10_000)).toBe(true);
+    await factory.close();
+    expect(runtime.preparedCounts().rootfs).toBe(0);
   }, 60_000);
 });

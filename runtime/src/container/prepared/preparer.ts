@@ -98,6 +98,13 @@ export class Preparer {
     await pool.fill();
   }
 
+  /** Removes the slot kept for `key`, if any (its function went). */
+  async forget(key: string): Promise<void> {
+    const pool = this.rootfs.get(key);
+    this.rootfs.delete(key);
+    await pool?.close();
+  }
+
   /** Ready slots now: namespaces alone, and rootfs ones. */
   counts(): { netns: number; rootfs: number } {
     let rootfs = 0;
