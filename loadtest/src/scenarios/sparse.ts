@@ -58,7 +58,9 @@ export function phaseMedians(headers: string[]): Record<string, number> {
   for (const h of headers) {
     for (const m of h.matchAll(/([\w-]+);dur=([\d.]+)/g)) {
       const [, name, dur] = m;
-      if (name && dur) (spans[name] ??= []).push(Number(dur));
+      if (!name || !dur) continue;
+      spans[name] ??= [];
+      spans[name].push(Number(dur));
     }
   }
   return Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(median(v), 3)]));
