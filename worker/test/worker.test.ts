@@ -300,11 +300,12 @@ describe('worker', () => {
   }, 20_000);
 
   it('keeps a burst’s instances frozen after it, so the next burst thaws them: no new start', async () => {
-    await place(fnRecord('bursty', { maxInstances: 4, concurrency: 1 }));
-    // Calls longer than a start on a loaded host, so that the burst needs its own instances.
+    // The burst's calls may end before the starts they caused (a start takes 1-2 s on a loaded
+    // host): those instances join the pool after it, and the next burst finds them too.
+    await place(fnRecord('bursty', { maxInstances: 4, concurrency: 1, timeoutMs: 30_000 }));
     const burst = (n: number) =>
-      Promise.all(Array.from({ length: n }, (_, i) => invoke('bursty', `/sleep?ms=2000&i=${i}`)));
-    expect((await burst(4)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+      Promise.all(Array.from({ length: n }, (_, i) => invoke('bursty', `/sleep?ms=300&i=${i}`)));
+    expect((await burst(4)).map((r) => r.status || r.error)).toEqual([200, 200, 200, 200]);
     const bursty = () => worker.service.heartbeatMessage().functions.find((f) => f.name === 'bursty');
     const allFrozen = () =>
       bursty()?.starting === 0 && bursty()?.instances.every((i) => i.state === 'frozen') === true;
@@ -321,13 +322,13 @@ describe('worker', () => {
         result: 'ok',
       }) ?? 0;
     const before = await requestStarts();
-    expect((await burst(n)).every((r) => r.status === 200)).toBe(true);
+    expect((await burst(n)).filter((r) => r.status !== 200)).toEqual([]);
     expect(await requestStarts()).toBe(before);
     expect(bursty()?.removed).toEqual({});
     const ids = bursty()?.instances.map((i) => i.id) ?? [];
     nc.publish(subj.functionRemoved, json.encode({ name: 'bursty' }));
     expect(await until(() => !worker.runtime.list().some((c) => ids.includes(c.id)), 10_000)).toBe(true);
-  }, 45_000);
+  }, 90_000);
 
   it('runs a call once when a resent copy of it arrives too', async () => {
     const h = headers();

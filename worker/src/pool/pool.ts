@@ -193,7 +193,10 @@ export class InstancePool<I extends PooledInstance> {
   scaleFor(waiting: number): void {
     const needed = Math.ceil(waiting / this.fn.concurrency) - this.starting;
     const room = this.fn.maxInstances - this.members.size - this.starting;
-    for (let i = 0; i < Math.min(needed, room); i++) void this.start('request');
+    // A start that no waiting request takes (they were served meanwhile) is frozen, not left
+    // running idle: only a call's release arms the freeze timer.
+    for (let i = 0; i < Math.min(needed, room); i++)
+      void this.start('request').then((inst) => inst?.freezeIfIdle());
   }
 
   /**
@@ -234,7 +237,7 @@ export class InstancePool<I extends PooledInstance> {
   /** Starts a replacement when fewer than max(1, minInstances) run or start. */
   private refill(): void {
     if (!this.closed && this.members.size + this.starting < Math.max(1, this.fn.minInstances)) {
-      void this.start('replace');
+      void this.start('replace').then((inst) => inst?.freezeIfIdle());
     }
   }
 

@@ -73,6 +73,14 @@ describe('InstancePool', () => {
     expect(p.starting).toBe(4);
   });
 
+  it('freezes an instance started for requests that no longer wait for it', async () => {
+    const { p } = pool();
+    p.scaleFor(1);
+    await settle();
+    const [inst] = p.live;
+    expect(inst?.frozen).toBe(true);
+  });
+
   it('retires an instance after failures in a row, replaces it, and destroys it after its last call', async () => {
     const { p, factory } = pool();
     const inst = await p.start('request');
