@@ -12,9 +12,10 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # Debian packages: runc (crun refuses hybrid cgroup hosts), CNI plugins, iptables, NATS,
 # Redis, static busybox for test images, skopeo + docker-registry for registry tests, wrk for
 # benchmarks, attr (setfattr) for overlay opaque whiteouts, tini for its static build
-# (/usr/bin/tini-static), bind-mounted into every container as PID 1.
+# (/usr/bin/tini-static), bind-mounted into every container as PID 1; chromium for the tests that
+# render the gateway's pages in a headless browser.
 PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server busybox-static
-  skopeo docker-registry wrk attr util-linux zstd tini)
+  skopeo docker-registry wrk attr util-linux zstd tini chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -12,6 +12,7 @@ import type { GatewayEnv } from './env.js';
 import { adminRoutes } from './http/admin.js';
 import { asyncRoutes } from './http/async.js';
 import { adminTokenHash } from './http/auth.js';
+import { docsRoutes } from './http/docs.js';
 import { installErrorHandling } from './http/errors.js';
 import { functionRoutes } from './http/functions.js';
 import { healthRoutes } from './http/health.js';
@@ -109,6 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log,
   );
   adminRoutes(app, { adminHash, view, metrics });
+  await app.register(docsRoutes);
   healthRoutes(app, nc, redis);
   await app.register(async (scope) =>
     functionRoutes(scope, { nc, subjects, functions, images, placer, view, asyncCalls, log }),

@@ -1,26 +1,17 @@
 /**
- * The restore experiment run tiny: both images checkpointed and restored for real, through runc
- * and criu, into a scratch runtime that leaves nothing behind. It needs a criu that passes
- * `criu check` on this kernel (CRIU_BIN, else `criu` on PATH): Debian 12's 3.17 does not know the
- * vvar_vclock mapping of Linux ≥ 6.13 and fails there (docs/snapshot-restore.md), so without
- * one the smoke run is skipped and says why.
+ * The restore experiment's own logic: its settings, its reading of CPU times, and that it stops
+ * cleanly, naming the failed check, where criu does not work. The checkpoint/restore run itself is
+ * in restore-smoke.test.ts, which the suite runs only when CRIU_BIN names a criu that works here
+ * (Debian 12's 3.17 fails `criu check` on Linux ≥ 6.13: docs/snapshot-restore.md).
  */
 import { existsSync } from 'node:fs';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { describe, expect, it } from 'vitest';
-import {
-  childCpuMs,
-  criuWorks,
-  RESTORE_IMAGES,
-  restoreSettings,
-  runRestore,
-} from '../src/scenarios/restore.js';
-import { expectOrdered, residueOf, smokeResults, summary } from './smoke.js';
+import { childCpuMs, criuWorks, restoreSettings, runRestore } from '../src/scenarios/restore.js';
+import { residueOf, smokeResults } from './smoke.js';
 
-const { dir: results, written } = smokeResults();
+const { dir: results } = smokeResults();
 const settings = restoreSettings(process.env);
-const check = await criuWorks(settings.criu);
-if (!check.ok) console.warn(`restore smoke skipped: ${settings.criu} fails criu check:\n${check.output}`);
 
 describe('restore settings', () => {
   it('use criu from PATH unless CRIU_BIN names one', () => {
@@ -49,34 +40,4 @@ describe('restore without a working criu', () => {
     expect(existsSync(rt.stateDir)).toBe(false);
     expect(residueOf(rt)).toEqual([]);
   });
-});
-
-describe.skipIf(!check.ok)('restore scenario', () => {
-  it('restores a checkpointed instance of each image into a prepared slot, and leaves nothing behind', async () => {
-    const rt = scratchRuntimeOptions('ltrestore');
-    const returned = await runRestore(rt, { ...settings, runs: 2, resultsDir: results });
-    const out = (await written('restore.json')) as typeof returned;
-    expect(out).toEqual(returned);
-    for (const name of RESTORE_IMAGES) {
-      const r = out[name];
-      expect(r).toEqual({
-        create_first_response: summary(2),
-        create_runtime_app: summary(2),
-        restore_first_response: summary(2),
-        checkpoint_ms: expect.any(Number),
-        image_bytes: expect.any(Number),
-        memory_cold_bytes: expect.any(Number),
-        memory_restored_bytes: expect.any(Number),
-        cpu_cold_ms: expect.any(Number),
-        cpu_restored_ms: expect.any(Number),
-      });
-      // runc and criu did work, measured per child.
-      expect(r.cpu_restored_ms).toBeGreaterThan(0);
-      expectOrdered(r.restore_first_response);
-      expect(r.image_bytes).toBeGreaterThan(0);
-      // Restored processes answered and are charged to their cgroup like cold ones.
-      expect(r.memory_restored_bytes).toBeGreaterThan(0);
-    }
-    expect(residueOf(rt)).toEqual([]);
-  }, 180_000);
 });

@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { docsRoutes } from '../../src/http/docs.js';
 import { OPENAPI_METHODS } from '../../src/http/openapi/invoke-paths.js';
 import { openApiDocument } from '../../src/http/openapi.js';
 import { buildApp } from '../../src/index.js';
@@ -36,8 +35,6 @@ beforeAll(async () => {
       THAW_ADMIN_TOKEN: 'thaw_test_admin_token_0123456789',
     },
   });
-  // Until app.ts registers it (once there, this line goes).
-  if (!app.hasRoute({ method: 'GET', url: '/docs' })) await app.register(docsRoutes);
   await app.ready();
 });
 
