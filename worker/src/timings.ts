@@ -25,9 +25,6 @@ export const AUTOSCALER_TICK_MS = 1000;
  */
 export const SATURATION_WINDOW_MS = 1000;
 
-/** Requests that may wait for an instance, per instance slot the function may have. */
-export const QUEUE_PER_INSTANCE = 10;
-
 /** Platform-side failures in a row after which an instance is retired and replaced. */
 export const RETIRE_AFTER_FAILURES = 3;
 

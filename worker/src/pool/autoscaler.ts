@@ -43,6 +43,13 @@ export class Autoscaler {
       throw new Error('the panic window must be within the stable window');
   }
 
+  /** Forgets every observation and any panic: as if just made (a scale to zero on request). */
+  reset(): void {
+    this.samples.length = 0;
+    this.panicUntil = 0;
+    this.panicDesired = 0;
+  }
+
   /** One observation of the average concurrency since the last one, taken at time `t` (ms). */
   record(t: number, concurrency: number): void {
     this.samples.push({ t, value: concurrency });

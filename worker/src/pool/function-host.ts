@@ -18,7 +18,7 @@ export interface HostOptions {
   startTimeoutMs: number;
   /** How often the autoscaler samples concurrency and decides. */
   tickMs?: number;
-  /** Requests that may wait for an instance, per instance the function may have. */
+  /** Requests that may wait for an instance, per instance slot (default: capacity.ts WAITING_PER_SLOT). */
   queuePerInstance?: number;
   /** The worker's memory budget, shared by all its functions. */
   memory: MemoryReservations;
@@ -72,6 +72,7 @@ function failure(e: ThawError): InvokeResult {
  */
 export class FunctionHost {
   readonly fn: FunctionRecord;
+  private readonly factory: ContainerFactory;
   private readonly pool: InstancePool<Instance>;
   private readonly admission: Admission<Instance>;
   private readonly sampler = new ConcurrencySampler();
@@ -89,9 +90,10 @@ export class FunctionHost {
     this.fn = fn;
     this.log = log;
     this.metrics = metrics;
+    this.factory = new ContainerFactory(opts);
     this.pool = new InstancePool<Instance>({
       fn,
-      factory: new ContainerFactory(opts),
+      factory: this.factory,
       memory: opts.memory,
       log,
       metrics,
@@ -104,6 +106,7 @@ export class FunctionHost {
       fn,
       pool: this.pool,
       sampler: this.sampler,
+      memory: opts.memory,
       queuePerInstance: opts.queuePerInstance,
     });
     this.autoscaler = new Autoscaler({
@@ -112,7 +115,8 @@ export class FunctionHost {
       panicWindowMs: Math.min(DEFAULT_AUTOSCALER.panicWindowMs, fn.idleTtlMs ?? Number.POSITIVE_INFINITY),
       panicThreshold: DEFAULT_AUTOSCALER.panicThreshold,
       minInstances: fn.minInstances,
-      maxInstances: fn.maxInstances,
+      // What admission allows: maxInstances cut to what the memory budget holds.
+      maxInstances: this.admission.maxInstances,
     });
     this.ticker = setInterval(() => this.tick(), opts.tickMs ?? AUTOSCALER_TICK_MS);
     this.ticker.unref();
@@ -187,6 +191,11 @@ export class FunctionHost {
 
   /** Removes every idle instance above `minInstances` (reason `requested`). */
   scaleToZero(): Promise<void> {
+    // Forget the demand seen so far: its window would start the removed instances again at the
+    // next tick.
+    this.autoscaler.reset();
+    this.sampler.sample(); // and the part of it not sampled yet
+    this.lastDecision = { desired: this.fn.minInstances, panic: false };
     return this.pool.scaleToZero();
   }
 
@@ -272,6 +281,12 @@ export class FunctionHost {
       clearInterval(this.ticker);
       this.admission.rejectAll(this.removedError());
       await this.pool.close();
+      // The instance prepared ahead for this function is not coming either.
+      await this.factory
+        .close()
+        .catch((err: unknown) =>
+          this.log.warn({ err, fn: this.fn.name }, 'removing the prepared instance failed'),
+        );
     })();
     return this.closing;
   }

@@ -25,6 +25,13 @@ function run(a: Autoscaler, trace: number[], start = 0, current = 0) {
 }
 
 describe('autoscaler', () => {
+  it('forgets the demand and the panic it saw when reset (a scale to zero on request)', () => {
+    const a = new Autoscaler(cfg);
+    expect(run(a, [8, 8]).at(-1)).toMatchObject({ desired: 8, panic: true });
+    a.reset();
+    expect(run(a, [0], 2000).at(-1)).toEqual({ t: 3000, desired: 0, panic: false });
+  });
+
   it('holds steady load at load / target', () => {
     const a = new Autoscaler({ ...cfg, targetPerInstance: 0.7 });
     const out = run(a, Array(120).fill(7), 0, 10);
