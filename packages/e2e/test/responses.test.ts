@@ -82,25 +82,32 @@ async function metricsText(): Promise<string> {
 }
 
 describe('error responses through a real platform', () => {
-  it('429 OVERLOADED with Retry-After when every slot is busy and the queue is full', async () => {
-    // One instance, one request at a time: one runs, ten wait (the queue), the rest are refused.
+  it('429 OVERLOADED with Retry-After when every slot is busy and the queue cannot drain in time', async () => {
+    // Used by the draining test below.
     await deployFunction(
       platform.gatewayUrl,
       { name: 'narrow', image: digest, maxInstances: 1, concurrency: 1, timeoutMs: 20_000 },
       platform.token,
     );
     expect((await call('/fn/narrow/')).status).toBe(200);
-    const burst = await Promise.all(
-      Array.from({ length: 16 }, (_, i) => call(`/fn/narrow/sleep?ms=400&i=${i}`)),
+    // One instance, one request at a time, 2 s timeout: a call that finds the oldest waiter
+    // waiting for half the timeout already would not be served in time, and is refused at once.
+    await deployFunction(
+      platform.gatewayUrl,
+      { name: 'tight', image: digest, maxInstances: 1, concurrency: 1, timeoutMs: 2000 },
+      platform.token,
     );
-    const ok = burst.filter((a) => a.status === 200);
-    const refused = burst.filter((a) => a.status !== 200);
-    expect(ok.length + refused.length).toBe(16);
-    expect(refused.length).toBeGreaterThan(0);
-    for (const a of refused) {
-      expectThawError(a, 429, 'OVERLOADED');
-      expect(a.headers.get('retry-after')).toBe('1');
-    }
+    expect((await call('/fn/tight/')).status).toBe(200);
+    const running = call('/fn/tight/sleep?ms=1500');
+    await new Promise((r) => setTimeout(r, 100));
+    const waiting = call('/fn/tight/');
+    await new Promise((r) => setTimeout(r, 1100));
+    const refused = await call('/fn/tight/');
+    const message = expectThawError(refused, 429, 'OVERLOADED');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(message).toMatch(/timeout/);
+    expect((await running).status).toBe(200);
+    expect((await waiting).status).toBe(200);
   }, 60_000);
 
   it('503 FUNCTION_NOT_READY with Retry-After: 1 while the image is being pulled', async () => {
