@@ -1,39 +1,22 @@
-import { type Service, startNats, startRedis } from '@thaw/devkit';
-import { createLogger, IMAGE_BUCKET } from '@thaw/shared';
+import { IMAGE_BUCKET } from '@thaw/shared';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { Redis } from 'ioredis';
-import { connect, type NatsConnection } from 'nats';
+import type { Redis } from 'ioredis';
+import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/index.js';
+import { TEST_ADMIN as ADMIN, openTestApp, type TestApp } from './test-app.js';
 
-const prefix = `gw${process.pid}`;
 const digest = `sha256:${'a'.repeat(64)}`;
-let nats: Service;
-let redisSrv: Service;
+let t: TestApp;
+let prefix: string;
 let nc: NatsConnection;
 let redis: Redis;
 let app: FastifyInstance;
-const ADMIN = 'thaw_test_admin_token_0123456789';
 /** A request with the admin token (unless the test sets its own authorization). */
-const inject = (o: InjectOptions) =>
-  app.inject({ ...o, headers: { authorization: `Bearer ${ADMIN}`, ...(o.headers ?? {}) } });
+const inject = (o: InjectOptions) => t.inject(o);
 
 beforeAll(async () => {
-  [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
-  nc = await connect({ servers: nats.url });
-  redis = new Redis(redisSrv.url);
-  app = await buildApp({
-    nc,
-    redis,
-    logger: createLogger('gateway-test', 'silent'),
-    config: {
-      THAW_PREFIX: prefix,
-      MAX_BODY_BYTES: 64 * 1024,
-      MAX_IMAGE_BYTES: 1024 * 1024,
-      PLACE_TIMEOUT_MS: 2000,
-      THAW_ADMIN_TOKEN: ADMIN,
-    },
-  });
+  t = await openTestApp({ tag: 'gw' });
+  ({ app, nc, redis, prefix } = t);
   // An image as if uploaded earlier; no worker runs in this file, so placement fails (and is retried on invoke).
   await redis.hset(
     `${prefix}:images`,
@@ -42,12 +25,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await app?.close();
-  await nc?.close();
-  redis?.disconnect();
-  await Promise.all([nats?.close(), redisSrv?.close()]);
-});
+afterAll(() => t?.close());
 
 describe('gateway API', () => {
   it('needs the admin token on /v1/*, compared whole, and not on health, metrics or the API description', async () => {

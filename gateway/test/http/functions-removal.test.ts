@@ -1,42 +1,23 @@
-import { type Service, startNats, startRedis } from '@thaw/devkit';
-import { createLogger, subjects, type WorkerHeartbeat } from '@thaw/shared';
+import { subjects, type WorkerHeartbeat } from '@thaw/shared';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { Redis } from 'ioredis';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
+import { JSONCodec, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/index.js';
+import { openTestApp, type TestApp } from '../test-app.js';
 
 // What users see of the keep-frozen policy: removals by reason, charged memory and start
 // phases in GET /v1/functions/:name (from real heartbeats on a real NATS), and the
 // scale-to-zero request published to the workers.
-const prefix = `gs${process.pid}`;
-const subj = subjects(prefix);
 const beats = JSONCodec<WorkerHeartbeat>();
-const ADMIN = 'thaw_test_admin_token_scale_0123456789';
-let nats: Service;
-let redisSrv: Service;
+let t: TestApp;
+let subj: ReturnType<typeof subjects>;
 let nc: NatsConnection;
-let redis: Redis;
 let app: FastifyInstance;
-const inject = (o: InjectOptions) =>
-  app.inject({ ...o, headers: { authorization: `Bearer ${ADMIN}`, ...(o.headers ?? {}) } });
+const inject = (o: InjectOptions) => t.inject(o);
 
 beforeAll(async () => {
-  [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
-  nc = await connect({ servers: nats.url });
-  redis = new Redis(redisSrv.url);
-  app = await buildApp({
-    nc,
-    redis,
-    logger: createLogger('gateway-scale-test', 'silent'),
-    config: {
-      THAW_PREFIX: prefix,
-      MAX_BODY_BYTES: 64 * 1024,
-      MAX_IMAGE_BYTES: 1024 * 1024,
-      PLACE_TIMEOUT_MS: 500,
-      THAW_ADMIN_TOKEN: ADMIN,
-    },
-  });
+  t = await openTestApp({ tag: 'gs', placeTimeoutMs: 500 });
+  ({ app, nc } = t);
+  subj = subjects(t.prefix);
   // A registry function: it exists at once (no worker runs here, so its pull fails; that
   // changes only its status).
   const res = await inject({
@@ -47,12 +28,7 @@ beforeAll(async () => {
   expect(res.statusCode).toBe(202);
 });
 
-afterAll(async () => {
-  await app?.close();
-  await nc?.close();
-  redis?.disconnect();
-  await Promise.all([nats?.close(), redisSrv?.close()]);
-});
+afterAll(() => t?.close());
 
 const start = { imageMs: 0, rootfsMs: 8, networkMs: 21, runtimeMs: 38, appMs: 25, totalMs: 92, cpuMs: 61 };
 

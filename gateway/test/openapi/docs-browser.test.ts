@@ -1,23 +1,15 @@
 import { existsSync } from 'node:fs';
-import { type Service, startNats, startRedis } from '@thaw/devkit';
-import { createLogger } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
-import { connect, type NatsConnection } from 'nats';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/index.js';
+import { openTestApp, type TestApp } from '../test-app.js';
 
 /** Debian's package (infra/setup.sh installs it); THAW_CHROMIUM names another build. */
 const CHROMIUM = process.env.THAW_CHROMIUM ?? '/usr/bin/chromium';
 /** The reference renders client-side from a 4 MB script: generous on a busy 2-core host. */
 const RENDER_TIMEOUT_MS = 30_000;
 
-const prefix = `oab${process.pid}`;
-let nats: Service;
-let redisSrv: Service;
-let nc: NatsConnection;
-let redis: Redis;
+let t: TestApp;
 let app: FastifyInstance;
 let browser: Browser | undefined;
 let origin: string;
@@ -28,21 +20,8 @@ describe(`/docs in headless Chromium (${CHROMIUM})`, () => {
       throw new Error(
         `${CHROMIUM} is missing: infra/setup.sh installs Debian's chromium (or set THAW_CHROMIUM)`,
       );
-    [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
-    nc = await connect({ servers: nats.url });
-    redis = new Redis(redisSrv.url);
-    app = await buildApp({
-      nc,
-      redis,
-      logger: createLogger('openapi-browser-test', 'silent'),
-      config: {
-        THAW_PREFIX: prefix,
-        MAX_BODY_BYTES: 64 * 1024,
-        MAX_IMAGE_BYTES: 1024 * 1024,
-        PLACE_TIMEOUT_MS: 2000,
-        THAW_ADMIN_TOKEN: 'thaw_test_admin_token_0123456789',
-      },
-    });
+    t = await openTestApp({ tag: 'oab' });
+    app = t.app;
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
     // Root runs Chromium here: its sandbox needs an unprivileged user.
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
@@ -50,14 +29,7 @@ describe(`/docs in headless Chromium (${CHROMIUM})`, () => {
 
   afterAll(async () => {
     await browser?.close();
-    await app?.close();
-    await nc?.close();
-    if (redis) {
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
-    }
-    await Promise.all([nats?.close(), redisSrv?.close()]);
+    await t?.close();
   });
 
   it('renders the operation list, and every request the page makes goes to the gateway', async () => {

@@ -1,53 +1,22 @@
-import { type Service, startNats, startRedis } from '@thaw/devkit';
-import { createLogger } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
-import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPENAPI_METHODS } from '../../src/http/openapi/invoke-paths.js';
 import { openApiDocument } from '../../src/http/openapi.js';
-import { buildApp } from '../../src/index.js';
+import { openTestApp, type TestApp } from '../test-app.js';
 import { registeredRoutes, shape } from './routes.js';
 
-const prefix = `oa${process.pid}`;
-let nats: Service;
-let redisSrv: Service;
-let nc: NatsConnection;
-let redis: Redis;
+let t: TestApp;
 let app: FastifyInstance;
 
 /** The reference page's own files: served for /docs, not part of the API. */
 const DOCS_ASSETS = new Set(['/docs/', '/docs/js/scalar.js']);
 
 beforeAll(async () => {
-  [nats, redisSrv] = await Promise.all([startNats(), startRedis()]);
-  nc = await connect({ servers: nats.url });
-  redis = new Redis(redisSrv.url);
-  app = await buildApp({
-    nc,
-    redis,
-    logger: createLogger('openapi-test', 'silent'),
-    config: {
-      THAW_PREFIX: prefix,
-      MAX_BODY_BYTES: 64 * 1024,
-      MAX_IMAGE_BYTES: 1024 * 1024,
-      PLACE_TIMEOUT_MS: 2000,
-      THAW_ADMIN_TOKEN: 'thaw_test_admin_token_0123456789',
-    },
-  });
-  await app.ready();
+  t = await openTestApp({ tag: 'oa' });
+  app = t.app;
 });
 
-afterAll(async () => {
-  await app?.close();
-  await nc?.close();
-  if (redis) {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
-  }
-  await Promise.all([nats?.close(), redisSrv?.close()]);
-});
+afterAll(() => t?.close());
 
 describe('the OpenAPI document and the served routes', () => {
   it('describes every route and method the gateway serves', async () => {
