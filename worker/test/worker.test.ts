@@ -286,8 +286,17 @@ describe('worker', () => {
     expect(wide()?.instances).toEqual([]);
     const four = await Promise.all([1, 2, 3, 4].map((i) => invoke('wide', `/sleep?ms=100&i=${i}`)));
     expect(four.map((r) => r.status || r.error)).toEqual([200, 200, 200, 200]);
-    expect(wide()?.instances.length).toBe(1);
-    expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBe(1);
+    // The requests started one instance: four fit in it. (On a loaded host the autoscaler may
+    // see the four in flight at a tick and add a frozen spare: 70% target utilisation of 4.)
+    const requestStarts = sample(await metrics(), 'thaw_worker_instance_starts_total', {
+      function: 'wide',
+      reason: 'request',
+      result: 'ok',
+    });
+    expect(requestStarts).toBe(1);
+    expect(wide()?.instances.length).toBeLessThanOrEqual(2);
+    // The runtime has no container of it beyond those and a spare still starting.
+    expect(worker.runtime.list().filter((c) => !echo.includes(c.id)).length).toBeLessThanOrEqual(2);
   }, 20_000);
 
   it('keeps a burst’s instances frozen after it, so the next burst thaws them: no new start', async () => {

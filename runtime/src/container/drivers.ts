@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CGROUP_ROOT, type CgroupDriver, createCgroupDriver } from './cgroups/index.js';
-import { BridgeFirewall, CniNetwork, type Firewall, IpNetwork, type NetworkDriver } from './network/index.js';
+import { BridgeFirewall, CniNetwork, type Firewall, type NetworkDriver } from './network/index.js';
 import { createOciRuntime, type OciRuntime } from './oci/index.js';
 import { DEFAULT_CNI_PATH, type RuntimeOptions } from './options.js';
 
@@ -14,8 +14,8 @@ export interface RuntimeDrivers {
 }
 
 /**
- * The drivers `opts` asks for: runc or crun, cgroupfs or systemd, the bridge network (set up by
- * `ip`, or by the CNI bridge plugin) and its firewall.
+ * The drivers `opts` asks for: runc or crun, cgroupfs or systemd, the CNI bridge network and its
+ * firewall.
  */
 export function createDrivers(opts: RuntimeOptions): RuntimeDrivers {
   const cgroups = createCgroupDriver(opts.cgroupManager);
@@ -33,7 +33,7 @@ export function createDrivers(opts: RuntimeOptions): RuntimeDrivers {
       root: join(opts.runDir, oci),
       systemdCgroup: cgroups.manager === 'systemd',
     }),
-    network: new (opts.network === 'cni' ? CniNetwork : IpNetwork)({
+    network: new CniNetwork({
       bridge: opts.bridge,
       subnet: opts.subnet,
       cniPath: opts.cniPath ?? DEFAULT_CNI_PATH,

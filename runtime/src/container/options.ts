@@ -19,12 +19,6 @@ export interface RuntimeOptions {
   bridge: string;
   subnet: string;
   cniPath?: string;
-  /**
-   * Who sets up each container's veth, address and route on the bridge: `ip` (default; two
-   * `ip -batch` runs) or the CNI bridge plugin (`cni`; ~100 ms more CPU per start). Both take
-   * addresses from CNI's host-local IPAM in `cniPath`.
-   */
-  network?: 'ip' | 'cni';
   /** The OCI runtime that starts containers: runc (default) or crun. */
   ociRuntime?: OciRuntimeName;
   /**

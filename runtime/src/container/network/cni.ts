@@ -8,12 +8,12 @@ export const NETNS_DIR = '/run/netns';
 
 /** Veth, bridge and addresses made by the CNI bridge plugin (and its host-local IPAM). */
 export class CniNetwork implements NetworkDriver {
-  protected readonly conf: string;
+  private readonly conf: string;
   // CNI plugins take locks of their own, but serializing ADD/DEL keeps bridge creation and
   // iptables edits from racing each other, as containerd's CNI library does.
-  protected queue: Promise<unknown> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(protected readonly opts: NetworkOptions) {
+  constructor(private readonly opts: NetworkOptions) {
     this.conf = JSON.stringify({
       cniVersion: '1.0.0',
       name: `thaw-${opts.bridge}`,
@@ -33,7 +33,7 @@ export class CniNetwork implements NetworkDriver {
     });
   }
 
-  protected serial<T>(fn: () => Promise<T>): Promise<T> {
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.queue.then(fn, fn);
     this.queue = next.catch(() => undefined);
     return next;
@@ -53,7 +53,7 @@ export class CniNetwork implements NetworkDriver {
     });
   }
 
-  protected netnsName(id: string): string {
+  private netnsName(id: string): string {
     return `${this.opts.netnsPrefix}-${id}`;
   }
 
