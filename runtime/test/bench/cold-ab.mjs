@@ -2,7 +2,7 @@
 // busybox-httpd, wall time create → ready and CPU = this process + every child it reaped + the
 // container's cgroup, the next start's preparation included. Needs root and a built runtime.
 //   node runtime/test/bench/cold-ab.mjs [starts]                   B: ip network, prepared ahead
-//   NET=cni NOPREP=1 node runtime/test/bench/cold-ab.mjs [starts]  A: CNI plugin, nothing ahead
+//   NOPREP=1 node runtime/test/bench/cold-ab.mjs [starts]  A: nothing prepared ahead
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,6 @@ const T = await import(new URL('../../dist/testimages/index.js', import.meta.url
 const N = Number(process.argv[2] ?? 12);
 const opts = {
   ...R.scratchRuntimeOptions('bb'),
-  network: process.env.NET ?? 'ip',
   ...(process.env.NOPREP ? { maxPrepared: 0 } : {}),
 };
 const store = new R.ImageStore(join(opts.stateDir, 'images'));

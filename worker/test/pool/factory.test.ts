@@ -58,7 +58,9 @@ describe('the container factory', () => {
     expect(first.start).toMatchObject({ imageMs: 0, rootfsMs: 0, networkMs: 0 });
     expect(first.start?.runtimeMs).toBeGreaterThan(0);
     expect(first.start?.cpuMs).toBeGreaterThan(0);
-    // ... and the next one is prepared behind it.
+    // ... and the next one is prepared behind it, once the calls that follow a start have had
+    // the CPU (PREPARE_AFTER_START_MS), not at once.
+    expect(runtime.preparedCounts().rootfs).toBe(0);
     expect(await until(() => runtime.preparedCounts().rootfs === 1, 10_000)).toBe(true);
     const second = await factory.create();
     expect(second.start?.rootfsMs).toBe(0);
