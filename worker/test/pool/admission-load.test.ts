@@ -2,48 +2,31 @@
  * Admission with real parts (nats-server, the worker, runc containers): a default function under
  * 128 concurrent calls is served, not refused; a queue that cannot drain in time is.
  */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Service, startNats, workerEnvFor } from '@thaw/devkit';
-import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
-import { type FunctionSpecInput, type ImageRecord, InvokeHeader, subjects } from '@thaw/shared';
-import { connect, headers, JSONCodec, type NatsConnection } from 'nats';
+import type { FunctionSpecInput, ImageRecord } from '@thaw/shared';
+import { InvokeHeader } from '@thaw/shared';
+import { headers, JSONCodec } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadEnv, type RunningWorker, startWorker } from '../../src/index.js';
 import { callWorker, fnRecordFor, importArchive } from '../helpers.js';
+import { openTestWorker, type TestWorker } from '../test-worker.js';
 
-const rt = scratchRuntimeOptions('wadm');
-const prefix = `wa${process.pid}`;
-const subj = subjects(prefix);
 const json = JSONCodec<unknown>();
-let nats: Service;
-let nc: NatsConnection;
-let worker: RunningWorker;
+let t: TestWorker;
 let image: ImageRecord;
 
 beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-  worker = await startWorker(
-    loadEnv({ NATS_URL: nats.url, THAW_PREFIX: prefix, ...workerEnvFor(rt), LOG_LEVEL: 'warn' }),
-  );
-  const built = await buildTestImage('node-hello', 'oci', join(rt.stateDir, 'archives'));
-  image = await importArchive(nc, subj.importImage, `admission-${process.pid}`, built.path);
+  t = await openTestWorker('wadm');
+  const built = await buildTestImage('node-hello', 'oci', join(t.rt.stateDir, 'archives'));
+  image = await importArchive(t.nc, t.subj.importImage, `admission-${process.pid}`, built.path);
 }, 180_000);
 
-afterAll(async () => {
-  await worker?.close();
-  await nc?.close();
-  await nats?.close();
-  await rm(rt.stateDir, { recursive: true, force: true });
-  await rm(rt.runDir, { recursive: true, force: true });
-});
+afterAll(() => t?.close());
 
 async function place(name: string, spec: Partial<FunctionSpecInput>): Promise<void> {
   // The spec's defaults, not the test helper's short timeout, unless the test says otherwise.
   const fn = fnRecordFor(image, name, { timeoutMs: 30_000, ...spec });
-  await nc.request(subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
+  await t.nc.request(t.subj.place, json.encode({ fn, image: { kind: 'upload', record: image } }), {
     timeout: 60_000,
   });
 }
@@ -55,7 +38,7 @@ async function invoke(name: string, path: string): Promise<string> {
   h.set(InvokeHeader.path, path);
   h.set(InvokeHeader.query, '');
   h.set(InvokeHeader.headers, '{}');
-  const { answer } = await callWorker(nc, subj.invoke(name), new Uint8Array(), h, 60_000);
+  const { answer } = await callWorker(t.nc, t.subj.invoke(name), new Uint8Array(), h, 60_000);
   return answer.headers?.get(InvokeHeader.error) || answer.headers?.get(InvokeHeader.status) || '';
 }
 
