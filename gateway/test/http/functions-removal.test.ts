@@ -32,6 +32,18 @@ afterAll(() => t?.close());
 
 const start = { imageMs: 0, rootfsMs: 8, networkMs: 21, runtimeMs: 38, appMs: 25, totalMs: 92, cpuMs: 61 };
 
+/** GET /v1/functions/:name once heartbeats from `workers` workers show in it (or after 5 s). */
+async function viewWithWorkers(name: string, workers: number): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const body: Record<string, unknown> = (
+      await inject({ method: 'GET', url: `/v1/functions/${name}` })
+    ).json();
+    if ((body.workers as unknown[]).length === workers || Date.now() >= deadline) return body;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function beat(workerId: string, fn: WorkerHeartbeat['functions'][number]): void {
   nc.publish(
     subj.heartbeat,
@@ -63,15 +75,7 @@ describe('GET /v1/functions/:name: why instances went, what they cost, how they 
     });
     beat('w3', { name: 'other', starting: 0, removed: { crashed: 9 }, instances: [] });
     await nc.flush();
-    let body: Record<string, unknown> = {};
-    for (
-      const deadline = Date.now() + 5000;
-      Date.now() < deadline;
-      await new Promise((r) => setTimeout(r, 20))
-    ) {
-      body = (await inject({ method: 'GET', url: '/v1/functions/kept' })).json();
-      if ((body.workers as unknown[]).length === 2) break;
-    }
+    const body = await viewWithWorkers('kept', 2);
     expect(body.workers).toEqual([
       {
         worker: 'w1',
@@ -100,15 +104,7 @@ describe('GET /v1/functions/:name: why instances went, what they cost, how they 
       payload: { name: 'quiet', image: 'example.com/q:1' },
     });
     await nc.flush();
-    let body: Record<string, unknown> = {};
-    for (
-      const deadline = Date.now() + 5000;
-      Date.now() < deadline;
-      await new Promise((r) => setTimeout(r, 20))
-    ) {
-      body = (await inject({ method: 'GET', url: '/v1/functions/quiet' })).json();
-      if ((body.workers as unknown[]).length === 1) break;
-    }
+    const body = await viewWithWorkers('quiet', 1);
     expect(body).toMatchObject({ workers: [{ worker: 'w4', removed: {} }], removed: {} });
   });
 });

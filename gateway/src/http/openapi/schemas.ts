@@ -8,26 +8,14 @@ const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
 export const examples = {
   digest,
   spec: { name: 'hello', image: digest, memoryMiB: 128, timeoutMs: 30000, maxInstances: 10 },
-  record: {
+  // The defaults come from the schema itself, so the example cannot drift from them.
+  record: FunctionRecord.parse({
     name: 'hello',
     image: digest,
     imageDigest: digest,
-    env: {},
-    memoryMiB: 128,
-    diskMiB: 256,
-    timeoutMs: 30000,
-    port: 8080,
-    minInstances: 0,
-    maxInstances: 10,
-    concurrency: 1,
-    invokeAuth: 'public',
-    asyncConcurrency: 10,
-    asyncAttempts: 3,
-    revision: 1,
-    status: 'ready',
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
-  },
+  }),
 };
 
 /** The API's view of a record: the invoke token's hash is never shown. */
