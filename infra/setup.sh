@@ -13,9 +13,13 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # Redis, static busybox for test images, skopeo + docker-registry for registry tests, wrk for
 # benchmarks, attr (setfattr) for overlay opaque whiteouts, tini for its static build
 # (/usr/bin/tini-static), bind-mounted into every container as PID 1; chromium for the tests that
-# render the gateway's pages in a headless browser.
-PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server busybox-static
-  skopeo docker-registry wrk attr util-linux zstd tini chromium)
+# render the gateway's pages in a headless browser; redis-sentinel for the failover tests;
+# python3 (the Python base layer is made from Debian's) and golang-go (the static-binary example)
+# for `thaw build`; a C/C++ tool chain for aws-lambda-ric's native part in the Lambda test image;
+# systemd (systemd-analyze verifies the units in infra/systemd) and openssl (TLS test certificates).
+PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server redis-sentinel
+  busybox-static skopeo docker-registry wrk attr util-linux zstd tini chromium python3 golang-go
+  build-essential cmake autoconf automake libtool systemd openssl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -50,6 +54,29 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   say "installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# Commands on the PATH (thaw, and the services' thaw-gateway and thaw-worker): each workspace
+# package's `bin` entries, linked into /usr/local/bin. A link to the same file of another thaw
+# checkout moves to this one; anything else there is left alone.
+node -e '
+  const fs = require("node:fs"), path = require("node:path");
+  for (const ws of require("./package.json").workspaces) {
+    const bin = JSON.parse(fs.readFileSync(path.join(ws, "package.json"), "utf8")).bin ?? {};
+    for (const [name, file] of Object.entries(bin)) {
+      const target = path.resolve(ws, file), link = path.join("/usr/local/bin", name);
+      let current;
+      try { current = fs.readlinkSync(link); } catch { current = undefined; }
+      if (current === target) continue;
+      const ours = current !== undefined && current.endsWith(path.join("/", ws, file));
+      if (ours) fs.unlinkSync(link);
+      else if (current !== undefined || fs.existsSync(link)) {
+        console.log(`setup: ${link} exists and is not ours; leaving it`);
+        continue;
+      }
+      fs.symlinkSync(target, link);
+    }
+  }
+'
 
 # Kernel features.
 grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true

@@ -21,8 +21,10 @@ import { invokeRoutes } from './http/invoke.js';
 import { logRoutes } from './http/logs.js';
 import { createServer } from './http/server.js';
 import { startImageGc } from './images/gc.js';
+import { lambdaRoutes } from './lambda/routes.js';
 import { GatewayMetrics } from './metrics.js';
 import { Placer } from './placement/placer.js';
+import { bullConnection } from './redis.js';
 import { openStores } from './store/index.js';
 
 export interface AppDeps {
@@ -73,10 +75,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onPlaced: (result) => metrics.placements.inc({ result }),
   });
   const { invoke } = new Invoker({ caller, placer, subjects });
-  const { host, port, db, username, password } = redis.options;
   const asyncCalls = new AsyncCalls({
-    // BullMQ makes its own connections (a blocking one per consumer), from the same server.
-    connection: { host, port, db, username, password, maxRetriesPerRequest: null },
+    connection: bullConnection(redis.options),
     prefix: config.THAW_PREFIX,
     current: (name) => functions.get(name, { fresh: true }),
     invoke,
@@ -131,6 +131,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       timings: config.THAW_TIMINGS === '1',
     });
     await asyncRoutes(scope, { functions, adminHash, asyncCalls, maxBodyBytes });
+    await lambdaRoutes(scope, {
+      nc,
+      subjects,
+      redis,
+      prefix: config.THAW_PREFIX,
+      functions,
+      images,
+      placer,
+      view,
+      asyncCalls,
+      invoke,
+      maxBodyBytes,
+      log,
+    });
   });
   return app;
 }

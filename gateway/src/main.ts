@@ -1,13 +1,14 @@
-import { createLogger } from '@thaw/shared';
+import { createLogger, natsConnectOptions } from '@thaw/shared';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { buildApp } from './app.js';
 import { loadEnv } from './env.js';
 import { natsPayloadProblem } from './limits.js';
+import { redisOptions } from './redis.js';
 
 const env = loadEnv();
 const logger = createLogger('gateway', env.LOG_LEVEL);
-const nc = await connect({ servers: env.NATS_URL, name: 'thaw-gateway', maxReconnectAttempts: -1 });
+const nc = await connect(natsConnectOptions(env, 'thaw-gateway'));
 // Checked, not assumed: a body the server cannot carry would fail every large call at run time.
 const payloadProblem = natsPayloadProblem(nc.info?.max_payload ?? 0, env.MAX_BODY_BYTES);
 if (payloadProblem) {
@@ -15,7 +16,7 @@ if (payloadProblem) {
   await nc.close();
   process.exit(1);
 }
-const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 3 });
+const redis = new Redis(redisOptions(env));
 // ioredis reconnects by itself; without a listener each failed attempt is an "unhandled" error.
 redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 const app = await buildApp({ nc, redis, config: env, logger });

@@ -1,5 +1,5 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { parseEnv, WorkerId } from '@thaw/shared';
+import { NatsEnv, parseEnv, WorkerId } from '@thaw/shared';
 import { z } from 'zod';
 import { DEFAULT_FREEZE_AFTER_MS, DEFAULT_HEARTBEAT_MS } from './timings.js';
 
@@ -13,106 +13,107 @@ function safeJson(s: string): unknown {
   }
 }
 
-const Env = z.object({
-  /** Names this worker in replies, logs, heartbeats and its placement subject. */
-  WORKER_ID: WorkerId.default(
-    `${hostname()
-      .replace(/[^A-Za-z0-9_-]/g, '-')
-      .slice(0, 40)}-${process.pid}`,
-  ),
-  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
-  /** Prefix of every NATS subject, so installations can share a NATS server. */
-  THAW_PREFIX: z
-    .string()
-    .regex(/^[a-zA-Z0-9_-]+$/)
-    .default('thaw'),
-  /** Images and container bundles; survives restarts so orphans can be found. */
-  THAW_STATE_DIR: z.string().default('/var/lib/thaw'),
-  /** runc state and IP allocations; on tmpfs so a reboot leaves nothing stale. */
-  THAW_RUN_DIR: z.string().default('/run/thaw'),
-  /** cgroup parent of this worker's containers (one per worker on a host). */
-  THAW_CGROUP_PARENT: z
-    .string()
-    .regex(/^[a-zA-Z0-9_.-]+$/)
-    .default('thaw'),
-  /** Host bridge for instances (at most 15 characters). */
-  THAW_BRIDGE: z
-    .string()
-    .regex(/^[a-zA-Z0-9_-]{1,15}$/)
-    .default('thaw0'),
-  /** Subnet instances get addresses from. */
-  THAW_SUBNET: z
-    .string()
-    .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/)
-    .default('10.209.0.0/16'),
-  /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
-  THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
-  /**
-   * Idle time after which a thawed instance is frozen again. `never`: idle instances stay
-   * running, charged their limit (a baseline for benchmarks and a debugging aid, not for use:
-   * idle instances then cost CPU and the budget holds far fewer).
-   */
-  FREEZE_AFTER_MS: z
-    .union([
-      z.literal('never').transform(() => Number.POSITIVE_INFINITY),
-      z.coerce.number().int().min(0).max(600_000),
-    ])
-    .default(DEFAULT_FREEZE_AFTER_MS),
-  /** Containers this worker creates at once; more wait their turn (default: 2 per CPU core). */
-  START_CONCURRENCY: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(256)
-    .default(Math.max(2, 2 * availableParallelism())),
-  /** How long a new instance has to start listening on its port. */
-  START_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
-  /** Registries (host:port, comma-separated) reached over plain HTTP; loopback ones always are. */
-  THAW_INSECURE_REGISTRIES: z
-    .string()
-    .default('')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean),
+const Env = z
+  .object({
+    /** Names this worker in replies, logs, heartbeats and its placement subject. */
+    WORKER_ID: WorkerId.default(
+      `${hostname()
+        .replace(/[^A-Za-z0-9_-]/g, '-')
+        .slice(0, 40)}-${process.pid}`,
     ),
-  /**
-   * "allow": images may be pulled from registries at private, loopback, link-local or this
-   * host's own addresses (a local registry). Refused by default.
-   */
-  THAW_REGISTRY_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
-  /** Registry credentials as JSON: {"host:port": {"username": "...", "password": "..."}}. Never logged. */
-  THAW_REGISTRY_AUTH: z
-    .string()
-    .default('{}')
-    .transform((s, ctx) => {
-      const parsed = RegistryAuth.safeParse(safeJson(s));
-      if (parsed.success) return parsed.data;
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must be JSON: {"host:port": {"username": "...", "password": "..."}}',
-      });
-      return z.NEVER;
-    }),
-  /**
-   * Memory this worker may commit to instances: running ones are charged their memory limit,
-   * frozen ones their usage as read when they froze (docs/keep-frozen.md). Beyond it, idle
-   * instances are evicted (Greedy-Dual-Size-Frequency), or the start or thaw is refused.
-   * Default: 80% of the host's memory.
-   */
-  THAW_MEMORY_MIB: z.coerce
-    .number()
-    .int()
-    .min(16)
-    .default(Math.floor((totalmem() * 0.8) / 2 ** 20)),
-  /** How often the worker announces itself; gateways take it as lost after three missed beats. */
-  HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(DEFAULT_HEARTBEAT_MS),
-  /** Port of GET /metrics (Prometheus); 0 picks a free one (tests). */
-  THAW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
-  THAW_METRICS_HOST: z.string().default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+    /** Prefix of every NATS subject, so installations can share a NATS server. */
+    THAW_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]+$/)
+      .default('thaw'),
+    /** Images and container bundles; survives restarts so orphans can be found. */
+    THAW_STATE_DIR: z.string().default('/var/lib/thaw'),
+    /** runc state and IP allocations; on tmpfs so a reboot leaves nothing stale. */
+    THAW_RUN_DIR: z.string().default('/run/thaw'),
+    /** cgroup parent of this worker's containers (one per worker on a host). */
+    THAW_CGROUP_PARENT: z
+      .string()
+      .regex(/^[a-zA-Z0-9_.-]+$/)
+      .default('thaw'),
+    /** Host bridge for instances (at most 15 characters). */
+    THAW_BRIDGE: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]{1,15}$/)
+      .default('thaw0'),
+    /** Subnet instances get addresses from. */
+    THAW_SUBNET: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/)
+      .default('10.209.0.0/16'),
+    /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
+    THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
+    /**
+     * Idle time after which a thawed instance is frozen again. `never`: idle instances stay
+     * running, charged their limit (a baseline for benchmarks and a debugging aid, not for use:
+     * idle instances then cost CPU and the budget holds far fewer).
+     */
+    FREEZE_AFTER_MS: z
+      .union([
+        z.literal('never').transform(() => Number.POSITIVE_INFINITY),
+        z.coerce.number().int().min(0).max(600_000),
+      ])
+      .default(DEFAULT_FREEZE_AFTER_MS),
+    /** Containers this worker creates at once; more wait their turn (default: 2 per CPU core). */
+    START_CONCURRENCY: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(256)
+      .default(Math.max(2, 2 * availableParallelism())),
+    /** How long a new instance has to start listening on its port. */
+    START_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
+    /** Registries (host:port, comma-separated) reached over plain HTTP; loopback ones always are. */
+    THAW_INSECURE_REGISTRIES: z
+      .string()
+      .default('')
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
+    /**
+     * "allow": images may be pulled from registries at private, loopback, link-local or this
+     * host's own addresses (a local registry). Refused by default.
+     */
+    THAW_REGISTRY_PRIVATE: z.enum(['deny', 'allow']).default('deny'),
+    /** Registry credentials as JSON: {"host:port": {"username": "...", "password": "..."}}. Never logged. */
+    THAW_REGISTRY_AUTH: z
+      .string()
+      .default('{}')
+      .transform((s, ctx) => {
+        const parsed = RegistryAuth.safeParse(safeJson(s));
+        if (parsed.success) return parsed.data;
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be JSON: {"host:port": {"username": "...", "password": "..."}}',
+        });
+        return z.NEVER;
+      }),
+    /**
+     * Memory this worker may commit to instances: running ones are charged their memory limit,
+     * frozen ones their usage as read when they froze (docs/keep-frozen.md). Beyond it, idle
+     * instances are evicted (Greedy-Dual-Size-Frequency), or the start or thaw is refused.
+     * Default: 80% of the host's memory.
+     */
+    THAW_MEMORY_MIB: z.coerce
+      .number()
+      .int()
+      .min(16)
+      .default(Math.floor((totalmem() * 0.8) / 2 ** 20)),
+    /** How often the worker announces itself; gateways take it as lost after three missed beats. */
+    HEARTBEAT_MS: z.coerce.number().int().min(50).max(10_000).default(DEFAULT_HEARTBEAT_MS),
+    /** Port of GET /metrics (Prometheus); 0 picks a free one (tests). */
+    THAW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    THAW_METRICS_HOST: z.string().default('0.0.0.0'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .extend(NatsEnv.shape);
 export type WorkerEnv = z.infer<typeof Env>;
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { ImageStore, Runtime } from '@thaw/runtime';
-import { createLogger, subjects } from '@thaw/shared';
+import { createLogger, natsConnectOptions, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
@@ -33,12 +33,10 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     egress: env.THAW_EGRESS,
   });
   if (reclaimed.length) log.warn({ reclaimed }, 'removed containers left by an earlier run');
-  const nc = await connect({ servers: env.NATS_URL, name: env.WORKER_ID, maxReconnectAttempts: -1 }).catch(
-    async (err: unknown) => {
-      await runtime.close();
-      throw err;
-    },
-  );
+  const nc = await connect(natsConnectOptions(env, env.WORKER_ID)).catch(async (err: unknown) => {
+    await runtime.close();
+    throw err;
+  });
   const images = new ImageFetcher({
     js: nc.jetstream(),
     store: new ImageStore(join(env.THAW_STATE_DIR, 'images')),

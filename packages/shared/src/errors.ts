@@ -37,6 +37,7 @@ export const ErrorCatalogue = {
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit.' },
   FUNCTION_TIMEOUT: { status: 504, message: 'The function did not answer within its timeout.' },
   FUNCTION_CRASHED: { status: 502, message: 'The function instance crashed while serving the request.' },
+  FUNCTION_ERROR: { status: 502, message: "The function's Lambda runtime reported an error." },
   FUNCTION_START_FAILED: { status: 502, message: 'The function instance did not start.' },
   UPSTREAM_ERROR: { status: 502, message: 'The function instance closed the connection without answering.' },
   RESPONSE_TOO_LARGE: { status: 502, message: "The function's response is larger than the limit." },

@@ -68,6 +68,12 @@ export const FunctionSpec = z.strictObject({
    * that finds no worker (NO_WORKER) uses none while the gateway's ASYNC_OUTAGE_BUDGET_MS lasts.
    */
   asyncAttempts: whole(1, 20).default(3),
+  /**
+   * How the worker talks to an instance: `http` (its server on `port`), or `lambda` (the image's
+   * entrypoint is an AWS Lambda runtime: the worker serves it the Lambda Runtime API and hands it
+   * each call as an event; docs/lambda.md).
+   */
+  protocol: z.enum(['http', 'lambda']).default('http'),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;

@@ -54,6 +54,12 @@ export const InvokeHeader = {
    * worker for its marks; on the reply, the worker's marks (wire/timing.ts).
    */
   timing: 'thaw-timing',
+  /**
+   * "1" on a request from the Lambda Invoke API: the body is the event itself, not an HTTP
+   * request's body. A `lambda` function gets it unchanged; an `http` function gets it as a POST
+   * to "/".
+   */
+  lambdaEvent: 'thaw-lambda-event',
 } as const;
 
 /** The name of the JetStream object store holding uploaded image archives. */

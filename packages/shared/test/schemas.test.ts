@@ -19,6 +19,7 @@ describe('FunctionSpec', () => {
       invokeAuth: 'public',
       asyncConcurrency: 10,
       asyncAttempts: 3,
+      protocol: 'http',
     });
   });
   it.each([

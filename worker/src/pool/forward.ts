@@ -18,6 +18,7 @@ export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024 - 64 * 1024;
 export async function forward(inst: Instance, req: InvokeRequest, timeoutMs: number): Promise<InvokeResult> {
   // Called once admitted and thawed: the trace's mark between the worker and the container.
   if (req.trace) req.trace.thawed = traceNow();
+  if (inst.lambda) return inst.lambda.invoke(req, timeoutMs);
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {

@@ -2,6 +2,7 @@ import type { Container } from '@thaw/runtime';
 import type { Logger, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
 import { Pool } from 'undici';
+import type { LambdaSession } from '../lambda/session.js';
 import type { MemoryCharge } from '../memory/charge.js';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { KEEP_ALIVE } from '../timings.js';
@@ -15,6 +16,8 @@ export interface InstanceOptions {
   metrics?: WorkerMetrics;
   /** Its cold start, phase by phase, when the factory measured it. */
   start?: StartPhases;
+  /** Set for an instance of a `lambda` function: calls go to its runtime as events. */
+  lambda?: LambdaSession;
 }
 
 /**
@@ -28,6 +31,7 @@ export class Instance implements PooledInstance {
   readonly container: Container;
   readonly http: Pool;
   readonly start: StartPhases | undefined;
+  readonly lambda: LambdaSession | undefined;
   private readonly freezeAfterMs: number;
   private readonly log: Logger;
   private readonly metrics: WorkerMetrics | undefined;
@@ -43,9 +47,10 @@ export class Instance implements PooledInstance {
   private closed = false;
   private destroying: Promise<void> | undefined;
 
-  constructor({ container, freezeAfterMs, log, metrics, start }: InstanceOptions) {
+  constructor({ container, freezeAfterMs, log, metrics, start, lambda }: InstanceOptions) {
     this.container = container;
     this.start = start;
+    this.lambda = lambda;
     this.freezeAfterMs = freezeAfterMs;
     this.log = log;
     this.metrics = metrics;

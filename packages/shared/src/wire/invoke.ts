@@ -35,6 +35,8 @@ export interface InvokeRequest {
   body: Uint8Array;
   /** Set only on a traced call (THAW_TIMINGS): each side adds its marks (timing.ts). */
   trace?: CallTrace;
+  /** The body is a Lambda event (the Lambda Invoke API), not an HTTP request's body. */
+  lambdaEvent?: true;
 }
 
 /** The function's answer, whatever its status. */
@@ -67,6 +69,7 @@ export function encodeInvokeRequest(req: InvokeRequest, into: WireHeaders): Uint
   into.set(InvokeHeader.query, req.query);
   into.set(InvokeHeader.headers, JSON.stringify(req.headers));
   if (req.trace) askTiming(into);
+  if (req.lambdaEvent) into.set(InvokeHeader.lambdaEvent, '1');
   return req.body;
 }
 
@@ -89,7 +92,15 @@ export function decodeInvokeRequest(
       return undefined;
     }
   }
-  return { method, path: h.get(InvokeHeader.path) || '/', query: h.get(InvokeHeader.query), headers, body };
+  const req: InvokeRequest = {
+    method,
+    path: h.get(InvokeHeader.path) || '/',
+    query: h.get(InvokeHeader.query),
+    headers,
+    body,
+  };
+  if (h.get(InvokeHeader.lambdaEvent) === '1') req.lambdaEvent = true;
+  return req;
 }
 
 /** Writes the reply into `into` and returns the payload to send with it. */

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/**
+ * How a component reaches NATS: the settings every NATS client of thaw (gateway, worker) reads,
+ * in one place so they cannot drift apart. The result of `natsConnectOptions` fits nats.js's
+ * `ConnectionOptions`; this package does not depend on nats.
+ */
+export const NatsEnv = z.object({
+  /**
+   * One server or a comma-separated list (a cluster): the client picks one and, when it is lost,
+   * reconnects to another. Servers the cluster gossips are learned too.
+   */
+  NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+  /** User and password the servers require (nats-server `authorization { users }`). */
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
+  /** A token the servers require (`authorization { token }`), instead of user and password. */
+  NATS_TOKEN: z.string().min(1).optional(),
+  /** TLS to the servers: the CA that signed their certificates (PEM file). */
+  NATS_TLS_CA: z.string().min(1).optional(),
+  /** TLS client certificate and key (PEM files), when the servers verify clients. */
+  NATS_TLS_CERT: z.string().min(1).optional(),
+  NATS_TLS_KEY: z.string().min(1).optional(),
+});
+export type NatsEnv = z.infer<typeof NatsEnv>;
+
+/** The servers of a NATS_URL value: comma-separated, blanks ignored. */
+export function natsServers(url: string): string[] {
+  return url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export interface NatsConnectOptions {
+  servers: string[];
+  name: string;
+  maxReconnectAttempts: number;
+  user?: string;
+  pass?: string;
+  token?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+/** Connection options for nats.js `connect()`: reconnecting forever, over every listed server. */
+export function natsConnectOptions(env: NatsEnv, name: string): NatsConnectOptions {
+  const o: NatsConnectOptions = { servers: natsServers(env.NATS_URL), name, maxReconnectAttempts: -1 };
+  if (env.NATS_USER !== undefined) o.user = env.NATS_USER;
+  if (env.NATS_PASSWORD !== undefined) o.pass = env.NATS_PASSWORD;
+  if (env.NATS_TOKEN !== undefined) o.token = env.NATS_TOKEN;
+  if (env.NATS_TLS_CA || env.NATS_TLS_CERT || env.NATS_TLS_KEY) {
+    o.tls = {};
+    if (env.NATS_TLS_CA) o.tls.caFile = env.NATS_TLS_CA;
+    if (env.NATS_TLS_CERT) o.tls.certFile = env.NATS_TLS_CERT;
+    if (env.NATS_TLS_KEY) o.tls.keyFile = env.NATS_TLS_KEY;
+  }
+  return o;
+}
