@@ -25,11 +25,11 @@ const Env = z
       .regex(/^[a-zA-Z0-9_-]+$/)
       .default('thaw'),
     /**
-   * Copies JetStream keeps of what the gateway stores in NATS (the uploaded images' object
-   * store): 1 on a single server, 3 on a 3-node cluster so the loss of a node loses no image.
-   */
-  THAW_JS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
-  /** Largest invocation body (and response) carried over NATS. */
+     * Copies JetStream keeps of what the gateway stores in NATS (the uploaded images' object
+     * store): 1 on a single server, 3 on a 3-node cluster so the loss of a node loses no image.
+     */
+    THAW_JS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+    /** Largest invocation body (and response) carried over NATS. */
     MAX_BODY_BYTES: z.coerce
       .number()
       .int()
