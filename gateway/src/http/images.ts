@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import { IMAGE_BUCKET, type Logger, ThawError } from '@thaw/shared';
+import { type Logger, ThawError } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
-import { type NatsConnection, StorageType } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { WorkerClient } from '../cluster/worker-client.js';
+import { openImageBucket } from '../images/bucket.js';
 import type { ImageStore } from '../store/images.js';
 
 export interface ImageDeps {
@@ -11,6 +12,8 @@ export interface ImageDeps {
   images: ImageStore;
   client: WorkerClient;
   maxImageBytes: number;
+  /** Copies JetStream keeps of each archive (THAW_JS_REPLICAS; 1 when absent). */
+  replicas?: number;
   log: Logger;
 }
 
@@ -33,7 +36,7 @@ export async function imageRoutes(app: FastifyInstance, d: ImageDeps): Promise<v
         `the image is ${declared} bytes; the limit is ${d.maxImageBytes}`,
       );
     }
-    const os = await d.nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+    const os = await openImageBucket({ nc: d.nc, replicas: d.replicas ?? 1, log: d.log });
     const object = `upload-${randomUUID()}`;
     let size = 0;
     const limit = d.maxImageBytes;

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { IMAGE_BUCKET, type Logger } from '@thaw/shared';
-import { type NatsConnection, StorageType } from 'nats';
+import type { Logger } from '@thaw/shared';
+import type { NatsConnection } from 'nats';
 import type { ImageStore } from '../store/images.js';
+import { openImageBucket } from './bucket.js';
 
 export interface ImageGcOptions {
   nc: NatsConnection;
   images: ImageStore;
   /** An image unused for this long is deleted. */
   graceMs: number;
+  /** Copies JetStream keeps of each archive (THAW_JS_REPLICAS; 1 when absent). */
+  replicas?: number;
   log: Logger;
 }
 
@@ -33,7 +36,7 @@ export async function collectImages(o: ImageGcOptions): Promise<ImageGcResult> {
   const owner = randomUUID();
   if (!(await o.images.claimGc(owner, LOCK_MS))) return { ran: false, images: [], orphans: [] };
   try {
-    const os = await o.nc.jetstream().views.os(IMAGE_BUCKET, { storage: StorageType.File });
+    const os = await openImageBucket({ nc: o.nc, replicas: o.replicas ?? 1, log: o.log });
     const images: string[] = [];
     const named = new Set<string>();
     for (const img of await o.images.list()) {

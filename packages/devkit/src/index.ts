@@ -1,7 +1,12 @@
 export { ApiError, deleteFunction, deployFunction, uploadImage } from './client.js';
 export { findTestResidue } from './host-residue.js';
 export { startWorkerHost, type WorkerHost, type WorkerHostOptions } from './hosts.js';
-export { type NatsCluster, type NatsClusterOptions, type NatsNode, startNatsCluster } from './nats-cluster.js';
+export {
+  type NatsCluster,
+  type NatsClusterOptions,
+  type NatsNode,
+  startNatsCluster,
+} from './nats-cluster.js';
 export { type Platform, type PlatformOptions, startPlatform } from './platform.js';
 export {
   type RedisNode,

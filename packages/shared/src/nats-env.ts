@@ -32,10 +32,31 @@ export function natsServers(url: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * How the clients notice a lost server and move to another (docs/nats-cluster.md):
+ * - a server killed on a live host closes its sockets: the client sees it at once and dials the
+ *   next server of its list (one it has not just tried: no wait);
+ * - a host that vanishes (power, network) closes nothing: only pings tell, so the client pings
+ *   every 2 s and gives the server up after 2 unanswered pings (~4-6 s) instead of nats.js's
+ *   default 2 min × 2;
+ * - a server tried less than RECONNECT_WAIT_MS ago is tried again after that wait, so a whole
+ *   cluster down is retried twice a second (nats.js's default is 2 s, which would add up to
+ *   2 s to a recovery), without a tight loop.
+ * The list is shuffled (noRandomize false, nats.js's default, set here on purpose): the
+ * components spread over the nodes, and the loss of one touches a share of the connections.
+ */
+export const NATS_PING_MS = 2000;
+export const NATS_MAX_PINGS_OUT = 2;
+export const NATS_RECONNECT_WAIT_MS = 500;
+
 export interface NatsConnectOptions {
   servers: string[];
   name: string;
   maxReconnectAttempts: number;
+  reconnectTimeWait: number;
+  pingInterval: number;
+  maxPingOut: number;
+  noRandomize: boolean;
   user?: string;
   pass?: string;
   token?: string;
@@ -44,7 +65,15 @@ export interface NatsConnectOptions {
 
 /** Connection options for nats.js `connect()`: reconnecting forever, over every listed server. */
 export function natsConnectOptions(env: NatsEnv, name: string): NatsConnectOptions {
-  const o: NatsConnectOptions = { servers: natsServers(env.NATS_URL), name, maxReconnectAttempts: -1 };
+  const o: NatsConnectOptions = {
+    servers: natsServers(env.NATS_URL),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: NATS_RECONNECT_WAIT_MS,
+    pingInterval: NATS_PING_MS,
+    maxPingOut: NATS_MAX_PINGS_OUT,
+    noRandomize: false,
+  };
   if (env.NATS_USER !== undefined) o.user = env.NATS_USER;
   if (env.NATS_PASSWORD !== undefined) o.pass = env.NATS_PASSWORD;
   if (env.NATS_TOKEN !== undefined) o.token = env.NATS_TOKEN;
