@@ -1,0 +1,173 @@
+/**
+ * docs/deploy.md's install, checked where it can be without a host of its own: every unit in
+ * infra/systemd passes `systemd-analyze verify` (with no warning either) against the commands the
+ * install puts on the PATH, the example env files parse with the gateway's and worker's own
+ * schemas (the NATS one with nats-server's own config check), and the commands answer without
+ * connecting anywhere.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { loadEnv as gatewayEnv } from '@thaw/gateway';
+import { loadEnv as workerEnv } from '@thaw/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEnvFile } from './env-file.js';
+
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+const units = join(repo, 'infra/systemd');
+/** Where infra/setup.sh links the workspace packages' bins, and the units run them from. */
+const BIN_DIR = '/usr/local/bin';
+/** Exit status of a command given a bad setting (the units' RestartPreventExitStatus). */
+const EXIT_CONFIG = 78;
+
+const services = [
+  { name: 'thaw-gateway', pkg: 'gateway', env: 'gateway.env', load: gatewayEnv },
+  { name: 'thaw-worker', pkg: 'worker', env: 'worker.env', load: workerEnv },
+] as const;
+
+async function readEnvFile(name: string) {
+  return parseEnvFile(await readFile(join(units, name), 'utf8'), name);
+}
+
+/** A command's exit status and output, whether it failed or not. */
+async function outcome(file: string, args: string[], env: NodeJS.ProcessEnv) {
+  try {
+    const { stdout, stderr } = await run(file, args, { env, timeout: 10_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('systemd units', () => {
+  it('name the commands the packages install, linked to this checkout', async () => {
+    for (const s of services) {
+      const pkg = JSON.parse(await readFile(join(repo, s.pkg, 'package.json'), 'utf8')) as {
+        bin?: Record<string, string>;
+      };
+      const bin = pkg.bin?.[s.name];
+      expect(bin, `${s.pkg}/package.json bin.${s.name}`).toBeDefined();
+      const unit = await readFile(join(units, `${s.name}.service`), 'utf8');
+      expect(unit).toMatch(new RegExp(`^ExecStart=${BIN_DIR}/${s.name}$`, 'm'));
+      expect(unit).toContain(`EnvironmentFile=/etc/thaw/${s.env}\n`);
+      const linked = await realpath(join(BIN_DIR, s.name)).catch(() => undefined);
+      expect(linked, `${BIN_DIR}/${s.name} must link to this checkout: run npm run setup`).toBe(
+        join(repo, s.pkg, bin!),
+      );
+    }
+  });
+
+  it('pass systemd-analyze verify without a warning', async () => {
+    const files = (await readdir(units)).filter((f) => f.endsWith('.service')).sort();
+    expect(files).toEqual([
+      'thaw-gateway.service',
+      'thaw-nats.service',
+      'thaw-redis-sentinel.service',
+      'thaw-redis.service',
+      'thaw-worker.service',
+    ]);
+    for (const f of files) {
+      // verify exits 0 on unknown keys and bad values (it only warns): its output must be empty.
+      const r = await outcome('systemd-analyze', ['verify', '--man=no', join(units, f)], process.env);
+      expect({ unit: f, ...r }).toEqual({ unit: f, code: 0, stdout: '', stderr: '' });
+    }
+  });
+});
+
+describe('example env files', () => {
+  for (const s of services) {
+    it(`${s.env} parses with ${s.name}'s schema, its examples too, every name known`, async () => {
+      const file = await readEnvFile(s.env);
+      expect(Object.keys(file.set).length).toBeGreaterThan(0);
+      for (const env of [file.set, { ...file.set, ...file.examples }]) {
+        const parsed = s.load(env);
+        // zod drops names it does not know: a misspelt variable would be silently ignored.
+        for (const key of Object.keys(env)) expect(Object.hasOwn(parsed, key), `${s.env}: ${key}`).toBe(true);
+      }
+    });
+  }
+
+  describe('nats.env with infra/nats', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'thaw-s14a-tls-'));
+      await run('openssl', [
+        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+        ...[
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-subj',
+          '/CN=thaw-nats-1',
+          '-days',
+          '1',
+        ],
+      ]);
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    // Only what the env file sets: nats-server refuses a config naming a variable it lacks.
+    const check = (conf: string, env: Record<string, string>) =>
+      outcome('/usr/sbin/nats-server', ['-t', '-c', join(repo, 'infra/nats', conf)], env);
+
+    it('sets every variable nats.conf reads', async () => {
+      const { set } = await readEnvFile('nats.env');
+      const r = await check('nats.conf', set);
+      expect(r.code, r.stderr).toBe(0);
+    });
+
+    it('with its TLS examples, every variable nats-tls.conf reads', async () => {
+      const { set, examples } = await readEnvFile('nats.env');
+      const env = {
+        ...set,
+        ...examples,
+        NATS_TLS_CERT: join(dir, 'cert.pem'),
+        NATS_TLS_KEY: join(dir, 'key.pem'),
+      };
+      expect(Object.keys(examples)).toEqual(expect.arrayContaining(['NATS_TLS_CERT', 'NATS_TLS_KEY']));
+      const r = await check('nats-tls.conf', env);
+      expect(r.code, r.stderr).toBe(0);
+    });
+  });
+});
+
+describe('commands', () => {
+  for (const s of services) {
+    const cmd = join(BIN_DIR, s.name);
+    // No NATS_URL reachable, nothing else set: an answer proves nothing was connected to.
+    const bare = { PATH: process.env.PATH, NATS_URL: 'nats://127.0.0.1:1' };
+
+    it(`${s.name} --help and --version answer without connecting`, async () => {
+      const help = await outcome(cmd, ['--help'], bare);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: ${s.name}`);
+      expect(help.stdout).toContain(`/etc/thaw/${s.env}`);
+      const pkg = JSON.parse(await readFile(join(repo, s.pkg, 'package.json'), 'utf8')) as {
+        version: string;
+      };
+      const version = await outcome(cmd, ['--version'], bare);
+      expect(version).toEqual({ code: 0, stdout: `${s.name} ${pkg.version}\n`, stderr: '' });
+    });
+
+    it(`${s.name} names a bad setting, without a stack trace, and exits ${EXIT_CONFIG}`, async () => {
+      const r = await outcome(cmd, [], { ...bare, LOG_LEVEL: 'loud' });
+      expect(r.code).toBe(EXIT_CONFIG);
+      expect(r.stderr).toMatch(new RegExp(`^${s.name}: invalid environment:\\n  LOG_LEVEL: `));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it(`${s.name} refuses an unknown argument`, async () => {
+      const r = await outcome(cmd, ['--port=80'], bare);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('unknown argument --port=80');
+    });
+  }
+});
