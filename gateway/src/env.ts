@@ -1,5 +1,6 @@
 import { NatsEnv, parseEnv } from '@thaw/shared';
 import { z } from 'zod';
+import { parseSentinels, SentinelListError } from './redis.js';
 
 const Env = z
   .object({
@@ -13,7 +14,19 @@ const Env = z
      * Redis behind Sentinel: a comma-separated list of sentinels (host:port). The client asks them
      * for the primary of REDIS_MASTER_NAME and follows it through failovers.
      */
-    REDIS_SENTINELS: z.string().min(1).optional(),
+    REDIS_SENTINELS: z
+      .string()
+      .min(1)
+      .optional()
+      .superRefine((v, ctx) => {
+        if (v === undefined) return;
+        try {
+          parseSentinels(v);
+        } catch (err) {
+          if (!(err instanceof SentinelListError)) throw err;
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+        }
+      }),
     REDIS_MASTER_NAME: z.string().min(1).default('thaw'),
     /** Password of the Redis servers (requirepass / masterauth), with sentinels as well. */
     REDIS_PASSWORD: z.string().min(1).optional(),

@@ -5,6 +5,7 @@ import { buildApp } from './app.js';
 import { loadEnv } from './env.js';
 import { natsPayloadProblem } from './limits.js';
 import { redisOptions } from './redis.js';
+import { startupRedisProblem } from './redis-check.js';
 
 const env = loadEnv();
 const logger = createLogger('gateway', env.LOG_LEVEL);
@@ -19,6 +20,14 @@ if (payloadProblem) {
 const redis = new Redis(redisOptions(env));
 // ioredis reconnects by itself; without a listener each failed attempt is an "unhandled" error.
 redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+// Before serving: a wrong password or an evicting Redis would otherwise show up as failed calls.
+const redisProblem = await startupRedisProblem(redis, logger);
+if (redisProblem) {
+  logger.fatal(redisProblem);
+  redis.disconnect();
+  await nc.close();
+  process.exit(1);
+}
 const app = await buildApp({ nc, redis, config: env, logger });
 let closing: Promise<void> | undefined;
 const close = () => {

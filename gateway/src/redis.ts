@@ -9,17 +9,48 @@ type RedisEnv = Pick<
 /** Commands a caller waits for while Redis is away, before ioredis gives up on them. */
 const MAX_RETRIES_PER_REQUEST = 3;
 
-/** A "host:port" list as ioredis's sentinel entries; a missing port is Sentinel's 26379. */
-function sentinelList(list: string): Array<{ host: string; port: number }> {
-  return list
+/** Sentinel's own port, for an entry that names none. */
+const SENTINEL_PORT = 26379;
+
+/** A bad REDIS_SENTINELS value, with the entry that is wrong. */
+export class SentinelListError extends Error {
+  override readonly name = 'SentinelListError';
+}
+
+function sentinelEntry(entry: string): { host: string; port: number } {
+  if (entry.includes('://')) throw new SentinelListError(`"${entry}" is a URL, not host:port`);
+  // [v6]:port, [v6], host:port or host. A bare IPv6 address would make the port ambiguous.
+  const m = /^\[([0-9a-fA-F:.]+)\](?::(.*))?$/.exec(entry) ?? /^([^:[\]]+)(?::(.*))?$/.exec(entry);
+  if (!m?.[1]) {
+    throw new SentinelListError(
+      `"${entry}" is not host:port (an IPv6 address goes in brackets: [::1]:${SENTINEL_PORT})`,
+    );
+  }
+  const host = m[1];
+  if (!/^\[/.test(entry) && !/^[A-Za-z0-9.-]+$/.test(host)) {
+    throw new SentinelListError(`"${entry}": "${host}" is not a host name or address`);
+  }
+  if (m[2] === undefined) return { host, port: SENTINEL_PORT };
+  const port = /^\d{1,5}$/.test(m[2]) ? Number(m[2]) : Number.NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new SentinelListError(`"${entry}": the port must be a number from 1 to 65535`);
+  }
+  return { host, port };
+}
+
+/**
+ * REDIS_SENTINELS as ioredis's sentinel entries: a comma-separated "host:port" list, a missing
+ * port being Sentinel's 26379. Throws SentinelListError naming the bad entry, so a typo stops
+ * the start (env.ts) instead of showing up as "all sentinels are unreachable" later.
+ */
+export function parseSentinels(list: string): Array<{ host: string; port: number }> {
+  const entries = list
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const at = entry.lastIndexOf(':');
-      if (at < 0) return { host: entry, port: 26379 };
-      return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
-    });
+    .filter(Boolean);
+  if (entries.length === 0)
+    throw new SentinelListError('names no sentinel (expected host:port,host:port,...)');
+  return entries.map(sentinelEntry);
 }
 
 /**
@@ -30,7 +61,7 @@ export function redisOptions(env: RedisEnv): RedisOptions {
   const auth: RedisOptions = env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {};
   if (env.REDIS_SENTINELS) {
     return {
-      sentinels: sentinelList(env.REDIS_SENTINELS),
+      sentinels: parseSentinels(env.REDIS_SENTINELS),
       name: env.REDIS_MASTER_NAME,
       ...(env.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.REDIS_SENTINEL_PASSWORD } : {}),
       ...auth,
