@@ -9,6 +9,27 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const READY_POLL_MAX_MS = 2;
 
 /**
+ * How a container shows it is ready, when that is not a server accepting connections on its
+ * port: a Lambda runtime listens on nothing, and is ready when it first asks the worker's Runtime
+ * API for an event. `wait` is called once the container is started.
+ */
+export interface ReadinessProbe {
+  /** Resolves once the container at `ip` is ready; rejects with why it is not. */
+  wait(ip: string, timeoutMs: number, alive: () => boolean): Promise<void>;
+}
+
+/** Waits for `probe` when there is one, else for a server on `ip:port`. */
+export function waitReady(
+  probe: ReadinessProbe | undefined,
+  ip: string,
+  port: number,
+  timeoutMs: number,
+  alive: () => boolean,
+): Promise<void> {
+  return probe ? probe.wait(ip, timeoutMs, alive) : waitListening(ip, port, timeoutMs, alive);
+}
+
+/**
  * Waits until something accepts connections on `ip:port`, retrying with a doubling pause; fails
  * early once `alive` says the container has exited.
  */

@@ -4,11 +4,19 @@ import type { Firewall } from './types.js';
 
 export type Egress = 'off' | 'masquerade';
 
+/** The bridge's own address: the first of its subnet (CNI's host-local makes it the gateway). */
+export function bridgeAddress(subnet: string): string {
+  const [base = ''] = subnet.split('/');
+  const n = base.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) + 1;
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
 /**
  * Host-side rules for one bridge. Instances answer the host's connections but open none to it;
  * nothing reaches them from outside; they reach each other neither directly (their bridge
  * ports are isolated, see network.ts) nor routed through the host. Egress is off, or
- * masqueraded behind the host's address. Every rule lives in chains of the bridge's own, hooked
+ * masqueraded behind the host's address. The one exception: `hostPorts`, TCP ports of the bridge's
+ * own address that instances may connect to (the worker's Lambda Runtime API). Every rule lives in chains of the bridge's own, hooked
  * from INPUT, FORWARD and nat POSTROUTING, so removing the chains takes every rule with it.
  */
 export class BridgeFirewall implements Firewall {
@@ -20,6 +28,7 @@ export class BridgeFirewall implements Firewall {
     private readonly bridge: string,
     private readonly subnet: string,
     private readonly egress: Egress = 'off',
+    private readonly hostPorts: readonly number[] = [],
   ) {
     // iptables chain names are at most 28 characters; bridge names at most 15.
     this.input = `THAW-IN-${bridge}`;
@@ -43,6 +52,22 @@ export class BridgeFirewall implements Firewall {
     const br = this.bridge;
     await this.ipt(['-N', this.input]);
     await this.ipt(['-A', this.input, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
+    for (const port of this.hostPorts) {
+      await this.ipt([
+        '-A',
+        this.input,
+        '-s',
+        this.subnet,
+        '-d',
+        bridgeAddress(this.subnet),
+        '-p',
+        'tcp',
+        '--dport',
+        String(port),
+        '-j',
+        'ACCEPT',
+      ]);
+    }
     await this.ipt(['-A', this.input, '-j', 'DROP']);
     await this.ipt(['-I', 'INPUT', '1', '-i', br, '-j', this.input]);
     await this.ipt(['-N', this.forward]);
