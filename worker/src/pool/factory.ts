@@ -2,6 +2,9 @@ import type { Runtime } from '@thaw/runtime';
 import { ContainerStartError, type CreateOptions, type RunnableImage } from '@thaw/runtime';
 import type { FunctionRecord, Logger, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
+import type { RuntimeApi } from '../lambda/api.js';
+import { lambdaEnvironment, logMark } from '../lambda/environment.js';
+import { LOG_RESULT_BYTES, RuntimeSession } from '../lambda/session.js';
 import type { WorkerMetrics } from '../metrics/metrics.js';
 import { Instance } from './instance.js';
 import type { InstanceFactory } from './pool.js';
@@ -21,6 +24,8 @@ export interface ContainerFactoryOptions {
   starts?: Semaphore;
   log: Logger;
   metrics?: WorkerMetrics;
+  /** The worker's Lambda Runtime API, which instances of `lambda` functions are served by. */
+  lambdaApi?: RuntimeApi;
 }
 
 /**
@@ -61,21 +66,26 @@ export class ContainerFactory implements InstanceFactory<Instance> {
 
   async create(): Promise<Instance> {
     const { runtime, starts, fn } = this.opts;
-    const create = () => runtime.create(this.createOptions());
+    const lambda = this.lambdaSession();
+    const create = () =>
+      runtime.create(lambda ? { ...this.createOptions(), ...lambda.options } : this.createOptions());
     try {
       const container = await (starts ? starts.use(create) : create());
       this.prepareSoon();
       // The image was resolved when the function was placed: nothing of it is on this path.
       const start = container.startPhases;
       if (start && this.opts.metrics) observeStart(this.opts.metrics, fn.name, start);
+      lambda?.started(container.logPaths);
       return new Instance({
         container,
+        ...(lambda ? { lambda: lambda.session } : {}),
         freezeAfterMs: this.opts.freezeAfterMs,
         log: this.opts.log,
         ...(this.opts.metrics ? { metrics: this.opts.metrics } : {}),
         ...(start ? { start } : {}),
       });
     } catch (err) {
+      lambda?.session.close();
       if (err instanceof ThawError) throw err;
       // The container's own output says why it did not start listening.
       const log =
@@ -91,12 +101,54 @@ export class ContainerFactory implements InstanceFactory<Instance> {
     await this.opts.runtime.unprepare(this.createOptions());
   }
 
+  /**
+   * For an instance of a `lambda` function: its session with the worker's Runtime API, and the
+   * readiness probe that binds the instance's address to it and waits for its first /next.
+   */
+  private lambdaSession() {
+    const { fn, lambdaApi: api } = this.opts;
+    if (fn.protocol !== 'lambda') return undefined;
+    if (!api) {
+      throw new ThawError(
+        'FUNCTION_START_FAILED',
+        'this worker serves no Lambda Runtime API for lambda functions',
+      );
+    }
+    let ip: string | undefined;
+    let files: { stdout: string; stderr: string } | undefined;
+    const session = new RuntimeSession({
+      functionName: fn.name,
+      functionArn: api.functionArn(fn.name),
+      logMark: () => logMark(files ?? { stdout: '', stderr: '' }, LOG_RESULT_BYTES),
+      onClose: () => {
+        if (ip) api.unbind(ip, session);
+      },
+    });
+    const ready = {
+      wait: (address: string, timeoutMs: number, alive: () => boolean) => {
+        ip = address;
+        api.bind(address, session);
+        return session.ready(timeoutMs, alive);
+      },
+    };
+    return {
+      session,
+      options: { ready },
+      started: (logs: { stdout: string; stderr: string }) => {
+        files = logs;
+      },
+    };
+  }
+
   private createOptions(): CreateOptions {
-    const { fn, image } = this.opts;
+    const { fn, image, lambdaApi } = this.opts;
     return {
       image,
       port: fn.port,
-      env: fn.env,
+      env:
+        fn.protocol === 'lambda' && lambdaApi
+          ? lambdaEnvironment({ fn, image, runtimeApi: lambdaApi.address, region: lambdaApi.region })
+          : fn.env,
       memoryMiB: fn.memoryMiB,
       diskMiB: fn.diskMiB,
       readyTimeoutMs: this.opts.startTimeoutMs,

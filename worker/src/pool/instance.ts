@@ -137,6 +137,7 @@ export class Instance implements PooledInstance {
     this.destroying ??= (async () => {
       this.closed = true;
       if (this.timer) clearTimeout(this.timer);
+      this.lambda?.close();
       await this.freezing;
       await this.http.destroy().catch(() => undefined);
       await this.container.destroy();
