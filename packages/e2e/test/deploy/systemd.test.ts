@@ -5,14 +5,18 @@
  * schemas (the NATS one with nats-server's own config check), and the commands answer without
  * connecting anywhere.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, realpath, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadEnv as gatewayEnv } from '@thaw/gateway';
+import { natsConnectOptions } from '@thaw/shared';
 import { loadEnv as workerEnv } from '@thaw/worker';
+import { type ConnectionOptions, connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEnvFile } from './env-file.js';
 
@@ -23,6 +27,8 @@ const units = join(repo, 'infra/systemd');
 const BIN_DIR = '/usr/local/bin';
 /** Exit status of a command given a bad setting (the units' RestartPreventExitStatus). */
 const EXIT_CONFIG = 78;
+/** A nats-server on a free port answers well within this, even on a busy machine. */
+const NATS_START_MS = 10_000;
 
 const services = [
   { name: 'thaw-gateway', pkg: 'gateway', env: 'gateway.env', load: gatewayEnv },
@@ -41,6 +47,31 @@ async function outcome(file: string, args: string[], env: NodeJS.ProcessEnv) {
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
     return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** A port nothing listens on now (the kernel's pick, released at once). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Connects once the server listens: it was just spawned. */
+async function connectWithin(opts: ConnectionOptions, ms: number): Promise<NatsConnection> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await connect({ ...opts, maxReconnectAttempts: 0 });
+    } catch (err) {
+      if (Date.now() > deadline || !/CONNECTION_REFUSED/.test(String(err))) throw err;
+      await sleep(50);
+    }
   }
 }
 
@@ -110,7 +141,13 @@ describe('example env files', () => {
         ],
       ]);
     });
+    let server: ChildProcess | undefined;
     afterAll(async () => {
+      if (server && server.exitCode === null) {
+        const gone = new Promise((r) => server?.once('exit', r));
+        server.kill('SIGTERM');
+        await gone;
+      }
       await rm(dir, { recursive: true, force: true });
     });
 
@@ -122,6 +159,48 @@ describe('example env files', () => {
       const { set } = await readEnvFile('nats.env');
       const r = await check('nats.conf', set);
       expect(r.code, r.stderr).toBe(0);
+    });
+
+    it("lets the gateway and the worker in with their env files' users and passwords", async () => {
+      const { set } = await readEnvFile('nats.env');
+      const port = await freePort();
+      // This node alone, on loopback: the example's addresses, routes and folder are another host's.
+      const local = {
+        ...set,
+        NATS_LISTEN: `127.0.0.1:${port}`,
+        NATS_HTTP: '127.0.0.1:0',
+        NATS_CLUSTER_LISTEN: '127.0.0.1:-1',
+        // Clustered JetStream will not start without a route; port 1 answers nothing.
+        NATS_ROUTES: '["nats-route://route:none@127.0.0.1:1"]',
+        NATS_STORE_DIR: join(dir, 'js'),
+      };
+      server = spawn('/usr/sbin/nats-server', ['-c', join(repo, 'infra/nats/nats.conf')], {
+        env: local,
+        stdio: 'ignore',
+      });
+      const [gw, wk] = await Promise.all(
+        services.map(async (s) => {
+          const env = s.load({ ...(await readEnvFile(s.env)).set, NATS_URL: `nats://127.0.0.1:${port}` });
+          return connectWithin(natsConnectOptions(env, s.name), NATS_START_MS);
+        }),
+      );
+      // In, and in the same account: a request from the gateway's connection reaches the worker's.
+      const sub = wk!.subscribe('thaw.deploy-test', { max: 1, callback: (_e, m) => m.respond(m.data) });
+      await wk!.flush();
+      const reply = await gw!.request('thaw.deploy-test', new TextEncoder().encode('ping'), {
+        timeout: 5000,
+      });
+      expect(new TextDecoder().decode(reply.data)).toBe('ping');
+      sub.unsubscribe();
+      await Promise.all([gw!.close(), wk!.close()]);
+      const wrong = gatewayEnv({
+        NATS_URL: `nats://127.0.0.1:${port}`,
+        NATS_USER: 'gateway',
+        NATS_PASSWORD: 'not-it',
+      });
+      await expect(
+        connect({ ...natsConnectOptions(wrong, 'wrong'), maxReconnectAttempts: 0 }),
+      ).rejects.toThrow(/Authorization/i);
     });
 
     it('with its TLS examples, every variable nats-tls.conf reads', async () => {
