@@ -1,58 +1,54 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { FunctionRecord, FunctionSpecInput } from '@thaw/shared';
+/**
+ * The helpers tests and scripts have always called (upload, deploy, delete), now on the generated
+ * API client (@thaw/client): a schema change that breaks them breaks the build.
+ */
+import {
+  createThawClient,
+  type FunctionCreated,
+  type FunctionSpec,
+  ThawApiError,
+  type ThawClient,
+  unwrap,
+  uploadImage as upload,
+} from '@thaw/client';
 
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(`${status} ${code}: ${message}`);
-  }
-}
+export {
+  createThawClient,
+  type FunctionView,
+  invoke,
+  isThawApiError,
+  ThawApiError,
+  type ThawClient,
+  ThawUnreachableError,
+  thawError,
+  unwrap,
+} from '@thaw/client';
 
-async function check(res: Response): Promise<Response> {
-  if (res.ok) return res;
-  const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-  throw new ApiError(res.status, body.error?.code ?? 'UNKNOWN', body.error?.message ?? res.statusText);
-}
+/** The catalogue error of an answer (status, code, message): @thaw/client's ThawApiError. */
+export const ApiError = ThawApiError;
+export type ApiError = ThawApiError;
+
+const client = (gatewayUrl: string, token: string | undefined): ThawClient =>
+  createThawClient({ baseUrl: gatewayUrl, token });
 
 /** Streams an image archive to POST /v1/images and returns its digest. */
-function auth(token: string | undefined): Record<string, string> {
-  return token ? { authorization: `Bearer ${token}` } : {};
-}
-
 export async function uploadImage(
   gatewayUrl: string,
   tarPath: string,
   token?: string,
 ): Promise<{ digest: string; size: number }> {
-  const size = (await stat(tarPath)).size;
-  const res = await fetch(`${gatewayUrl}/v1/images`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-tar', 'content-length': String(size), ...auth(token) },
-    body: Readable.toWeb(createReadStream(tarPath)) as ReadableStream,
-    duplex: 'half',
-  } as RequestInit);
-  return (await (await check(res)).json()) as { digest: string; size: number };
+  return upload(client(gatewayUrl, token), { path: tarPath });
 }
 
+/** POST /v1/functions; the invoke token is there for invokeAuth "token" (shown once). */
 export async function deployFunction(
   gatewayUrl: string,
-  spec: FunctionSpecInput,
+  spec: FunctionSpec,
   token?: string,
-): Promise<FunctionRecord & { invokeToken?: string }> {
-  const res = await fetch(`${gatewayUrl}/v1/functions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...auth(token) },
-    body: JSON.stringify(spec),
-  });
-  return (await (await check(res)).json()) as FunctionRecord & { invokeToken?: string };
+): Promise<FunctionCreated> {
+  return unwrap(await client(gatewayUrl, token).POST('/v1/functions', { body: spec }));
 }
 
 export async function deleteFunction(gatewayUrl: string, name: string, token?: string): Promise<void> {
-  await check(await fetch(`${gatewayUrl}/v1/functions/${name}`, { method: 'DELETE', headers: auth(token) }));
+  unwrap(await client(gatewayUrl, token).DELETE('/v1/functions/{name}', { params: { path: { name } } }));
 }

@@ -1,4 +1,18 @@
-export { ApiError, deleteFunction, deployFunction, uploadImage } from './client.js';
+export {
+  ApiError,
+  createThawClient,
+  deleteFunction,
+  deployFunction,
+  type FunctionView,
+  invoke,
+  isThawApiError,
+  ThawApiError,
+  type ThawClient,
+  ThawUnreachableError,
+  thawError,
+  unwrap,
+  uploadImage,
+} from './client.js';
 export { findTestResidue } from './host-residue.js';
 export { startWorkerHost, type WorkerHost, type WorkerHostOptions } from './hosts.js';
 export {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { createThawClient, type ThawClient } from './client.js';
 import { type Service, startNats, startRedis } from './services.js';
 import { type Restart, type SuperviseOptions, Supervisor } from './supervise.js';
 
@@ -52,6 +53,8 @@ export interface Platform {
   readonly token: string;
   /** fetch with the admin token (any gateway of this platform). */
   fetch(url: string, init?: RequestInit): Promise<Response>;
+  /** The generated API client (@thaw/client) of the first gateway, with the admin token. */
+  readonly api: ThawClient;
   readonly natsUrl: string;
   readonly redisUrl: string;
   /** The worker's process (the latest, when supervised). */
@@ -235,6 +238,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<Platform> 
     return {
       gatewayUrl,
       token,
+      api: createThawClient({ baseUrl: gatewayUrl, token }),
       fetch: (url, init = {}) =>
         fetch(url, {
           ...init,
