@@ -1,0 +1,3 @@
+module thaw.example/go-hello
+
+go 1.19
