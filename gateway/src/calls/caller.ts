@@ -1,4 +1,4 @@
-import { acceptedBy, ThawError } from '@thaw/shared';
+import { acceptedBy, SendBatch, ThawError } from '@thaw/shared';
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import type { Liveness } from '../cluster/view.js';
 
@@ -62,6 +62,8 @@ export class Caller {
   private readonly opts: CallerSettings;
   private readonly nc: NatsConnection;
   private readonly liveness: Liveness;
+  /** Calls published together at the end of the poll phase: one socket write for many calls. */
+  private readonly batch = new SendBatch();
   private seq = 0;
   private closed = false;
   private lastCheck = Date.now();
@@ -99,7 +101,15 @@ export class Caller {
   private send(p: Pending): void {
     p.attempts++;
     p.sentAt = Date.now();
-    this.nc.publish(p.subject, p.body, { reply: p.reply, headers: p.headers });
+    this.batch.add(() => {
+      if (!this.calls.has(p.reply)) return; // settled meanwhile (the gateway is closing)
+      try {
+        this.nc.publish(p.subject, p.body, { reply: p.reply, headers: p.headers });
+      } catch (err) {
+        // A closed connection: published from the batch, the error is this call's, not the loop's.
+        this.fail(p, err as Error);
+      }
+    });
   }
 
   /** A call no worker has taken within ackTimeoutMs: sent again, or failed after the last try. */

@@ -5,6 +5,7 @@ import {
   encodeInvokeReply,
   encodeWorkerMarks,
   type InvokeReply,
+  SendBatch,
   timingAsked,
   traceNow,
 } from '@thaw/shared';
@@ -22,6 +23,8 @@ const EMPTY = new Uint8Array(0);
 export class InvokeHandler {
   private readonly accepted: MsgHdrs = natsHeaders();
   private readonly resends = new ResendFilter();
+  /** Replies published together at the end of the poll phase: one socket write for many. */
+  private readonly replies = new SendBatch();
 
   constructor({ workerId }: InvokeHandlerOptions) {
     encodeAccepted(workerId, this.accepted);
@@ -34,7 +37,9 @@ export class InvokeHandler {
       ? { workerReceived: traceNow() }
       : undefined;
     if (msg.reply) {
-      // Taken: from now on the gateway ties the call to this worker's heartbeats.
+      // Taken: from now on the gateway ties the call to this worker's heartbeats. Sent at once,
+      // before the call runs; the replies waiting in the batch share its write.
+      this.replies.flush();
       msg.respond(EMPTY, { headers: this.accepted });
       if (!this.resends.firstTime(msg.reply)) return;
     }
@@ -53,10 +58,16 @@ export class InvokeHandler {
   private reply(msg: Msg, reply: InvokeReply, saturated = false, trace?: CallTrace): void {
     const h = natsHeaders();
     const data = encodeInvokeReply(reply, h, { saturated });
-    if (trace) {
-      trace.replySent = traceNow();
-      encodeWorkerMarks(trace, h);
-    }
-    msg.respond(data, { headers: h });
+    this.replies.add(() => {
+      if (trace) {
+        trace.replySent = traceNow();
+        encodeWorkerMarks(trace, h);
+      }
+      try {
+        msg.respond(data, { headers: h });
+      } catch {
+        // The connection closed: the gateway fails the call when this worker's heartbeats stop.
+      }
+    });
   }
 }

@@ -3,7 +3,9 @@ import { endToEndHeaders, type HeaderMap } from '../headers.js';
 import { InvokeHeader } from '../subjects.js';
 import { askTiming, type CallTrace } from './timing.js';
 
-// The call's optional per-phase timing is part of this protocol (the index exports this file).
+// The call's optional per-phase timing and the batching of sends are part of this protocol (the
+// index exports this file).
+export * from './batch.js';
 export * from './timing.js';
 
 /**
