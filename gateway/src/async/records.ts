@@ -16,7 +16,15 @@ export interface CallbackRecord {
 /** What is kept in Redis with a call (BullMQ job data). */
 export interface CallData {
   fn: string;
-  envelope: { method: string; path: string; query: string; headers: HeaderMap; body: string };
+  /** The call; `lambdaEvent` is kept so a Lambda API Event call reaches the function as an event. */
+  envelope: {
+    method: string;
+    path: string;
+    query: string;
+    headers: HeaderMap;
+    body: string;
+    lambdaEvent?: true;
+  };
   callbackUrl?: string;
   last?: StoredAnswer;
   /** When tries began to find no worker (cleared once one reaches a worker). */

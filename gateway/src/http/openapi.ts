@@ -1,6 +1,7 @@
 import { adminPaths } from './openapi/admin-paths.js';
 import type { Json } from './openapi/common.js';
 import { invokePaths } from './openapi/invoke-paths.js';
+import { lambdaPaths, lambdaSecuritySchemes, lambdaTag } from './openapi/lambda-paths.js';
 import { opsPaths } from './openapi/ops-paths.js';
 import { componentSchemas } from './openapi/schemas.js';
 
@@ -25,8 +26,9 @@ export function openApiDocument(): Json {
       { name: 'Admin', description: 'The admin API: needs the admin token.' },
       { name: 'Invoke', description: 'Calling functions, answered now (/fn) or later (/async).' },
       { name: 'Operations', description: 'Probes, metrics and this document; open.' },
+      lambdaTag,
     ],
-    paths: { ...adminPaths(), ...invokePaths(), ...opsPaths() },
+    paths: { ...adminPaths(), ...invokePaths(), ...opsPaths(), ...lambdaPaths() },
     components: {
       securitySchemes: {
         adminToken: {
@@ -40,6 +42,7 @@ export function openApiDocument(): Json {
           description:
             'A function’s invoke token (shown once when a function with invokeAuth "token" is created).',
         },
+        ...lambdaSecuritySchemes,
       },
       schemas: componentSchemas(),
     },
