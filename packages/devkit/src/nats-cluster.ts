@@ -21,8 +21,11 @@ const STOP_MS = 5000;
 export interface NatsClusterOptions {
   /** Nodes (default 3). */
   nodes?: number;
-  /** TLS for clients (infra/nats/nats-tls.conf): the nodes' certificate and key, for every node's IP. */
-  tls?: { certFile: string; keyFile: string };
+  /**
+   * TLS for clients (infra/nats/nats-tls.conf): given the nodes' IPs (chosen here), makes the
+   * certificate and key the nodes serve, valid for every one of those IPs.
+   */
+  tls?: (ips: string[]) => Promise<{ certFile: string; keyFile: string }>;
   /** Passwords of the gateway and worker users; random when absent. */
   gatewayPassword?: string;
   workerPassword?: string;
@@ -33,7 +36,7 @@ export interface NatsNode {
   readonly name: string;
   readonly ip: string;
   readonly netns: string;
-  /** nats:// (or tls://) URL of its client port. */
+  /** nats:// URL of its client port (clients upgrade to TLS when the node requires it). */
   readonly url: string;
   readonly process: ChildProcess;
   /** Last lines it printed. */
@@ -59,6 +62,9 @@ export interface NatsCluster {
   /** Stops the nodes and removes their namespaces, veths, bridge and folders. */
   close(): Promise<void>;
 }
+
+/** A string as nats-server's config reads it (its quoted strings take JSON's escapes). */
+const q = (v: string) => JSON.stringify(v);
 
 function sh(cmd: string, args: string[]): void {
   execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -106,7 +112,6 @@ export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<Nats
   const routePassword = randomBytes(12).toString('hex');
   const gateway = { user: 'gateway', password: o.gatewayPassword ?? randomBytes(12).toString('hex') };
   const worker = { user: 'worker', password: o.workerPassword ?? randomBytes(12).toString('hex') };
-  const scheme = o.tls ? 'tls' : 'nats';
   const specs = Array.from({ length: count }, (_, i) => ({
     name: `n${i + 1}`,
     ip: `${net}.${i + 10}`,
@@ -142,26 +147,29 @@ export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<Nats
       inNs(['link', 'set', 'eth0', 'up']);
       inNs(['route', 'add', 'default', 'via', hostIp]);
     }
-    const routes = `[${specs.map((s) => `nats-route://route:${routePassword}@${s.ip}:${ROUTE_PORT}`).join(', ')}]`;
+    const tls = o.tls ? await o.tls(specs.map((s) => s.ip)) : undefined;
+    const routes = `[${specs.map((s) => q(`nats-route://route:${routePassword}@${s.ip}:${ROUTE_PORT}`)).join(', ')}]`;
     for (const s of specs) {
       const store = join(dir, s.name);
       await mkdir(store, { recursive: true });
+      // nats-server parses each variable as a config value: strings are quoted, so that a
+      // password such as 1e3ab is not read as a number (docs/nats-cluster.md).
       const env: Record<string, string> = {
-        NATS_SERVER_NAME: s.name,
-        NATS_LISTEN: `${s.ip}:${CLIENT_PORT}`,
-        NATS_HTTP: `${s.ip}:${MONITOR_PORT}`,
-        NATS_STORE_DIR: store,
-        NATS_CLUSTER_LISTEN: `${s.ip}:${ROUTE_PORT}`,
+        NATS_SERVER_NAME: q(s.name),
+        NATS_LISTEN: q(`${s.ip}:${CLIENT_PORT}`),
+        NATS_HTTP: q(`${s.ip}:${MONITOR_PORT}`),
+        NATS_STORE_DIR: q(store),
+        NATS_CLUSTER_LISTEN: q(`${s.ip}:${ROUTE_PORT}`),
         NATS_ROUTES: routes,
-        NATS_ROUTE_PASSWORD: routePassword,
-        NATS_GATEWAY_PASSWORD: gateway.password,
-        NATS_WORKER_PASSWORD: worker.password,
-        ...(o.tls ? { NATS_TLS_CERT: o.tls.certFile, NATS_TLS_KEY: o.tls.keyFile } : {}),
+        NATS_ROUTE_PASSWORD: q(routePassword),
+        NATS_GATEWAY_PASSWORD: q(gateway.password),
+        NATS_WORKER_PASSWORD: q(worker.password),
+        ...(tls ? { NATS_TLS_CERT: q(tls.certFile), NATS_TLS_KEY: q(tls.keyFile) } : {}),
       };
       nodes.push(
         startNode(
           { name: s.name, ip: s.ip, netns: s.netns },
-          `${scheme}://${s.ip}:${CLIENT_PORT}`,
+          `nats://${s.ip}:${CLIENT_PORT}`,
           o.tls ? NATS_TLS_CONF : NATS_CONF,
           env,
         ),
