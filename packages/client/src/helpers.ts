@@ -60,7 +60,16 @@ export async function invoke(client: ThawClient, o: InvokeOptions): Promise<Resp
   const fnPath = q < 0 ? rest : rest.slice(0, q);
   const query = q < 0 ? '' : rest.slice(q);
   const route = `/${o.async ? 'async' : 'fn'}/{name}${fnPath ? '/{path}' : ''}` as const;
-  const { response } = await client.request(
+  // openapi-fetch reads the body of an answer that is not 2xx; the function's answer is the
+  // caller's to read, so openapi-fetch gets an empty copy and the real one is kept here.
+  let answer: Response | undefined;
+  const keep = {
+    onResponse({ response }: { response: Response }) {
+      answer = response;
+      return new Response(null, { status: response.status, headers: response.headers });
+    },
+  };
+  await client.request(
     (o.method ?? (o.body === undefined ? 'GET' : 'POST')).toLowerCase() as Lowercase<InvokeMethod>,
     route as '/fn/{name}/{path}',
     {
@@ -76,10 +85,12 @@ export async function invoke(client: ThawClient, o: InvokeOptions): Promise<Resp
         ? {}
         : { body: o.body as never, bodySerializer: (b: unknown) => b as RequestInit['body'] }),
       parseAs: 'stream',
+      middleware: [keep],
       ...(o.body instanceof ReadableStream ? { duplex: 'half' } : {}),
     },
   );
-  return response;
+  if (!answer) throw new Error('invoke: no answer was recorded');
+  return answer;
 }
 
 /** thaw's own error in an answer from /fn or /async (marked by x-thaw-error), or undefined. */

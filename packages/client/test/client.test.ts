@@ -127,7 +127,7 @@ describe('the generated client against a real gateway', () => {
       await admin.POST('/v1/functions', { body: { name, image: uploaded.digest, invokeAuth: 'token' } }),
     );
     expect(created).toMatchObject({ name, revision: 1, invokeAuth: 'token' });
-    expect(created.invokeToken).toMatch(/\w{20,}/);
+    expect(created.invokeToken).toMatch(/^thaw_[\w-]{20,}$/);
     const view = unwrap(await admin.GET('/v1/functions/{name}', { params: { path: { name } } }));
     expect(view.imageDigest ?? view.image).toContain(uploaded.digest.slice(7, 19));
     unwrap(await admin.DELETE('/v1/functions/{name}', { params: { path: { name } } }));
@@ -148,7 +148,11 @@ describe('the generated client against a real gateway', () => {
     sent.length = 0;
     const res = await invoke(admin, { name: 'nofn', path: '/a/b c/?x=1&y=%2F', method: 'PATCH', body: 'x' });
     expect(res.status).toBe(404);
-    expect(await thawError(res)).toMatchObject({ code: 'FUNCTION_NOT_FOUND' });
+    // The body is the caller's to read: thaw's message names the function.
+    expect(await thawError(res)).toMatchObject({
+      code: 'FUNCTION_NOT_FOUND',
+      detail: expect.stringContaining('nofn'),
+    });
     const queued = await invoke(admin, { name: 'nofn', async: true, invokeToken: 'fn-token' });
     expect(queued.status).toBe(404);
     expect(sent).toEqual([
