@@ -1,6 +1,7 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,7 @@ import { promisify } from 'node:util';
 import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PYTHON_RUNNER } from '../src/build/python-runner.js';
 import { run } from '../src/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
@@ -149,5 +151,112 @@ describe('thaw build for Python', () => {
     expect(u.err).toContain('is not a function thaw can build');
     for (const kind of ['server binary', 'Node (handler.mjs', 'Python (handler.py'])
       expect(u.err).toContain(kind);
+  });
+});
+
+/** A port free a moment ago, for a runner on this host. */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/**
+ * The baked runner on the host's Debian python3 (the image's interpreter) serving `handler`
+ * from a temp folder in place of /app: the contract's corners without a platform.
+ */
+async function hostRunner(handler: string): Promise<{ url: string; proc: ChildProcess; log: () => string }> {
+  const app = mkdtempSync(join(tmp, 'app-'));
+  writeFileSync(join(app, 'handler.py'), handler);
+  writeFileSync(join(app, 'runner.py'), PYTHON_RUNNER.replaceAll('"/app"', JSON.stringify(app)));
+  const port = await freePort();
+  const proc = spawn('/usr/bin/python3', [join(app, 'runner.py')], {
+    env: { PORT: String(port), PYTHONDONTWRITEBYTECODE: '1', THAW_TIMEOUT_MS: '5000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  proc.stdout?.on('data', (d) => (log += d));
+  proc.stderr?.on('data', (d) => (log += d));
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
+    if (proc.exitCode !== null) break;
+    if (
+      await fetch(url, { method: 'HEAD' }).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+  }
+  return { url, proc, log: () => log };
+}
+
+describe('the Python handler runner', () => {
+  it('maps what a handler returns: plain values, statusCode, bytes, None, coroutines', async () => {
+    const r = await hostRunner(`import asyncio
+def handler(event, context):
+    kind = event["query"].get("kind")
+    if kind == "plain":
+        return [1, "two"]
+    if kind == "lambda":
+        return {"statusCode": 201, "headers": {"x-a": "b"}, "body": "made"}
+    if kind == "bytes":
+        return {"status": 202, "body": b"\\x00\\x01"}
+    if kind == "none":
+        return None
+    if kind == "async":
+        async def later():
+            await asyncio.sleep(0)
+            return {"body": {"async": True}}
+        return later()
+    if kind == "context":
+        return {"name": context.function_name, "id": context.aws_request_id,
+                "left": context.get_remaining_time_in_millis()}
+    return {"echo": event["body"].decode(), "headers": event["headers"].get("x-in"), "query": event["query"]}
+`);
+    try {
+      const get = async (q: string, init?: RequestInit) => {
+        const res = await fetch(`${r.url}/p?kind=${q}`, init);
+        return { status: res.status, type: res.headers.get('content-type'), body: await res.text(), res };
+      };
+      expect(await get('plain')).toMatchObject({ status: 200, type: 'application/json', body: '[1, "two"]' });
+      const lam = await get('lambda');
+      expect(lam).toMatchObject({ status: 201, body: 'made' });
+      expect(lam.res.headers.get('x-a')).toBe('b');
+      expect(await get('bytes')).toMatchObject({ status: 202, body: '\x00\x01' });
+      expect(await get('none')).toMatchObject({ status: 200, body: '' });
+      expect(await get('async')).toMatchObject({ status: 200, body: '{"async": true}' });
+      const ctx = JSON.parse((await get('context', { headers: { 'thaw-request-id': 'req-1' } })).body);
+      expect(ctx).toMatchObject({ name: 'function', id: 'req-1' });
+      expect(ctx.left).toBeGreaterThan(4000);
+      expect(ctx.left).toBeLessThanOrEqual(5000);
+      // A dict with a "headers" key but no status or body is data, not a response.
+      const echo = await get('echo', { method: 'PUT', body: 'über', headers: { 'x-in': 'y' } });
+      expect(JSON.parse(echo.body), echo.body).toEqual({
+        echo: 'über',
+        headers: 'y',
+        query: { kind: 'echo' },
+      });
+    } finally {
+      r.proc.kill();
+    }
+  });
+
+  it('exits with the traceback when handler.py fails to import or has no handler', async () => {
+    for (const [source, message] of [
+      ['import nosuchmodule\n', "ModuleNotFoundError: No module named 'nosuchmodule'"],
+      ['def other(event, context):\n    return 1\n', 'defines no handler(event, context) function'],
+    ]) {
+      const r = await hostRunner(source ?? '');
+      try {
+        await new Promise((done) => (r.proc.exitCode === null ? r.proc.on('exit', done) : done(null)));
+        expect(r.proc.exitCode).toBe(1);
+        expect(r.log()).toContain(message);
+      } finally {
+        r.proc.kill(); // a runner that served instead of exiting must not outlive the test
+      }
+    }
   });
 });

@@ -40,7 +40,9 @@ def _encode(out):
     """(status, headers, body bytes) of what the handler returned."""
     if out is None:
         return 200, {}, b""
-    if isinstance(out, dict) and out.keys() & {"status", "statusCode", "headers", "body"}:
+    # A dict is a response when it says so (Lambda's rule, plus thaw's "status" and "body"):
+    # any other value, a dict of data included, is the JSON body of a 200.
+    if isinstance(out, dict) and out.keys() & {"status", "statusCode", "body"}:
         status = int(out.get("status", out.get("statusCode", 200)))
         headers = {str(k): str(v) for k, v in (out.get("headers") or {}).items()}
         body = out.get("body", b"")
