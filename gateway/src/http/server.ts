@@ -2,6 +2,7 @@ import { METHODS } from 'node:http';
 import { type Logger, ThawError } from '@thaw/shared';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH, parseJsonBody } from './errors.js';
+import { lazyChildLogger } from './request-logger.js';
 
 /** Largest JSON body of the admin API (the invoke and image routes set their own limits). */
 export const API_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -15,6 +16,7 @@ export function createServer(logger: Logger): FastifyInstance {
     loggerInstance: logger as FastifyBaseLogger,
     // The invoke path is hot: a log line per request costs more than the rest of the gateway.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: API_BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // What Node's HTTP parser and fastify's router refuse is answered in the catalogue's shape too.
