@@ -1,14 +1,21 @@
 import { parseArgs } from 'node:util';
-import { CliError, Exit, resolveTarget } from './api.js';
 import * as cmd from './commands.js';
+import { CONTEXT_USAGE, context } from './context.js';
+import { CliError, Exit } from './errors.js';
 import * as inspect from './inspect.js';
+import { resolveTarget } from './target.js';
 
 const COMMON = `
 Common flags:
-  --url URL      gateway (default: THAW_URL, .thaw/config.json from "npm run up", http://localhost:8080)
-  --token T      admin token (default: THAW_TOKEN, .thaw/config.json)
+  --url URL      gateway
+  --token T      admin token
+  --context NAME a gateway saved with "thaw context add"
   --json         JSON on stdout (logs: one JSON object a line), errors as JSON on stderr
   -h, --help     this help
+
+Which gateway, first found wins: --url/--token, --context, THAW_URL/THAW_TOKEN, THAW_CONTEXT,
+the current context ("thaw context use"), THAW_CONFIG, .thaw/config.json here or above (from
+"npm run up"), ~/.config/thaw/config.json, http://localhost:8080. "thaw context show" tells.
 
 Exit codes: 0 ok, 1 the gateway answered an error (its code is printed) or the function
 answered 400 or more, 2 bad arguments, 3 the gateway cannot be reached.
@@ -106,6 +113,20 @@ const COMMANDS: Record<
     options: { wait: { type: 'boolean' } },
     admin: true,
   },
+  context: {
+    summary: 'Save gateways by name and pick the one commands use (like docker context).',
+    usage: CONTEXT_USAGE,
+    about:
+      'Named gateways with their admin tokens, kept in $XDG_CONFIG_HOME/thaw/contexts.json\n' +
+      '(~/.config/thaw/contexts.json; mode 0600: it holds tokens).\n\n' +
+      '  add NAME --url URL [--token T] [--force]   save a gateway (--force replaces one)\n' +
+      '  use NAME                                   make it the current context\n' +
+      '  ls                                         list them; * marks the current one\n' +
+      '  rm NAME                                    forget one\n' +
+      '  show                                       the gateway commands would use here, and why',
+    options: { force: { type: 'boolean' } },
+    admin: false,
+  },
   build: {
     summary: 'Build an OCI image from a function directory, without Docker.',
     usage: 'thaw build DIR [-o image.tar] [--push host/repo:tag] [--insecure]',
@@ -156,6 +177,7 @@ export async function run(
         ...c.options,
         url: { type: 'string' },
         token: { type: 'string' },
+        context: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -171,17 +193,21 @@ export async function run(
   }
   const io: cmd.Io = { ...sink, asJson: Boolean(f.json) };
   try {
+    const a = parsed.positionals;
+    // Neither needs a gateway: a broken current context must not stop them.
+    if (name === 'context') return await context(io, a, f, env);
+    if (name === 'build') return await cmd.build(io, a, f);
     const t = resolveTarget(
       {
         url: f.url as string | undefined,
         token: f.token as string | undefined,
+        context: f.context as string | undefined,
         ...(name === 'invoke'
           ? { invokeToken: (f['invoke-token'] as string | undefined) ?? env.THAW_INVOKE_TOKEN }
           : {}),
       },
       env,
     );
-    const a = parsed.positionals;
     switch (name) {
       case 'deploy':
         return await cmd.deploy(t, io, a, f);
@@ -197,10 +223,8 @@ export async function run(
         return await cmd.logs(t, io, a, f);
       case 'rm':
         return await cmd.remove(t, io, a);
-      case 'calls':
-        return await cmd.calls(t, io, a, f);
       default:
-        return await cmd.build(io, a, f);
+        return await cmd.calls(t, io, a, f);
     }
   } catch (err) {
     if (err instanceof CliError) {

@@ -1,11 +1,21 @@
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
-import { CliError, check, Exit, json, request, type Target } from './api.js';
+import {
+  type FunctionSpec,
+  type InvokeMethod,
+  invoke as invokeFn,
+  thawError,
+  unwrap,
+  uploadImage,
+} from '@thaw/client';
 import { buildFunction, pushArchive, UsageError } from './build.js';
-import { type FunctionView, table } from './format.js';
+import { CliError, Exit } from './errors.js';
+import { table } from './format.js';
+import { call, clientFor } from './gateway.js';
+import type { Target } from './target.js';
 
 export interface Io {
   out: (s: string) => void;
@@ -44,14 +54,10 @@ async function upload(t: Target, io: Io, tar: string): Promise<string> {
       done(null, chunk);
     },
   });
-  const body = createReadStream(tar).pipe(progress);
-  const res = await request(t, '/v1/images', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-tar', 'content-length': String(size) },
-    body: body as unknown as ReadableStream,
-  });
+  const { digest } = await call(t, () =>
+    uploadImage(clientFor(t), { path: tar, through: (file) => file.pipe(progress) }),
+  );
   if (io.tty && !io.asJson) io.err('\n');
-  const { digest } = (await (await check(res)).json()) as { digest: string };
   return digest;
 }
 
@@ -113,23 +119,34 @@ export async function deploy(t: Target, io: Io, args: string[], f: Flags): Promi
   }
   const auth = str(f, 'invoke-auth');
   if (auth) body.invokeAuth = auth;
-  const exists = (await request(t, `/v1/functions/${encodeURIComponent(name)}`)).status === 200;
-  const fn = await json<FunctionView>(t, exists ? `/v1/functions/${name}` : '/v1/functions', {
-    method: exists ? 'PUT' : 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+  const api = clientFor(t);
+  const byName = { path: { name } };
+  const exists = await call(
+    t,
+    async () => (await api.GET('/v1/functions/{name}', { params: byName })).response.ok,
+  );
+  // The gateway validates the spec (a file's fields included) and names what is wrong.
+  const request = body as FunctionSpec;
+  const fn = await call(t, async () =>
+    unwrap(
+      exists
+        ? await api.PUT('/v1/functions/{name}', { params: byName, body: request })
+        : await api.POST('/v1/functions', { body: request }),
+    ),
+  );
   if (io.asJson) io.out(`${JSON.stringify(fn)}\n`);
   else {
     io.out(
       `${exists ? 'updated' : 'deployed'} ${fn.name}: revision ${fn.revision}, ${fn.status}, image ${fn.image.slice(0, 19)}...\n`,
     );
-    if (fn.invokeToken)
+    if ('invokeToken' in fn && fn.invokeToken)
       io.out(`invoke token (shown once; calls need "Authorization: Bearer <token>"):\n  ${fn.invokeToken}\n`);
     io.out(`invoke: thaw invoke ${fn.name}   (or curl ${t.url}/fn/${fn.name}/)\n`);
   }
   return Exit.ok;
 }
+
+const METHODS: InvokeMethod[] = ['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'HEAD', 'PATCH', 'TRACE'];
 
 function readData(f: Flags): Buffer | undefined {
   const d = str(f, 'data');
@@ -154,19 +171,31 @@ export async function invoke(t: Target, io: Io, args: string[], f: Flags): Promi
     if (i < 1) throw new CliError(`--header ${h}: must be "Name: value"`, Exit.usage);
     headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
   }
-  const method = str(f, 'method') ?? (data ? 'POST' : f.async ? 'POST' : 'GET');
-  const route = `/${f.async ? 'async' : 'fn'}/${name}${path.startsWith('/') ? path : `/${path}`}`;
-  // The admin token is never sent to a function's route: it would reach the function's code
-  // if the function is public. A token function takes its own --invoke-token.
-  const target: Target = { url: t.url, from: t.from, ...(t.invokeToken ? { token: t.invokeToken } : {}) };
-  const res = await request(target, route, { method, headers, ...(data ? { body: data } : {}) });
+  const method = (str(f, 'method') ?? (data ? 'POST' : f.async ? 'POST' : 'GET')).toUpperCase();
+  if (!METHODS.includes(method as InvokeMethod))
+    throw new CliError(`--method ${method}: one of ${METHODS.join(', ')}`, Exit.usage);
+  // The client never sends the admin token to a function's route (it would reach the
+  // function's code if the function is public): a token function takes its own --invoke-token.
+  const res = await call(t, async () => {
+    const answer = await invokeFn(clientFor(t), {
+      name,
+      path,
+      method: method as InvokeMethod,
+      headers,
+      invokeToken: t.invokeToken,
+      async: Boolean(f.async),
+      ...(data ? { body: data } : {}),
+    });
+    // thaw's own errors carry x-thaw-error; a function's own error answers are passed on as they are.
+    const err = await thawError(answer);
+    if (err) throw err;
+    return answer;
+  });
   if (f.async) {
-    const body = (await (await check(res)).json()) as { callId: string };
+    const body = (await res.json()) as { callId: string };
     io.out(io.asJson ? `${JSON.stringify(body)}\n` : `${body.callId}\n`);
     return Exit.ok;
   }
-  // thaw's own errors carry x-thaw-error; a function's own error answers are passed on as they are.
-  if (res.headers.get('x-thaw-error')) await check(res);
   const bytes = Buffer.from(await res.arrayBuffer());
   if (io.asJson) {
     io.out(
@@ -181,7 +210,7 @@ export async function invoke(t: Target, io: Io, args: string[], f: Flags): Promi
 }
 
 export async function ls(t: Target, io: Io): Promise<number> {
-  const { functions } = await json<{ functions: FunctionView[] }>(t, '/v1/functions');
+  const { functions } = await call(t, async () => unwrap(await clientFor(t).GET('/v1/functions')));
   if (io.asJson) {
     io.out(`${JSON.stringify(functions)}\n`);
     return Exit.ok;
@@ -197,7 +226,7 @@ export async function ls(t: Target, io: Io): Promise<number> {
         fn.name,
         String(fn.revision),
         fn.status,
-        fn.invokeAuth ?? 'public',
+        fn.invokeAuth,
         fn.image.slice(0, 19),
       ]),
     ]),
@@ -208,13 +237,23 @@ export async function ls(t: Target, io: Io): Promise<number> {
 export async function logs(t: Target, io: Io, args: string[], f: Flags): Promise<number> {
   const name = args[0];
   if (!name) throw new CliError('usage: thaw logs NAME [-f] [--since 10m]', Exit.usage);
-  const q = new URLSearchParams();
-  if (str(f, 'since')) q.set('since', str(f, 'since') as string);
-  if (str(f, 'limit')) q.set('limit', str(f, 'limit') as string);
-  if (f.follow) q.set('follow', '1');
-  if (io.asJson) q.set('format', 'json');
-  const res = await check(await request(t, `/v1/functions/${encodeURIComponent(name)}/logs?${q}`));
-  const reader = res.body?.getReader();
+  const since = str(f, 'since');
+  const limit = int(f, 'limit');
+  const query = {
+    ...(since ? { since } : {}),
+    ...(limit === undefined ? {} : { limit }),
+    ...(f.follow ? { follow: '1' as const } : {}),
+    ...(io.asJson ? { format: 'json' as const } : {}),
+  };
+  const stream = await call(t, async () =>
+    unwrap(
+      await clientFor(t).GET('/v1/functions/{name}/logs', {
+        params: { path: { name }, query },
+        parseAs: 'stream',
+      }),
+    ),
+  );
+  const reader = stream?.getReader();
   if (!reader) return Exit.ok;
   for (;;) {
     const { value, done } = await reader.read();
@@ -227,39 +266,38 @@ export async function logs(t: Target, io: Io, args: string[], f: Flags): Promise
 export async function remove(t: Target, io: Io, args: string[]): Promise<number> {
   const name = args[0];
   if (!name) throw new CliError('usage: thaw rm NAME', Exit.usage);
-  await check(await request(t, `/v1/functions/${encodeURIComponent(name)}`, { method: 'DELETE' }));
+  await call(t, async () =>
+    unwrap(await clientFor(t).DELETE('/v1/functions/{name}', { params: { path: { name } } })),
+  );
   io.out(io.asJson ? `${JSON.stringify({ removed: name })}\n` : `removed ${name}\n`);
   return Exit.ok;
 }
 
-interface CallView {
-  callId: string;
-  status: string;
-  attempts: number;
-  maxAttempts: number;
-  response?: { status: number; body: string };
-  error?: string;
-}
+/** How often `thaw calls --wait` asks again. */
+const CALL_POLL_MS = 250;
 
 export async function calls(t: Target, io: Io, args: string[], f: Flags): Promise<number> {
   const id = args[0];
   if (!id) throw new CliError('usage: thaw calls CALL_ID [--wait]', Exit.usage);
-  let call = await json<CallView>(t, `/v1/calls/${encodeURIComponent(id)}`);
-  while (f.wait && !['succeeded', 'dead'].includes(call.status)) {
-    await new Promise((r) => setTimeout(r, 250));
-    call = await json<CallView>(t, `/v1/calls/${encodeURIComponent(id)}`);
+  const api = clientFor(t);
+  const read = () =>
+    call(t, async () => unwrap(await api.GET('/v1/calls/{callId}', { params: { path: { callId: id } } })));
+  let view = await read();
+  while (f.wait && !['succeeded', 'dead'].includes(view.status)) {
+    await new Promise((r) => setTimeout(r, CALL_POLL_MS));
+    view = await read();
   }
-  if (io.asJson) io.out(`${JSON.stringify(call)}\n`);
+  if (io.asJson) io.out(`${JSON.stringify(view)}\n`);
   else {
     io.out(
-      `${call.callId}: ${call.status} after ${call.attempts} of ${call.maxAttempts} tries${call.error ? ` (${call.error})` : ''}\n`,
+      `${view.callId}: ${view.status} after ${view.attempts} of ${view.maxAttempts} tries${view.error ? ` (${view.error})` : ''}\n`,
     );
-    if (call.response) {
-      io.out(`answer ${call.response.status}:\n${Buffer.from(call.response.body, 'base64').toString()}\n`);
+    if (view.response) {
+      io.out(`answer ${view.response.status}:\n${Buffer.from(view.response.body, 'base64').toString()}\n`);
     }
   }
   // As for `thaw invoke`: a function's answer of 400 or more is a failure for scripts.
-  return call.status === 'dead' || (call.response?.status ?? 0) >= 400 ? Exit.api : Exit.ok;
+  return view.status === 'dead' || (view.response?.status ?? 0) >= 400 ? Exit.api : Exit.ok;
 }
 
 export async function build(io: Io, args: string[], f: Flags): Promise<number> {

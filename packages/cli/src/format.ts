@@ -1,51 +1,10 @@
-/** Phases of an instance's cold start, as GET /v1/functions/:name shows them (ms). */
-export interface StartView {
-  imageMs: number;
-  rootfsMs: number;
-  networkMs: number;
-  runtimeMs: number;
-  appMs: number;
-  totalMs: number;
-  cpuMs?: number;
-}
+import type { FunctionView } from '@thaw/client';
 
-export interface InstanceView {
-  id: string;
-  state: string;
-  busy: number;
-  revision: number;
-  /** What it is charged against the worker's budget: its usage when frozen, else its limit. */
-  memoryMiB?: number;
-  start?: StartView;
-}
-
+type InstanceView = FunctionView['workers'][number]['instances'][number];
+/** Phases of an instance's cold start, as GET /v1/functions/{name} shows them (ms). */
+export type StartView = NonNullable<InstanceView['start']>;
 /** Instances removed, by why (memory, idle-age, requested, crashed, retired, closed). */
-export type RemovalsView = Record<string, number>;
-
-export interface FunctionView {
-  name: string;
-  image: string;
-  imageDigest?: string;
-  revision: number;
-  status: string;
-  reason?: string;
-  invokeAuth?: string;
-  memoryMiB: number;
-  minInstances: number;
-  maxInstances: number;
-  concurrency: number;
-  idleTtlMs?: number;
-  workers?: {
-    worker: string;
-    draining: boolean;
-    starting: number;
-    removed?: RemovalsView;
-    instances: InstanceView[];
-  }[];
-  /** Removals across the live workers, by why. */
-  removed?: RemovalsView;
-  invokeToken?: string;
-}
+export type RemovalsView = FunctionView['removed'];
 
 /** Columns padded to their widest cell; the last one is not padded. */
 export function table(rows: string[][]): string {

@@ -1,12 +1,17 @@
-import { CliError, Exit, json, type Target } from './api.js';
+import { unwrap } from '@thaw/client';
 import type { Io } from './commands.js';
-import { type FunctionView, mibText, removalsText, startText, table } from './format.js';
+import { CliError, Exit } from './errors.js';
+import { mibText, removalsText, startText, table } from './format.js';
+import { call, clientFor } from './gateway.js';
+import type { Target } from './target.js';
 
 /** `thaw get NAME`: the function, how its idle instances are kept, and each instance. */
 export async function get(t: Target, io: Io, args: string[]): Promise<number> {
   const name = args[0];
   if (!name) throw new CliError('usage: thaw get NAME', Exit.usage);
-  const fn = await json<FunctionView>(t, `/v1/functions/${encodeURIComponent(name)}`);
+  const fn = await call(t, async () =>
+    unwrap(await clientFor(t).GET('/v1/functions/{name}', { params: { path: { name } } })),
+  );
   if (io.asJson) {
     io.out(`${JSON.stringify(fn)}\n`);
     return Exit.ok;
@@ -17,10 +22,10 @@ export async function get(t: Target, io: Io, args: string[]): Promise<number> {
       : `removed after ${fn.idleTtlMs / 1000} s idle, above the minimum`;
   io.out(
     `name:       ${fn.name}\nrevision:   ${fn.revision}\nstatus:     ${fn.status}${fn.reason ? ` (${fn.reason})` : ''}\nimage:      ${fn.image}\n` +
-      `invoke:     ${fn.invokeAuth ?? 'public'}\nlimits:     ${fn.memoryMiB} MiB, ${fn.minInstances}-${fn.maxInstances} instances, ${fn.concurrency} at once each\n` +
+      `invoke:     ${fn.invokeAuth}\nlimits:     ${fn.memoryMiB} MiB, ${fn.minInstances}-${fn.maxInstances} instances, ${fn.concurrency} at once each\n` +
       `idle:       ${idle}\nremoved:    ${removalsText(fn.removed)}\n`,
   );
-  const rows = (fn.workers ?? []).flatMap((w) => [
+  const rows = fn.workers.flatMap((w) => [
     ...w.instances.map((i) => [
       w.worker + (w.draining ? ' (draining)' : ''),
       i.id.slice(0, 12),
@@ -48,20 +53,13 @@ export async function get(t: Target, io: Io, args: string[]): Promise<number> {
   return Exit.ok;
 }
 
-interface ScaleToZeroView {
-  name: string;
-  minInstances: number;
-  workers: string[];
-  message: string;
-}
-
 /** `thaw scale-to-zero NAME`: every worker removes the function's idle instances above its minimum. */
 export async function scaleToZero(t: Target, io: Io, args: string[]): Promise<number> {
   const name = args[0];
   if (!name) throw new CliError('usage: thaw scale-to-zero NAME', Exit.usage);
-  const asked = await json<ScaleToZeroView>(t, `/v1/functions/${encodeURIComponent(name)}/scale-to-zero`, {
-    method: 'POST',
-  });
+  const asked = await call(t, async () =>
+    unwrap(await clientFor(t).POST('/v1/functions/{name}/scale-to-zero', { params: { path: { name } } })),
+  );
   io.out(
     io.asJson
       ? `${JSON.stringify(asked)}\n`
