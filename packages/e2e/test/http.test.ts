@@ -3,7 +3,14 @@ import { rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
+import {
+  deployFunction,
+  type Platform,
+  startPlatform,
+  unwrap,
+  uploadImage,
+  workerEnvFor,
+} from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,9 +101,7 @@ describe('HTTP semantics of the invoke path', () => {
     const deadline = Date.now() + 30_000;
     while (!['succeeded', 'dead'].includes(call.status) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      call = (await (
-        await platform.fetch(`${platform.gatewayUrl}/v1/calls/${callId}`)
-      ).json()) as typeof call;
+      call = unwrap(await platform.api.GET('/v1/calls/{callId}', { params: { path: { callId } } }));
     }
     expect(call.status, JSON.stringify(call)).toBe('succeeded');
     expect(call.response?.status).toBe(200);
