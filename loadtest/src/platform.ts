@@ -109,10 +109,7 @@ export async function workerSamples(platform: Platform): Promise<Sample[]> {
 export async function untilNoInstances(platform: Platform, withinMs: number): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (Date.now() < deadline) {
-    const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`).catch(() => undefined);
-    const body = (await res?.json().catch(() => undefined)) as
-      | { workers: { functions: { instances: unknown[]; starting: number }[] }[] }
-      | undefined;
+    const body = (await platform.api.GET('/v1/workers').catch(() => undefined))?.data;
     const left = body?.workers
       .flatMap((w) => w.functions)
       .reduce((n, f) => n + f.instances.length + f.starting, 0);

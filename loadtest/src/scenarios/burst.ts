@@ -13,7 +13,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction } from '@thaw/devkit';
+import { createThawClient, deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
 import { Agent } from 'undici';
 import {
   type Call,
@@ -91,11 +91,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<BurstResult> {
   const { platform } = bench;
   const agent = new Agent({ connections: s.clients * 2, keepAliveTimeout: 30_000 });
+  // The pool is read on the burst's own connections: its reads do not wait behind the burst.
+  const api = createThawClient({
+    baseUrl: platform.gatewayUrl,
+    token: platform.token,
+    fetch: (input, init) => fetch(input, { ...init, dispatcher: agent } as RequestInit),
+  });
   async function pool(): Promise<{ instances: number; running: number }> {
-    const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/burst`, {
-      dispatcher: agent,
-    } as RequestInit);
-    const fn = (await res.json()) as { workers: { instances: { state: string }[]; starting: number }[] };
+    const fn = unwrap(await api.GET('/v1/functions/{name}', { params: { path: { name: 'burst' } } }));
     let instances = 0;
     let running = 0;
     for (const w of fn.workers) {
@@ -125,10 +128,7 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
       platform.token,
     );
     // The deploy's warm instance is removed on request: the first burst starts from zero.
-    const zero = await platform.fetch(`${platform.gatewayUrl}/v1/functions/burst/scale-to-zero`, {
-      method: 'POST',
-    });
-    if (zero.status !== 202) throw new Error(`scale-to-zero answered ${zero.status}`);
+    unwrap(await api.POST('/v1/functions/{name}/scale-to-zero', { params: { path: { name: 'burst' } } }));
     const zeroBy = Date.now() + ZERO_WITHIN_MS;
     while ((await pool()).instances > 0) {
       if (Date.now() > zeroBy) throw new Error('the pool did not scale to zero before the burst');

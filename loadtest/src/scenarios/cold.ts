@@ -12,7 +12,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction } from '@thaw/devkit';
+import { deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
 import { type FunctionView, type PhaseMedians, phaseMedians, type StartRecord, startOf } from '../phases.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
@@ -52,8 +52,7 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
     return ms;
   }
   async function fnView(name: string): Promise<FunctionView> {
-    const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/${name}`);
-    return (await res.json()) as FunctionView;
+    return unwrap(await platform.api.GET('/v1/functions/{name}', { params: { path: { name } } }));
   }
   const instances = async (name: string) =>
     (await fnView(name)).workers.reduce((n, w) => n + w.instances.length + w.starting, 0);
@@ -67,10 +66,7 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
     try {
       for (const name of names) {
         await deployFunction(platform.gatewayUrl, { name, image: digest, memoryMiB: 64 }, platform.token);
-        const res = await platform.fetch(`${platform.gatewayUrl}/v1/functions/${name}/scale-to-zero`, {
-          method: 'POST',
-        });
-        if (res.status !== 202) throw new Error(`${name}: scale-to-zero answered ${res.status}`);
+        unwrap(await platform.api.POST('/v1/functions/{name}/scale-to-zero', { params: { path: { name } } }));
       }
       const deadline = Date.now() + ZERO_WITHIN_MS;
       for (const name of names) {

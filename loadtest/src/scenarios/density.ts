@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deleteFunction, deployFunction } from '@thaw/devkit';
+import { deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
 import { parentMemoryMiB, platformCpuSeconds } from '../cgroup-usage.js';
 import { type BenchPlatform, workerSamples } from '../platform.js';
 import { cpuPercent, parseMemAvailableMiB } from '../proc.js';
@@ -115,12 +115,7 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
 
   /** Instances of `names` on the workers, from their heartbeats (works for deleted functions too). */
   async function held(names: string[]): Promise<Held> {
-    const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`);
-    const { workers } = (await res.json()) as {
-      workers: {
-        functions: { name: string; starting: number; instances: { state: string; memoryMiB?: number }[] }[];
-      }[];
-    };
+    const { workers } = unwrap(await platform.api.GET('/v1/workers'));
     const out: Held = { frozen: 0, total: 0, charged: null };
     for (const f of workers.flatMap((w) => w.functions)) {
       if (!names.includes(f.name)) continue;
