@@ -49,39 +49,60 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 export class RuntimeApi {
   private readonly sessions = new Map<string, RuntimeSession>();
   private readonly bindWaiters = new Map<string, (() => void)[]>();
+  private readonly server: Server;
+  readonly region: string;
+  private readonly graceMs: number;
+  private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
-  private constructor(
-    private readonly server: Server,
-    readonly region: string,
-    private readonly graceMs: number,
-  ) {}
-
-  static async listen(opts: RuntimeApiOptions): Promise<RuntimeApi> {
-    const server = createServer();
-    const api = new RuntimeApi(
-      server,
-      opts.region ?? 'local',
-      opts.unknownAddressGraceMs ?? UNKNOWN_ADDRESS_GRACE_MS,
-    );
-    server.on('request', (req, res) => {
-      api.handle(req, res).catch(() => {
+  constructor(private readonly opts: RuntimeApiOptions) {
+    this.region = opts.region ?? 'local';
+    this.graceMs = opts.unknownAddressGraceMs ?? UNKNOWN_ADDRESS_GRACE_MS;
+    this.server = createServer();
+    this.server.on('request', (req, res) => {
+      this.handle(req, res).catch(() => {
         if (!res.headersSent)
           reply(res, 500, { errorMessage: 'internal error', errorType: 'ServiceException' });
         else res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host, () => resolve());
-    });
+  }
+
+  /** Made and listening (port 0 picks a free port). */
+  static async listen(opts: RuntimeApiOptions): Promise<RuntimeApi> {
+    const api = new RuntimeApi(opts);
+    await api.start();
     return api;
+  }
+
+  get listening(): boolean {
+    return this.server.listening;
+  }
+
+  /**
+   * Listens; idempotent, and a failed try is tried again by the next call. The bridge's address
+   * exists only once the runtime has attached a first container to it, so the factory calls
+   * this once it has (see factory.ts).
+   */
+  start(): Promise<void> {
+    this.starting ??= new Promise<void>((resolve, reject) => {
+      const failed = (err: Error) => {
+        this.starting = undefined;
+        reject(err);
+      };
+      this.server.once('error', failed);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', failed);
+        resolve();
+      });
+    });
+    return this.starting;
   }
 
   /** "host:port", as AWS_LAMBDA_RUNTIME_API names it. */
   get address(): string {
-    const a = this.server.address() as AddressInfo;
-    return `${a.address}:${a.port}`;
+    const a = this.server.address() as AddressInfo | null;
+    return `${this.opts.host}:${a?.port ?? this.opts.port}`;
   }
 
   /** The ARN a function's events carry (the account is all zeros: there is none). */
@@ -103,6 +124,7 @@ export class RuntimeApi {
   /** Idempotent: held /next requests are cut, and the runtimes that made them see it. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
+      if (!this.server.listening) return resolve();
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });

@@ -67,6 +67,7 @@ export class ContainerFactory implements InstanceFactory<Instance> {
   async create(): Promise<Instance> {
     const { runtime, starts, fn } = this.opts;
     const lambda = this.lambdaSession();
+    if (lambda) await this.serveLambdaApi();
     const create = () =>
       runtime.create(lambda ? { ...this.createOptions(), ...lambda.options } : this.createOptions());
     try {
@@ -125,10 +126,12 @@ export class ContainerFactory implements InstanceFactory<Instance> {
       },
     });
     const ready = {
-      wait: (address: string, timeoutMs: number, alive: () => boolean) => {
+      wait: async (address: string, timeoutMs: number, alive: () => boolean) => {
         ip = address;
         api.bind(address, session);
-        return session.ready(timeoutMs, alive);
+        // Listening already, unless the bridge did not exist before this very container.
+        await api.start();
+        await session.ready(timeoutMs, alive);
       },
     };
     return {
@@ -138,6 +141,19 @@ export class ContainerFactory implements InstanceFactory<Instance> {
         files = logs;
       },
     };
+  }
+
+  /**
+   * The Runtime API listens on the bridge's address, which exists once the runtime has attached
+   * a container to the bridge: the first time, after the instance prepared ahead has been.
+   */
+  private async serveLambdaApi(): Promise<void> {
+    const api = this.opts.lambdaApi;
+    if (!api || api.listening) return;
+    await api.start().catch(async () => {
+      await this.opts.runtime.prepare(this.createOptions()).catch(() => undefined);
+      await api.start().catch(() => undefined);
+    });
   }
 
   private createOptions(): CreateOptions {
