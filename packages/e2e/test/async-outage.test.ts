@@ -12,6 +12,7 @@ import {
   startPlatform,
   startRedis,
   startWorkerHost,
+  unwrap,
   uploadImage,
   type WorkerHost,
 } from '@thaw/devkit';
@@ -95,9 +96,7 @@ async function enqueue(path: string, headers: Record<string, string> = {}): Prom
 }
 
 async function read(callId: string): Promise<Call> {
-  const res = await platform.fetch(`${gateway}/v1/calls/${callId}`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as Call;
+  return unwrap(await platform.api.GET('/v1/calls/{callId}', { params: { path: { callId } } }));
 }
 
 async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
