@@ -1,4 +1,5 @@
-import { type ImageDefinition, type LayerEntry, pythonImage } from '@thaw/runtime/build';
+import { existsSync } from 'node:fs';
+import { HOST_PYTHON, type ImageDefinition, type LayerEntry, pythonImage } from '@thaw/runtime/build';
 import { UsageError } from './errors.js';
 import type { Mode } from './mode.js';
 import { PYTHON_RUNNER } from './python-runner.js';
@@ -25,6 +26,10 @@ export function detectPython(dir: string, files: string[]): Mode | undefined {
 }
 
 export function pythonDefinition(mode: Mode, app: LayerEntry[]): ImageDefinition {
+  if (!existsSync(HOST_PYTHON))
+    throw new UsageError(
+      `Python functions are built on this machine's ${HOST_PYTHON} (Debian's python3 package), which is not installed`,
+    );
   const pythonPath = mode.pythonPath?.map((p) => `/app/${p}`);
   if (mode.kind !== 'handler') return pythonImage({ appFiles: app, entry: `/app/${mode.file}`, pythonPath });
   return pythonImage({
