@@ -27,12 +27,22 @@ exec /usr/local/bin/node /var/runtime/node_modules/aws-lambda-ric/bin/index.mjs 
 /**
  * The test handler (index.handler). By its event:
  * - an API Gateway v2 event (over /fn/...): answers its method, path, query and body; path
- *   "/fail" throws; path "/sleep?ms=N" answers after N ms;
+ *   "/fail" throws; path "/sleep?ms=N" answers after N ms; "/probe?port=N" tries a connection to
+ *   the bridge's address on port N;
  * - anything else (the Lambda Invoke API): `{ "fail": "why" }` throws `why`, `{ "sleep": N }`
  *   answers after N ms, otherwise it answers `{ echo: event }`.
  * It prints a line per event, for the log tail.
  */
-export const LAMBDA_TEST_HANDLER = `const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const LAMBDA_TEST_HANDLER = `import { connect } from 'node:net';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Whether a TCP connection to the host's bridge address, on \`port\`, opens within 1 s.
+const probe = (port) => new Promise((resolve) => {
+  const host = process.env.AWS_LAMBDA_RUNTIME_API.split(':')[0];
+  const s = connect({ host, port });
+  const t = setTimeout(() => { s.destroy(); resolve('timeout'); }, 1000);
+  s.once('connect', () => { clearTimeout(t); s.destroy(); resolve('connected'); });
+  s.once('error', (e) => { clearTimeout(t); resolve(e.code); });
+});
 let calls = 0;
 export const handler = async (event, context) => {
   calls++;
@@ -42,6 +52,7 @@ export const handler = async (event, context) => {
     if (path === '/fail') throw new Error('failed on purpose');
     if (path === '/sleep') await sleep(Number(new URLSearchParams(event.rawQueryString).get('ms') ?? 0));
     if (path === '/plain') return { plain: true };
+    if (path === '/probe') return { probe: await probe(Number(event.queryStringParameters.port)) };
     return {
       statusCode: 201,
       headers: { 'content-type': 'application/json', 'x-handler': 'lambda' },
