@@ -32,14 +32,14 @@ export async function uploadImage(client: ThawClient, o: UploadOptions): Promise
   );
 }
 
-/** The methods /fn and /async serve. */
+/** The methods the document names; /fn and /async take any other too (WebDAV's PROPFIND...). */
 export type InvokeMethod = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'OPTIONS' | 'HEAD' | 'PATCH' | 'TRACE';
 
 export interface InvokeOptions {
   name: string;
   /** The function's own path and query ("/" by default), e.g. "/items/3?full=1". */
   path?: string;
-  method?: InvokeMethod;
+  method?: InvokeMethod | (string & {});
   headers?: Record<string, string>;
   body?: RequestInit['body'];
   /** The function's invoke token (functions with invokeAuth "token"); the admin token is never sent. */
@@ -70,6 +70,7 @@ export async function invoke(client: ThawClient, o: InvokeOptions): Promise<Resp
     },
   };
   await client.request(
+    // openapi-fetch sends any method as it is given; the type names only the documented ones.
     (o.method ?? (o.body === undefined ? 'GET' : 'POST')).toLowerCase() as Lowercase<InvokeMethod>,
     route as '/fn/{name}/{path}',
     {

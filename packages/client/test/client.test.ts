@@ -146,7 +146,12 @@ describe('the generated client against a real gateway', () => {
 
   it('invokes with any method, path and query, never sending the admin token to a function', async () => {
     sent.length = 0;
-    const res = await invoke(admin, { name: 'nofn', path: '/a/b c/?x=1&y=%2F', method: 'PATCH', body: 'x' });
+    const res = await invoke(admin, {
+      name: 'nofn',
+      path: '/a/b c/?x=1&y=%2F',
+      method: 'PROPFIND',
+      body: 'x',
+    });
     expect(res.status).toBe(404);
     // The body is the caller's to read: thaw's message names the function.
     expect(await thawError(res)).toMatchObject({
@@ -156,7 +161,7 @@ describe('the generated client against a real gateway', () => {
     const queued = await invoke(admin, { name: 'nofn', async: true, invokeToken: 'fn-token' });
     expect(queued.status).toBe(404);
     expect(sent).toEqual([
-      { method: 'PATCH', url: `${platform.gatewayUrl}/fn/nofn/a/b%20c/?x=1&y=%2F`, auth: null },
+      { method: 'PROPFIND', url: `${platform.gatewayUrl}/fn/nofn/a/b%20c/?x=1&y=%2F`, auth: null },
       { method: 'GET', url: `${platform.gatewayUrl}/async/nofn`, auth: 'Bearer fn-token' },
     ]);
     // A function's own answer carries no x-thaw-error: it is not thaw's error.
