@@ -134,6 +134,14 @@ describe('thaw context', () => {
     expect((await thaw(['context', 'frob'])).code).toBe(2);
   });
 
+  it('sends any method token to a function through the current context, and refuses a malformed one', async () => {
+    // No such function: the gateway's catalogue code shows the call got there.
+    const webdav = await thaw(['invoke', 'nofn', '-X', 'propfind']);
+    expect(webdav).toMatchObject({ code: 1 });
+    expect(webdav.err).toContain('FUNCTION_NOT_FOUND');
+    expect((await thaw(['invoke', 'nofn', '-X', 'GET /x'])).code).toBe(2);
+  });
+
   it('forgets a context, and the current one with it', async () => {
     expect(await thaw(['context', 'rm', 'dev'])).toMatchObject({ code: 0, out: 'removed context "dev"\n' });
     expect(JSON.parse(readFileSync(contextsFile(base), 'utf8'))).toEqual({
