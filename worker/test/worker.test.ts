@@ -180,6 +180,14 @@ describe('worker', () => {
       (await Promise.all(Array.from({ length: 16 }, (_, i) => invoke('echo', `/r${round}${part}/${i}`)))).map(
         (b) => b.status,
       );
+    const served = async () => {
+      const text = await metrics();
+      return {
+        ok: sample(text, 'thaw_worker_invocations_total', { function: 'echo', outcome: '200' }) ?? 0,
+        timed: sample(text, 'thaw_worker_invocation_duration_seconds_count', { function: 'echo' }) ?? 0,
+      };
+    };
+    const servedBefore = await served();
     const results: number[] = [];
     for (let round = 0; round < 5; round++) {
       // Each round starts from an instance the kernel holds frozen: its first batch thaws it.
@@ -196,6 +204,10 @@ describe('worker', () => {
     }
     expect(results).toHaveLength(160);
     expect(results.filter((s) => s !== 200)).toEqual([]);
+    // Every call counted once, by outcome, and timed.
+    const servedAfter = await served();
+    expect(servedAfter.ok - servedBefore.ok).toBe(160);
+    expect(servedAfter.timed - servedBefore.timed).toBe(160);
   }, 30_000);
 
   it('grows the pool for concurrent requests, up to maxInstances', async () => {
