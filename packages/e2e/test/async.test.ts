@@ -4,14 +4,17 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createThawClient,
   deployFunction,
   findTestResidue,
+  isThawApiError,
   type Platform,
   type Service,
   startNats,
   startPlatform,
   startRedis,
   startWorkerHost,
+  unwrap,
   uploadImage,
   type WorkerHost,
 } from '@thaw/devkit';
@@ -122,12 +125,19 @@ async function enqueue(
   return body.callId;
 }
 
+/** The generated client of the gateway the test talks to now (one test moves to another). */
+const api = () => createThawClient({ baseUrl: gateway, token: platform.token });
+
 async function read(callId: string): Promise<{ status: number; call?: Call; code?: string }> {
-  const res = await platform.fetch(`${gateway}/v1/calls/${callId}`);
-  const body = (await res.json()) as Call & { error?: { code: string } };
-  return res.status === 200
-    ? { status: 200, call: body }
-    : { status: res.status, code: body.error?.code ?? '' };
+  try {
+    return {
+      status: 200,
+      call: unwrap(await api().GET('/v1/calls/{callId}', { params: { path: { callId } } })),
+    };
+  } catch (err) {
+    if (isThawApiError(err)) return { status: err.status, code: err.code };
+    throw err;
+  }
 }
 
 /** Polls the call until `done` holds for it (or throws at the deadline, naming what it saw). */
@@ -135,12 +145,15 @@ async function until(callId: string, done: (c: Call) => boolean, timeoutMs = 30_
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
-    const res = await platform.fetch(`${gateway}/v1/calls/${callId}`).catch((err: Error) => err);
-    if (res instanceof Response && res.status === 200) {
-      const call = (await res.json()) as Call;
+    // The gateway may be down for a moment (a test kills one): that is retried too.
+    const res = await api()
+      .GET('/v1/calls/{callId}', { params: { path: { callId } } })
+      .catch((err: Error) => err);
+    if (!(res instanceof Error) && res.data) {
+      const call: Call = res.data;
       if (done(call)) return call;
       last = call;
-    } else last = res instanceof Response ? res.status : res.message;
+    } else last = res instanceof Error ? res.message : res.response.status;
     if (Date.now() > deadline) throw new Error(`call ${callId}: still ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
