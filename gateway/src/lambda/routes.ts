@@ -5,6 +5,7 @@ import type { NatsConnection } from 'nats';
 import type { AsyncCalls } from '../async/calls.js';
 import type { Invoke } from '../calls/types.js';
 import type { ClusterView } from '../cluster/view.js';
+import { rawBodies } from '../http/invocation.js';
 import type { Placer } from '../placement/placer.js';
 import type { Stores } from '../store/index.js';
 import { accessKeyRoutes } from './access-keys.js';
@@ -49,8 +50,12 @@ export async function lambdaRoutes(app: FastifyInstance, d: LambdaDeps): Promise
     prefix: d.prefix,
     ...(d.keysMasterKey ? { masterKey: d.keysMasterKey } : {}),
   });
-  // thaw's own error shape for the admin routes (the app's error handler).
-  await app.register(async (admin) => accessKeyRoutes(admin, keys));
+  // thaw's own error shape for the admin routes (the app's error handler). Bodies as bytes in
+  // both scopes, whichever scope app.ts registers this in: SigV4 hashes the bytes as sent.
+  await app.register(async (admin) => {
+    rawBodies(admin, d.maxBodyBytes);
+    accessKeyRoutes(admin, keys);
+  });
 
   const secrets = new Map<string, { secret: string; until: number }>();
   const secretOf = async (id: string): Promise<string | undefined> => {
@@ -65,6 +70,7 @@ export async function lambdaRoutes(app: FastifyInstance, d: LambdaDeps): Promise
   const regionOf = (req: FastifyRequest) => regions.get(req) ?? 'us-east-1';
 
   await app.register(async (lambda) => {
+    rawBodies(lambda, d.maxBodyBytes);
     lambdaErrorHandling(lambda);
     // After the body is read: the signature covers its hash.
     lambda.addHook('preHandler', async (req) => {
