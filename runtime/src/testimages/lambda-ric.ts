@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 /**
  * The AWS Lambda Runtime Interface Client for Node, pinned: 3.x runs on Node 20 (4.x needs 22).
@@ -23,6 +22,41 @@ export function lambdaRicPackage(cache = LAMBDA_RIC_CACHE): string {
 }
 
 /**
+ * `npm install` of the package into `dir`. Its stdin is closed: with a pipe left open (as
+ * execFile leaves it) the install waited on it, silent, until killed.
+ */
+function npmInstall(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const args = [
+      'install',
+      '--prefix',
+      dir,
+      `aws-lambda-ric@${LAMBDA_RIC_VERSION}`,
+      '--no-save',
+      '--no-audit',
+      '--no-fund',
+    ];
+    const child = spawn('npm', args, {
+      cwd: dir,
+      env: { ...process.env, npm_config_nodedir: dirname(dirname(process.execPath)) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: LAMBDA_RIC_INSTALL_TIMEOUT_MS,
+    });
+    let out = '';
+    const keep = (d: Buffer) => {
+      out = (out + d.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`npm install aws-lambda-ric failed (${signal ?? `exit ${code}`}): ${out}`));
+    });
+  });
+}
+
+/**
  * Installs aws-lambda-ric into the cache unless it is there. It is kept out of the workspace's
  * package files: only the Lambda test image uses it, and its install builds C++ for minutes.
  * node-gyp is pointed at this node's own headers, so nothing is downloaded but the package.
@@ -37,24 +71,7 @@ export async function ensureLambdaRic(cache = LAMBDA_RIC_CACHE): Promise<string>
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
-    await promisify(execFile)(
-      'npm',
-      [
-        'install',
-        '--prefix',
-        tmp,
-        `aws-lambda-ric@${LAMBDA_RIC_VERSION}`,
-        '--no-save',
-        '--no-audit',
-        '--no-fund',
-      ],
-      {
-        cwd: tmp,
-        env: { ...process.env, npm_config_nodedir: dirname(dirname(process.execPath)) },
-        timeout: LAMBDA_RIC_INSTALL_TIMEOUT_MS,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
+    await npmInstall(tmp);
     if (!existsSync(join(tmp, 'node_modules', 'aws-lambda-ric', 'dist', 'rapid-client.node'))) {
       throw new Error('aws-lambda-ric installed without its native part (dist/rapid-client.node)');
     }

@@ -7,6 +7,11 @@ import { LAMBDA_TEST_HANDLER } from '../../../runtime/dist/testimages/lambda.js'
 // The Lambda test image's parts; @thaw/runtime/testimages does not export them yet.
 import { ensureLambdaRic } from '../../../runtime/dist/testimages/lambda-ric.js';
 
+export {
+  ensureLambdaRic,
+  LAMBDA_RIC_INSTALL_TIMEOUT_MS,
+} from '../../../runtime/dist/testimages/lambda-ric.js';
+
 /**
  * The real aws-lambda-ric as a process on this host, with the test image's handler in a task
  * folder of its own: the Runtime API tests run it as the image's entrypoint would.

@@ -6,7 +6,7 @@ import { RuntimeApi } from '../../src/lambda/api.js';
 import { logMark } from '../../src/lambda/environment.js';
 import { LOG_RESULT_BYTES, RuntimeSession } from '../../src/lambda/session.js';
 import type { InvokeResult } from '../../src/pool/forward.js';
-import { HostRic } from './ric.js';
+import { ensureLambdaRic, HostRic, LAMBDA_RIC_INSTALL_TIMEOUT_MS } from './ric.js';
 
 const READY_MS = 10_000;
 
@@ -41,6 +41,10 @@ describe('Lambda Runtime API with the real aws-lambda-ric', () => {
     return { session, ric };
   }
 
+  // Once per machine, unless infra/setup.sh did it: minutes of C++ (docs/lambda.md).
+  beforeAll(async () => {
+    await ensureLambdaRic();
+  }, LAMBDA_RIC_INSTALL_TIMEOUT_MS);
   beforeAll(async () => {
     api = await RuntimeApi.listen({
       host: '127.0.0.1',
