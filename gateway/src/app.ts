@@ -42,6 +42,8 @@ export interface AppDeps {
         | 'IMAGE_GC_GRACE_MS'
         | 'IMAGE_GC_EVERY_MS'
         | 'THAW_TIMINGS'
+        | 'THAW_JS_REPLICAS'
+        | 'THAW_ACCESS_KEYS_SECRET'
       >
     >;
   logger: Logger;
@@ -53,6 +55,7 @@ const DEFAULTS = {
   ASYNC_OUTAGE_BUDGET_MS: 300_000,
   IMAGE_GC_GRACE_MS: 3_600_000,
   IMAGE_GC_EVERY_MS: 0,
+  THAW_JS_REPLICAS: 1,
 } as const;
 
 /** The gateway's fastify app, without listen(): tests use inject(), main.ts listens. */
@@ -91,6 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     images,
     graceMs: config.IMAGE_GC_GRACE_MS ?? DEFAULTS.IMAGE_GC_GRACE_MS,
     everyMs: config.IMAGE_GC_EVERY_MS ?? DEFAULTS.IMAGE_GC_EVERY_MS,
+    replicas: config.THAW_JS_REPLICAS ?? DEFAULTS.THAW_JS_REPLICAS,
     log,
   });
   app.addHook('onClose', async () => {
@@ -117,7 +121,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(async (scope) => logRoutes(scope, { nc, subjects, functions, view }));
   await app.register(async (scope) =>
-    imageRoutes(scope, { nc, images, client, maxImageBytes: config.MAX_IMAGE_BYTES, log }),
+    imageRoutes(scope, {
+      nc,
+      images,
+      client,
+      maxImageBytes: config.MAX_IMAGE_BYTES,
+      replicas: config.THAW_JS_REPLICAS ?? DEFAULTS.THAW_JS_REPLICAS,
+      log,
+    }),
   );
   const maxBodyBytes = config.MAX_BODY_BYTES;
   // One scope for both invoke paths, as before the split: the invocation metrics hook sees both.
@@ -131,7 +142,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       timings: config.THAW_TIMINGS === '1',
     });
     await asyncRoutes(scope, { functions, adminHash, asyncCalls, maxBodyBytes });
-    await lambdaRoutes(scope, {
+  });
+  // A scope of its own: the invocation metrics count calls of functions, not Lambda API requests.
+  await app.register(async (scope) =>
+    lambdaRoutes(scope, {
       nc,
       subjects,
       redis,
@@ -144,7 +158,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       invoke,
       maxBodyBytes,
       log,
-    });
-  });
+      ...(config.THAW_ACCESS_KEYS_SECRET ? { keysMasterKey: config.THAW_ACCESS_KEYS_SECRET } : {}),
+    }),
+  );
   return app;
 }

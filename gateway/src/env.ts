@@ -69,6 +69,12 @@ const Env = z
     THAW_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     THAW_TOKEN_FILE: z.string().optional(),
     /**
+     * Key that encrypts the secrets of the Lambda API's access keys in Redis (SigV4 needs the
+     * secret itself, so it cannot be stored hashed). The same on every gateway, kept out of Redis.
+     * Unset: secrets are stored as issued (docs/coming-from-lambda.md).
+     */
+    THAW_ACCESS_KEYS_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
      * How long an async call's tries may find no worker (NO_WORKER: nothing ran) before they use
      * up its attempts: a worker outage shorter than this fails no call.
      */
