@@ -1,6 +1,13 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
+import {
+  deployFunction,
+  type Platform,
+  startPlatform,
+  unwrap,
+  uploadImage,
+  workerEnvFor,
+} from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,9 +78,7 @@ async function record(): Promise<Record<string, unknown>> {
 async function revisionsSettle(want: number): Promise<number[]> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const fn = (await call(platform.gatewayUrl, '/v1/functions/upd')).body as {
-      workers: { instances: { revision: number }[] }[];
-    };
+    const fn = unwrap(await platform.api.GET('/v1/functions/{name}', { params: { path: { name: 'upd' } } }));
     const revisions = fn.workers.flatMap((w) => w.instances.map((i) => i.revision));
     if ((revisions.length > 0 && revisions.every((r) => r === want)) || Date.now() > deadline)
       return revisions;
@@ -155,9 +160,7 @@ describe('function updates', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const held = async () => {
-      const { workers } = (await call(platform.gatewayUrl, '/v1/workers')).body as {
-        workers: { functions: { name: string }[] }[];
-      };
+      const { workers } = unwrap(await platform.api.GET('/v1/workers'));
       return workers.flatMap((w) => w.functions).filter((f) => f.name === 'gone');
     };
     expect((await platform.fetch(`${other}/v1/functions/gone`, { method: 'DELETE' })).status).toBe(204);
