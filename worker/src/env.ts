@@ -48,6 +48,13 @@ const Env = z
     /** What instances may reach beyond the host: nothing, or anything masqueraded behind it. */
     THAW_EGRESS: z.enum(['off', 'masquerade']).default('off'),
     /**
+     * Port of the Lambda Runtime API on the bridge's address (docs/lambda.md): the one port of
+     * the host instances may reach. Workers on one host have their own bridges, so it may repeat.
+     */
+    THAW_LAMBDA_API_PORT: z.coerce.number().int().min(1).max(65535).default(9001),
+    /** AWS_REGION of `lambda` instances, and the region in their ARNs. */
+    THAW_LAMBDA_REGION: z.string().min(1).default('local'),
+    /**
      * Idle time after which a thawed instance is frozen again. `never`: idle instances stay
      * running, charged their limit (a baseline for benchmarks and a debugging aid, not for use:
      * idle instances then cost CPU and the budget holds far fewer).

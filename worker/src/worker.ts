@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { ImageStore, Runtime } from '@thaw/runtime';
+import { bridgeAddress, ImageStore, Runtime } from '@thaw/runtime';
 import { createLogger, natsConnectOptions, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
+import { RuntimeApi } from './lambda/api.js';
 import { MemoryBudget } from './memory/budget.js';
 import { Evictor } from './memory/evictor.js';
 import { WorkerMetrics } from './metrics/metrics.js';
@@ -31,6 +32,13 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     bridge: env.THAW_BRIDGE,
     subnet: env.THAW_SUBNET,
     egress: env.THAW_EGRESS,
+    hostPorts: [env.THAW_LAMBDA_API_PORT],
+  });
+  // Listens once the bridge exists (the first lambda instance's start): see factory.ts.
+  const lambdaApi = new RuntimeApi({
+    host: bridgeAddress(env.THAW_SUBNET),
+    port: env.THAW_LAMBDA_API_PORT,
+    region: env.THAW_LAMBDA_REGION,
   });
   if (reclaimed.length) log.warn({ reclaimed }, 'removed containers left by an earlier run');
   const nc = await connect(natsConnectOptions(env, env.WORKER_ID)).catch(async (err: unknown) => {
@@ -68,6 +76,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
       memory,
       starts: new Semaphore(env.START_CONCURRENCY),
       metrics,
+      lambdaApi,
     },
     table: functions,
     log,
@@ -97,6 +106,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         }
       };
       await step('service close', () => service.close());
+      await step('lambda api close', () => lambdaApi.close());
       await step('runtime close', () => runtime.close());
       await step('metrics close', () => new Promise((r) => served.server.close(r)));
       // drain() waits for a server that may be gone already (Ctrl-C stops NATS too).

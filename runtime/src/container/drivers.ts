@@ -40,6 +40,6 @@ export function createDrivers(opts: RuntimeOptions): RuntimeDrivers {
       ipamDir: join(opts.runDir, 'ipam'),
       netnsPrefix: opts.cgroupParent,
     }),
-    firewall: new BridgeFirewall(opts.bridge, opts.subnet, opts.egress ?? 'off'),
+    firewall: new BridgeFirewall(opts.bridge, opts.subnet, opts.egress ?? 'off', opts.hostPorts ?? []),
   };
 }

@@ -1,6 +1,7 @@
 import type { CgroupManager } from './cgroups/index.js';
 import type { Egress } from './network/index.js';
 import type { OciRuntimeName } from './oci/index.js';
+import type { ReadinessProbe } from './ready.js';
 import type { UsernsMapping } from './rootfs/userns.js';
 
 /** The parts of an imported image a container needs (ImageStore's StoredImage fits). */
@@ -28,6 +29,11 @@ export interface RuntimeOptions {
   cgroupManager?: CgroupManager;
   /** What instances may reach beyond the host: nothing (default), or anything, masqueraded. */
   egress?: Egress;
+  /**
+   * TCP ports of the bridge's own address (the first of `subnet`) that instances may connect to:
+   * the worker's Lambda Runtime API. Nothing else on the host is reachable from them.
+   */
+  hostPorts?: number[];
   /**
    * A statically linked init on the host, bind-mounted read-only into every container as its
    * PID 1 (default: Debian's tini-static, from the `tini` package).
@@ -77,6 +83,8 @@ export interface CreateOptions {
   args?: string[];
   /** How long the server has to accept connections on its port (default 10 s). */
   readyTimeoutMs?: number;
+  /** How it shows it is ready, when not by accepting connections on `port` (a Lambda runtime). */
+  ready?: ReadinessProbe;
   /** Short label kept in the record, e.g. the function name. */
   label?: string;
   /** Replaces the image's User ("uid[:gid]" or a name from the image's /etc/passwd). */

@@ -22,7 +22,7 @@ import {
 } from './options.js';
 import { Preparer, type Slot } from './prepared/preparer.js';
 import { processOf } from './process.js';
-import { waitListening } from './ready.js';
+import { waitReady } from './ready.js';
 import { findResidue, type HostResidue } from './residue.js';
 import { checkRootfs, openPathTo } from './rootfs/checks.js';
 import { isMounted, unmount } from './rootfs/mounts.js';
@@ -125,7 +125,7 @@ export class Runtime {
       const container = await this.start(slot, o, phases);
       const tApp = performance.now();
       try {
-        await waitListening(container.ip, o.port, o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () =>
+        await waitReady(o.ready, container.ip, o.port, o.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS, () =>
           container.isAlive(),
         );
       } catch (err) {

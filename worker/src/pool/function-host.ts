@@ -1,6 +1,7 @@
 import type { Container, RunnableImage, Runtime } from '@thaw/runtime';
 import type { FunctionRecord, InvokeRequest, Logger, RemovalReason, StartPhases } from '@thaw/shared';
 import { ThawError } from '@thaw/shared';
+import type { RuntimeApi } from '../lambda/api.js';
 import type { FunctionGauges, WorkerMetrics } from '../metrics/metrics.js';
 import { AUTOSCALER_TICK_MS } from '../timings.js';
 import { Admission } from './admission.js';
@@ -15,6 +16,8 @@ import type { Semaphore } from './semaphore.js';
 /** What every function's pool on a worker shares: the settings and the worker-wide parts. */
 export interface HostOptions {
   freezeAfterMs: number;
+  /** The worker's Lambda Runtime API, for instances of `lambda` functions. */
+  lambdaApi?: RuntimeApi;
   startTimeoutMs: number;
   /** How often the autoscaler samples concurrency and decides. */
   tickMs?: number;
