@@ -20,16 +20,28 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeRouteDeps): Pr
   // labels (anyone can send any name).
   const invoked = new WeakMap<FastifyRequest, string>();
   const traced = new WeakMap<FastifyRequest, CallTrace>();
+  // The metrics' children, made once per label set: labelling each sample hashes its labels
+  // (1.3% of the gateway's CPU under warm c32). The series are never reset.
+  const counters = new Map<string, { inc(): void }>();
+  const timers = new Map<string, { observe(seconds: number): void }>();
   // Callback-style: an async hook costs a promise per request on the hot path.
   app.addHook('onResponse', (req, reply, done) => {
     const fn = invoked.get(req) ?? '(unknown)';
-    const code = reply.getHeader('x-thaw-error');
-    d.metrics.invocations.inc({
-      function: fn,
-      status: String(reply.statusCode),
-      code: typeof code === 'string' ? code : '',
-    });
-    d.metrics.duration.observe({ function: fn }, reply.elapsedTime / 1000);
+    const header = reply.getHeader('x-thaw-error');
+    const code = typeof header === 'string' ? header : '';
+    const key = `${fn}\n${reply.statusCode}\n${code}`;
+    let counter = counters.get(key);
+    if (!counter) {
+      counter = d.metrics.invocations.labels({ function: fn, status: String(reply.statusCode), code });
+      counters.set(key, counter);
+    }
+    counter.inc();
+    let timer = timers.get(fn);
+    if (!timer) {
+      timer = d.metrics.duration.labels({ function: fn });
+      timers.set(fn, timer);
+    }
+    timer.observe(reply.elapsedTime / 1000);
     const trace = d.timings ? traced.get(req) : undefined;
     // Written: the last phase, which the header (sent before it) cannot carry.
     if (trace) req.log.info({ function: fn, timing: traceSpans(trace, traceNow()) }, 'call timing');
