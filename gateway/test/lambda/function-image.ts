@@ -45,3 +45,32 @@ export async function echoImage(outDir: string, version: string): Promise<string
   );
   return path;
 }
+
+/**
+ * A Lambda runtime as the AWS base images run one, reduced to the Runtime API loop: each event
+ * is answered with itself and the function's name, or reported as an error when it asks to
+ * fail; it prints a line per event (for X-Amz-Log-Type Tail).
+ */
+const RUNTIME = `
+const api = 'http://' + process.env.AWS_LAMBDA_RUNTIME_API + '/2018-06-01/runtime';
+for (;;) {
+  const next = await fetch(api + '/invocation/next');
+  const id = next.headers.get('lambda-runtime-aws-request-id');
+  const event = await next.json();
+  console.log('handling ' + JSON.stringify(event));
+  const [path, body] = event.fail
+    ? ['/error', { errorMessage: 'asked to fail', errorType: 'TestError' }]
+    : ['/response', { fn: process.env.AWS_LAMBDA_FUNCTION_NAME, event }];
+  await fetch(api + '/invocation/' + id + path, { method: 'POST', body: JSON.stringify(body) });
+}
+`;
+
+/** The Lambda runtime's image archive (protocol "lambda"). */
+export async function lambdaRuntimeImage(outDir: string): Promise<string> {
+  const { path } = await writeImageArchive(
+    nodeImage([{ path: 'app/runtime.mjs', type: 'file', mode: 0o644, content: RUNTIME }], '/app/runtime.mjs'),
+    'oci',
+    join(outDir, 'lambda-runtime.oci.tar'),
+  );
+  return path;
+}

@@ -17,7 +17,7 @@ import {
 import { type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { echoImage } from './function-image.js';
+import { echoImage, lambdaRuntimeImage } from './function-image.js';
 
 // @aws-sdk/client-lambda, unchanged but for its endpoint, against a real gateway, worker, NATS
 // and Redis: signed with a key pair the admin API issued.
@@ -26,7 +26,7 @@ const REGION = 'eu-west-3';
 let platform: Platform;
 let keys: { accessKeyId: string; secretAccessKey: string };
 let lambda: LambdaClient;
-let digests: { v1: string; v2: string };
+let digests: { v1: string; v2: string; runtime: string };
 
 const client = (o: Partial<LambdaClientConfig> = {}) =>
   new LambdaClient({
@@ -55,10 +55,15 @@ beforeAll(async () => {
     logs: 'buffer',
     workerEnv: workerEnvFor(rt),
   });
-  const [v1, v2] = await Promise.all([echoImage(rt.stateDir, 'v1'), echoImage(rt.stateDir, 'v2')]);
+  const [v1, v2, runtime] = await Promise.all([
+    echoImage(rt.stateDir, 'v1'),
+    echoImage(rt.stateDir, 'v2'),
+    lambdaRuntimeImage(rt.stateDir),
+  ]);
   digests = {
-    v1: (await uploadImage(platform.gatewayUrl, v1 as string, platform.token)).digest,
-    v2: (await uploadImage(platform.gatewayUrl, v2 as string, platform.token)).digest,
+    v1: (await uploadImage(platform.gatewayUrl, v1, platform.token)).digest,
+    v2: (await uploadImage(platform.gatewayUrl, v2, platform.token)).digest,
+    runtime: (await uploadImage(platform.gatewayUrl, runtime, platform.token)).digest,
   };
   const res = await platform.fetch(`${platform.gatewayUrl}/v1/access-keys`, {
     method: 'POST',
@@ -194,6 +199,40 @@ describe('the Lambda API with @aws-sdk/client-lambda', () => {
     const gone = await rejection(lambda.send(new InvokeCommand({ FunctionName: 'lam-echo' })));
     expect(gone).toBeInstanceOf(ResourceNotFoundException);
     expect((gone as ResourceNotFoundException).$metadata.httpStatusCode).toBe(404);
+  });
+
+  it('runs a Lambda runtime image: its payload, its errors, the log tail, an Event call', async () => {
+    await lambda.send(
+      new CreateFunctionCommand({
+        FunctionName: 'lam-runtime',
+        PackageType: 'Image',
+        Role: 'r',
+        Code: { ImageUri: digests.runtime },
+      }),
+    );
+    const got = await lambda.send(new GetFunctionCommand({ FunctionName: 'lam-runtime' }));
+    expect(got.Tags).toEqual({ 'thaw:protocol': 'lambda' });
+    const ok = await lambda.send(
+      new InvokeCommand({ FunctionName: 'lam-runtime', Payload: Buffer.from('{"n":3}'), LogType: 'Tail' }),
+    );
+    expect(ok.FunctionError).toBeUndefined();
+    expect(json(ok.Payload)).toEqual({ fn: 'lam-runtime', event: { n: 3 } });
+    expect(Buffer.from(ok.LogResult ?? '', 'base64').toString()).toContain('handling {"n":3}');
+    const failed = await lambda.send(
+      new InvokeCommand({ FunctionName: 'lam-runtime', Payload: Buffer.from('{"fail":true}') }),
+    );
+    expect(failed.StatusCode).toBe(200);
+    expect(failed.FunctionError).toBe('Unhandled');
+    expect(json(failed.Payload)).toEqual({ errorMessage: 'asked to fail', errorType: 'TestError' });
+    const queued = await lambda.send(
+      new InvokeCommand({
+        FunctionName: 'lam-runtime',
+        InvocationType: 'Event',
+        Payload: Buffer.from('{"n":4}'),
+      }),
+    );
+    expect(queued.StatusCode).toBe(202);
+    await lambda.send(new DeleteFunctionCommand({ FunctionName: 'lam-runtime' }));
   });
 
   it('lists functions in pages of MaxItems with NextMarker', async () => {
