@@ -44,6 +44,7 @@ export interface AppDeps {
         | 'THAW_TIMINGS'
         | 'THAW_JS_REPLICAS'
         | 'THAW_ACCESS_KEYS_SECRET'
+        | 'REDIS_SENTINELS'
       >
     >;
   logger: Logger;
@@ -87,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     lockMs: config.ASYNC_LOCK_MS ?? DEFAULTS.ASYNC_LOCK_MS,
     allowPrivateCallbacks: config.ASYNC_CALLBACK_PRIVATE === 'allow',
     outageBudgetMs: config.ASYNC_OUTAGE_BUDGET_MS ?? DEFAULTS.ASYNC_OUTAGE_BUDGET_MS,
+    replicaAcks: config.REDIS_SENTINELS ? 1 : 0,
   });
   const changes = await followChanges({ nc, subjects, functions, asyncCalls, log });
   const imageGc = startImageGc({

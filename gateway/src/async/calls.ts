@@ -12,6 +12,12 @@ export const KEEP_SUCCEEDED_S = 24 * 3600;
 export const KEEP_DEAD_S = 7 * 24 * 3600;
 /** The first retry's wait; each next one doubles (BullMQ's exponential backoff). */
 export const RETRY_BACKOFF_MS = 500;
+/**
+ * How long an accepted call waits for Redis replicas to hold it (WAIT) before its 202, when
+ * `replicaAcks` asks for them. Past it the call is accepted anyway, with a warning: it is in the
+ * primary, and answering an error for a call that will run would invite a second one.
+ */
+export const REPLICA_WAIT_MS = 500;
 /** Times a call may be found stalled (its gateway died) and taken over before it counts as failed. */
 const MAX_STALLED = 5;
 
@@ -31,6 +37,12 @@ export interface AsyncOptions {
   log: Logger;
   /** How long a call's lock lasts without renewal: a gateway that died loses its calls after it. */
   lockMs: number;
+  /**
+   * Replicas that must hold a call before it is accepted (Redis WAIT): 1 behind Sentinel, where
+   * a failover promotes a replica and loses what the old primary had not yet copied; 0 (the
+   * default) on a single server.
+   */
+  replicaAcks?: number;
 }
 
 /**
@@ -71,13 +83,25 @@ export class AsyncCalls {
       envelope: { ...env, body: env.body.toString('base64') },
       ...(callbackUrl ? { callbackUrl } : {}),
     };
-    await this.queue(fn.name).add('call', data, {
+    const queue = this.queue(fn.name);
+    await queue.add('call', data, {
       jobId: callId,
       attempts: fn.asyncAttempts,
       backoff: { type: 'exponential', delay: RETRY_BACKOFF_MS },
       removeOnComplete: { age: KEEP_SUCCEEDED_S },
       removeOnFail: { age: KEEP_DEAD_S },
     });
+    const wanted = this.o.replicaAcks ?? 0;
+    if (wanted > 0) {
+      // On the connection that wrote the call: WAIT counts the replicas that have its writes.
+      const acked = Number(await (await queue.client).runCommand('wait', [wanted, REPLICA_WAIT_MS]));
+      if (acked < wanted) {
+        this.o.log.warn(
+          { callId, acked, wanted, waitMs: REPLICA_WAIT_MS },
+          'async call accepted before a Redis replica held it: a failover now could lose it',
+        );
+      }
+    }
     return callId;
   }
 
