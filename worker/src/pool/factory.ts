@@ -164,7 +164,8 @@ export class ContainerFactory implements InstanceFactory<Instance> {
       env:
         fn.protocol === 'lambda' && lambdaApi
           ? lambdaEnvironment({ fn, image, runtimeApi: lambdaApi.address, region: lambdaApi.region })
-          : fn.env,
+          : // What a handler's runner tells it (the function's name, its time per call; docs/languages.md).
+            { ...fn.env, THAW_FUNCTION_NAME: fn.name, THAW_TIMEOUT_MS: String(fn.timeoutMs) },
       memoryMiB: fn.memoryMiB,
       diskMiB: fn.diskMiB,
       readyTimeoutMs: this.opts.startTimeoutMs,

@@ -83,9 +83,9 @@ class Handler(BaseHTTPRequestHandler):
             "headers": headers,
             "body": self._read_body(),
         }
-        request_id = headers.get("thaw-request-id") or str(uuid.uuid4())
-        deadline = headers.get("thaw-deadline-ms")
-        deadline_ms = int(deadline) if deadline and deadline.isdigit() else time.time() * 1000 + TIMEOUT_MS
+        # Not from request headers: a caller must not set another call's id or its own deadline.
+        request_id = str(uuid.uuid4())
+        deadline_ms = time.time() * 1000 + TIMEOUT_MS
         try:
             out = _handler(event, Context(request_id, deadline_ms))
             if inspect.isawaitable(out):
