@@ -1,4 +1,4 @@
-import { createLogger, natsConnectOptions } from '@thaw/shared';
+import { createLogger, natsConnectOptions, natsConnectProblem } from '@thaw/shared';
 import { Redis } from 'ioredis';
 import { connect } from 'nats';
 import { buildApp } from './app.js';
@@ -9,7 +9,10 @@ import { startupRedisProblem } from './redis-check.js';
 
 const env = loadEnv();
 const logger = createLogger('gateway', env.LOG_LEVEL);
-const nc = await connect(natsConnectOptions(env, 'thaw-gateway'));
+const nc = await connect(natsConnectOptions(env, 'thaw-gateway')).catch((err: unknown) => {
+  logger.fatal(natsConnectProblem(err, env));
+  process.exit(1);
+});
 // Checked, not assumed: a body the server cannot carry would fail every large call at run time.
 const payloadProblem = natsPayloadProblem(nc.info?.max_payload ?? 0, env.MAX_BODY_BYTES);
 if (payloadProblem) {

@@ -1,7 +1,14 @@
+import { createLogger } from '@thaw/shared';
 import { loadEnv } from './env.js';
 import { startWorker } from './worker.js';
 
-const worker = await startWorker(loadEnv());
+const env = loadEnv();
+// A start that fails (NATS refused us, the runtime cannot open) says why in one line, not as an
+// unhandled rejection's stack.
+const worker = await startWorker(env).catch((err: unknown) => {
+  createLogger('worker', env.LOG_LEVEL).fatal(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});
 // Ctrl-C reaches the whole process group and the parent then sends SIGTERM too: later signals
 // must not cut the clean-up short. A worker stuck in it is SIGKILLed, and its next start
 // reclaims what is left. Set before announcing readiness: a parent may signal the instant it

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { bridgeAddress, ImageStore, Runtime } from '@thaw/runtime';
-import { createLogger, natsConnectOptions, subjects } from '@thaw/shared';
+import { createLogger, natsConnectOptions, natsConnectProblem, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
@@ -43,7 +43,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   if (reclaimed.length) log.warn({ reclaimed }, 'removed containers left by an earlier run');
   const nc = await connect(natsConnectOptions(env, env.WORKER_ID)).catch(async (err: unknown) => {
     await runtime.close();
-    throw err;
+    throw new Error(natsConnectProblem(err, env), { cause: err });
   });
   const images = new ImageFetcher({
     js: nc.jetstream(),

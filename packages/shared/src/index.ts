@@ -2,7 +2,13 @@ export { parseEnv } from './env.js';
 export * from './errors.js';
 export { endToEndHeaders, type HeaderMap, HOP_BY_HOP_HEADERS } from './headers.js';
 export { createLogger, type Logger } from './log.js';
-export { type NatsConnectOptions, NatsEnv, natsConnectOptions, natsServers } from './nats-env.js';
+export {
+  type NatsConnectOptions,
+  NatsEnv,
+  natsConnectOptions,
+  natsConnectProblem,
+  natsServers,
+} from './nats-env.js';
 export {
   checkTarget,
   type GuardOptions,

@@ -8,7 +8,8 @@ import { z } from 'zod';
 export const NatsEnv = z.object({
   /**
    * One server or a comma-separated list (a cluster): the client picks one and, when it is lost,
-   * reconnects to another. Servers the cluster gossips are learned too.
+   * reconnects to another. List every node: thaw's cluster config does not advertise
+   * the others (no_advertise, infra/nats), so clients know only these.
    */
   NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
   /** User and password the servers require (nats-server `authorization { users }`). */
@@ -84,4 +85,20 @@ export function natsConnectOptions(env: NatsEnv, name: string): NatsConnectOptio
     if (env.NATS_TLS_KEY) o.tls.keyFile = env.NATS_TLS_KEY;
   }
   return o;
+}
+
+/**
+ * What to tell a person whose first connection to NATS failed: the servers, the user, the
+ * server's reason, and the settings to check. nats.js's own error names none of them.
+ */
+export function natsConnectProblem(err: unknown, env: NatsEnv): string {
+  const reason = err instanceof Error ? err.message : String(err);
+  const who = env.NATS_USER ? ` as user ${env.NATS_USER}` : env.NATS_TOKEN ? ' with a token' : '';
+  const auth = /authori[sz]ation|authentication|permission/i.test(reason);
+  const hint = auth
+    ? 'check NATS_USER and NATS_PASSWORD (or NATS_TOKEN) against the servers’ users'
+    : /tls|certificate|self.signed/i.test(reason)
+      ? 'check NATS_TLS_CA (and NATS_TLS_CERT/NATS_TLS_KEY when the servers verify clients)'
+      : 'check NATS_URL and that a server listed there is running and reachable';
+  return `cannot connect to NATS (${natsServers(env.NATS_URL).join(', ')})${who}: ${reason}; ${hint}`;
 }
