@@ -1,13 +1,7 @@
 #!/usr/bin/env node
 // The gateway as a command (infra/systemd/thaw-gateway.service runs it). Every setting is an
 // environment variable; arguments only ask for help or the version, which need no connection.
-import { readFileSync } from 'node:fs';
-
-const NAME = 'thaw-gateway';
-/** sysexits' EX_CONFIG: the units do not restart on it (RestartPreventExitStatus), a bad setting stays bad. */
-const EXIT_CONFIG = 78;
-const EXIT_USAGE = 2;
-const HELP = `Usage: ${NAME} [--help | --version]
+const HELP = `Usage: thaw-gateway [--help | --version]
 
 Runs the thaw gateway: the HTTP API in front of NATS (workers, images) and Redis (functions,
 async calls). Settings are environment variables (docs/configuration.md); under systemd they
@@ -21,37 +15,10 @@ are read from /etc/thaw/gateway.env (example: infra/systemd/gateway.env). The ma
   THAW_ADMIN_TOKEN               admin token (unset: made on first start, see THAW_TOKEN_FILE)
   THAW_JS_REPLICAS               JetStream copies of uploaded images (3 on a 3-node NATS cluster)
 SIGTERM drains: requests in flight finish (up to GATEWAY_DRAIN_MS), then it exits 0.
-A bad setting is named on stderr and the exit status is ${EXIT_CONFIG}.
 `;
 
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-if (args.includes('--version') || args.includes('-V')) {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-  process.stdout.write(`${NAME} ${pkg.version}\n`);
-  process.exit(0);
-}
-if (args.length > 0) {
-  process.stderr.write(
-    `${NAME}: unknown argument ${args[0]} (settings are environment variables; see --help)\n`,
-  );
-  process.exit(EXIT_USAGE);
-}
-
-const built = new URL('../dist/env.js', import.meta.url);
-const { loadEnv } = await import(built.href).catch((err) => {
-  if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
-  process.stderr.write(`${NAME}: not built (${built.pathname} is missing): run npm run build\n`);
+const shared = await import('@thaw/shared').catch(() => {
+  process.stderr.write('thaw-gateway: not built (@thaw/shared has no dist/): run npm run build\n');
   process.exit(1);
 });
-// Checked before main.js reads it again: its throw would reach the user as a stack trace.
-try {
-  loadEnv();
-} catch (err) {
-  process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(EXIT_CONFIG);
-}
-await import('../dist/main.js');
+await shared.runServiceCommand({ name: 'thaw-gateway', help: HELP, root: new URL('../', import.meta.url) });

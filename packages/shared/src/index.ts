@@ -20,5 +20,6 @@ export {
   type Target,
 } from './outbound.js';
 export * from './schemas.js';
+export { EXIT_CONFIG, EXIT_USAGE, runServiceCommand, type ServiceCommand } from './service-command.js';
 export * from './subjects.js';
 export * from './wire/invoke.js';
