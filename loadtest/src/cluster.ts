@@ -1,0 +1,4 @@
+/** `npm run bench:cluster`: see scenarios/cluster.ts. */
+import { clusterSettings, runCluster } from './scenarios/cluster.js';
+
+await runCluster(clusterSettings(process.env));
