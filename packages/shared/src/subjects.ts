@@ -22,6 +22,12 @@ export function subjects(prefix = 'thaw') {
     functionUpdated: `${prefix}.functions.updated`,
     /** Every worker removes the function's idle instances above its minimum ({ name }). */
     functionScaleToZero: `${prefix}.functions.scale-to-zero`,
+    /**
+     * To every worker (no queue group), from a gateway that reconnected to NATS: the reply
+     * subjects (inboxes) of its calls still unanswered, one per line. A worker re-publishes the
+     * answers it still holds for them (it never runs a call again).
+     */
+    replay: `${prefix}.invoke-replay`,
   } as const;
 }
 export type Subjects = ReturnType<typeof subjects>;

@@ -11,10 +11,13 @@ import {
 } from '@thaw/shared';
 import { type Msg, type MsgHdrs, headers as natsHeaders } from 'nats';
 import type { FunctionHost } from '../pool/function-host.js';
+import { ReplyStore } from './replies.js';
 import { ResendFilter } from './resends.js';
 
 export interface InvokeHandlerOptions {
   workerId: string;
+  /** The answers sent lately, for a gateway that may have lost one (Replayer). */
+  store?: ReplyStore;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -25,9 +28,11 @@ export class InvokeHandler {
   private readonly resends = new ResendFilter();
   /** Replies published together at the end of the poll phase: one socket write for many. */
   private readonly replies = new SendBatch();
+  readonly store: ReplyStore;
 
-  constructor({ workerId }: InvokeHandlerOptions) {
+  constructor({ workerId, store }: InvokeHandlerOptions) {
     encodeAccepted(workerId, this.accepted);
+    this.store = store ?? new ReplyStore();
   }
 
   /** Serves `msg` from the pool `host()` answers at that moment (a roll switches it). */
@@ -41,7 +46,12 @@ export class InvokeHandler {
       // before the call runs; the replies waiting in the batch share its write.
       this.replies.flush();
       msg.respond(EMPTY, { headers: this.accepted });
-      if (!this.resends.firstTime(msg.reply)) return;
+      if (!this.resends.firstTime(msg.reply)) {
+        // A copy of a call already taken: its answer, if sent already, may be the one lost.
+        const sent = this.store.get(msg.reply);
+        if (sent) this.replies.add(() => this.respond(msg, sent.data, sent.headers));
+        return;
+      }
     }
     const req = decodeInvokeRequest(msg.headers, msg.data);
     if (!req) {
@@ -63,11 +73,16 @@ export class InvokeHandler {
         trace.replySent = traceNow();
         encodeWorkerMarks(trace, h);
       }
-      try {
-        msg.respond(data, { headers: h });
-      } catch {
-        // The connection closed: the gateway fails the call when this worker's heartbeats stop.
-      }
+      this.respond(msg, data, h);
+      if (msg.reply) this.store.add(msg.reply, data, h);
     });
+  }
+
+  private respond(msg: Msg, data: Uint8Array, h: MsgHdrs): void {
+    try {
+      msg.respond(data, { headers: h });
+    } catch {
+      // The connection closed: the gateway fails the call when this worker's heartbeats stop.
+    }
   }
 }

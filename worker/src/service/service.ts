@@ -10,6 +10,7 @@ import {
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
 import type { ImageFetcher } from '../images/fetcher.js';
 import { InvokeHandler } from '../invoke/handler.js';
+import { Replayer } from '../invoke/replay.js';
 import { LogCollector } from '../logs/collector.js';
 import type { FunctionGauges } from '../metrics/metrics.js';
 import { FunctionHost, type HostOptions } from '../pool/function-host.js';
@@ -43,6 +44,7 @@ export class WorkerService {
   private readonly placements: Placements;
   private readonly handlers: SubjectHandlers;
   private readonly invocations: InvokeHandler;
+  private readonly replayer: Replayer;
   private readonly heartbeat: Heartbeat;
   private readonly heartbeatMs: number;
   private readonly subs: Subscription[] = [];
@@ -56,6 +58,7 @@ export class WorkerService {
     this.table = opts.table ?? new FunctionTable();
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.invocations = new InvokeHandler({ workerId });
+    this.replayer = new Replayer({ nc, subject: subjects.replay, store: this.invocations.store });
     // A new instance's log files are watched at once: the collector's periodic pass would find
     // it only up to LOG_PASS_MS later, time enough to write hundreds of MiB past the bound.
     const host: HostOptions = {
@@ -112,6 +115,8 @@ export class WorkerService {
       nc.subscribe(subjects.functionScaleToZero, { callback: (_e, msg) => void h.onScaleToZero(msg) }),
       // Every worker hears updates; those holding the function roll to the new revision.
       nc.subscribe(subjects.functionUpdated, { callback: (_e, msg) => void h.onUpdated(msg) }),
+      // Every worker hears replay requests (no queue group): the one that sent an answer re-sends it.
+      this.replayer.start(),
     );
     this.heartbeat.start();
     this.logs = new LogCollector({
@@ -167,6 +172,7 @@ export class WorkerService {
       await Promise.allSettled(this.table.pools().map((h) => h.drain(drainMs)));
       await this.placements.dropAll();
       this.heartbeat.stop();
+      this.replayer.stop();
       this.logs?.close();
     })();
     return this.closing;
