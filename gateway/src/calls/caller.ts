@@ -1,5 +1,5 @@
 import { acceptedBy, SendBatch, ThawError } from '@thaw/shared';
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { createInbox, Events, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import type { Liveness } from '../cluster/view.js';
 
 /** No worker subscribes to the subject: the function is held nowhere. */
@@ -45,6 +45,19 @@ export interface CallerOptions {
   /** Whether the worker that took a call still sends heartbeats (ClusterView). */
   liveness: Liveness;
   settings?: Partial<CallerSettings>;
+  /**
+   * subjects(prefix).replay. Without it, each call's is derived from its subject
+   * (`<prefix>.invoke.<fn>` → `<prefix>.invoke-replay`).
+   */
+  replaySubject?: string;
+}
+
+/** Inboxes per replay request: well under NATS's max_payload (~40 bytes each). */
+const REPLAY_BATCH = 10_000;
+
+function replayFor(subject: string): string {
+  const at = subject.lastIndexOf('.invoke.');
+  return `${at < 0 ? 'thaw' : subject.slice(0, at)}.invoke-replay`;
 }
 
 /**
@@ -62,6 +75,7 @@ export class Caller {
   private readonly opts: CallerSettings;
   private readonly nc: NatsConnection;
   private readonly liveness: Liveness;
+  private readonly replaySubject: string | undefined;
   /** Calls published together at the end of the poll phase: one socket write for many calls. */
   private readonly batch = new SendBatch();
   private seq = 0;
@@ -71,10 +85,44 @@ export class Caller {
   constructor(o: CallerOptions) {
     this.nc = o.nc;
     this.liveness = o.liveness;
+    this.replaySubject = o.replaySubject;
     this.opts = { ...CALLER_DEFAULTS, ...o.settings };
     this.sub = this.nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onMessage(msg) });
     this.checker = setInterval(() => this.checkWorkers(), this.opts.checkEveryMs);
     this.checker.unref();
+    void this.watchConnection();
+  }
+
+  /**
+   * An answer sent while this gateway was between NATS nodes (or held in the lost node) is gone:
+   * on every reconnect, the workers are asked to send again the answers of the calls still
+   * pending. A worker re-sends only what it sent; it never runs a call again.
+   */
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === Events.Reconnect) this.askReplay();
+    }
+  }
+
+  /** Publishes the pending calls' inboxes, grouped by replay subject, in bounded messages. */
+  askReplay(): void {
+    const bySubject = new Map<string, string[]>();
+    for (const p of this.calls.values()) {
+      const subject = this.replaySubject ?? replayFor(p.subject);
+      const inboxes = bySubject.get(subject);
+      if (inboxes) inboxes.push(p.reply);
+      else bySubject.set(subject, [p.reply]);
+    }
+    for (const [subject, inboxes] of bySubject) {
+      for (let i = 0; i < inboxes.length; i += REPLAY_BATCH) {
+        try {
+          this.nc.publish(subject, inboxes.slice(i, i + REPLAY_BATCH).join('\n'));
+        } catch {
+          return; // closed: the calls fail as the connection's owner shuts down
+        }
+      }
+    }
   }
 
   call(subject: string, body: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<Msg> {

@@ -2,7 +2,8 @@
  * The Caller's guarantees on a real nats-server, with a stand-in worker that answers as told:
  * an untaken call is sent again and fails with NO_WORKER after the last try; a taken call is
  * never sent again; a taken call with no answer fails with FUNCTION_TIMEOUT at its deadline;
- * a taken call whose worker is lost fails with WORKER_LOST.
+ * a taken call whose worker is lost fails with WORKER_LOST; on a reconnect, the workers are asked
+ * again for the answers of the calls still pending, and one re-sent settles its call.
  */
 import { type Service, startNats } from '@thaw/devkit';
 import { encodeAccepted, ThawError } from '@thaw/shared';
@@ -85,5 +86,33 @@ describe('Caller', () => {
     expect(f.ms).toBeLessThan(1000);
     expect(w.got).toHaveLength(1);
     caller.close();
+  });
+
+  it('on a reconnect, asks for the answers of its pending calls; a re-sent answer settles the call', async () => {
+    const own = await connect({ servers: nats.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    const replaySubject = `caller-test.${process.pid}.replay`;
+    const caller = new Caller({ nc: own, liveness: alive(true), settings, replaySubject });
+    // A worker that took the call and whose answer was lost: it answers only when asked again.
+    const w = standIn(true);
+    const asked: string[] = [];
+    nc.subscribe(replaySubject, {
+      callback: (_e, msg) => {
+        const inboxes = new TextDecoder().decode(msg.data).split('\n');
+        asked.push(...inboxes);
+        for (const inbox of inboxes) nc.publish(inbox, new TextEncoder().encode('late answer'));
+      },
+    });
+    await nc.flush();
+    const t0 = Date.now();
+    const answered = caller.call(w.subject, new Uint8Array(0), headers(), 5000);
+    await new Promise((r) => setTimeout(r, 200)); // taken by then
+    await own.reconnect();
+    const msg = await answered;
+    expect(new TextDecoder().decode(msg.data)).toBe('late answer');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(asked).toHaveLength(1);
+    expect(w.got).toHaveLength(1); // asked again, never sent again
+    caller.close();
+    await own.close();
   });
 });
