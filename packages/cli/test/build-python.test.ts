@@ -1,49 +1,27 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
-import { scratchRuntimeOptions } from '@thaw/runtime';
+import type { Platform } from '@thaw/devkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PYTHON_RUNNER } from '../src/build/python-runner.js';
-import { run } from '../src/index.js';
+import { type CliPlatform, startCliPlatform } from './cli-platform.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/', import.meta.url));
-const rt = scratchRuntimeOptions('clipy');
+let p: CliPlatform;
 let platform: Platform;
 let tmp: string;
+let cli: CliPlatform['cli'];
 
 beforeAll(async () => {
-  tmp = mkdtempSync('/tmp/thaw-buildpy-');
-  platform = await startPlatform({
-    gatewayPort: 0,
-    prefix: `clipy${process.pid}`,
-    logs: 'buffer',
-    workerEnv: workerEnvFor(rt),
-  });
+  p = await startCliPlatform('clipy');
+  ({ platform, tmp, cli } = p);
 }, 120_000);
 
-afterAll(async () => {
-  await platform?.close();
-  await rm(rt.stateDir, { recursive: true, force: true });
-  await rm(rt.runDir, { recursive: true, force: true });
-  await rm(tmp, { recursive: true, force: true });
-});
-
-async function cli(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await run(
-    args,
-    { out: (s) => (out += s), err: (s) => (err += s), tty: false },
-    { ...process.env, THAW_URL: platform.gatewayUrl, THAW_TOKEN: platform.token },
-  );
-  return { code, out, err };
-}
+afterAll(() => p?.close());
 
 /** `thaw build --json` of a directory into the test's folder. */
 async function build(dir: string, out: string) {

@@ -4,17 +4,17 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
-import { scratchRuntimeOptions } from '@thaw/runtime';
+import type { Platform } from '@thaw/devkit';
 import { readElf } from '@thaw/runtime/build';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../src/index.js';
+import { type CliPlatform, startCliPlatform } from './cli-platform.js';
 
 const GO_HELLO = fileURLToPath(new URL('../../../examples/go-hello/', import.meta.url));
 const exec = promisify(execFile);
-const rt = scratchRuntimeOptions('clibin');
+let p: CliPlatform;
 let platform: Platform;
 let tmp: string;
+let cli: CliPlatform['cli'];
 /** The go-hello example with its binary, built here (it is not committed). */
 let goDir: string;
 
@@ -48,42 +48,23 @@ int main(void) {
 `;
 
 beforeAll(async () => {
-  tmp = mkdtempSync('/tmp/thaw-buildbin-');
-  goDir = join(tmp, 'go-hello');
-  mkdirSync(goDir);
+  goDir = mkdtempSync('/tmp/thaw-gohello-');
   for (const f of readdirSync(GO_HELLO))
     if (f !== 'README.md') copyFileSync(join(GO_HELLO, f), join(goDir, f));
   // Standard library only, no network: the module proxy is off.
   const goEnv = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod', GOPROXY: 'off' };
   const [, started] = await Promise.all([
     exec('go', ['build', '-trimpath', '-ldflags=-buildid=', '-o', 'server', '.'], { cwd: goDir, env: goEnv }),
-    startPlatform({
-      gatewayPort: 0,
-      prefix: `clibin${process.pid}`,
-      logs: 'buffer',
-      workerEnv: workerEnvFor(rt),
-    }),
+    startCliPlatform('clibin'),
   ]);
-  platform = started;
+  p = started;
+  ({ platform, tmp, cli } = p);
 }, 240_000);
 
 afterAll(async () => {
-  await platform?.close();
-  await rm(rt.stateDir, { recursive: true, force: true });
-  await rm(rt.runDir, { recursive: true, force: true });
-  await rm(tmp, { recursive: true, force: true });
+  await p?.close();
+  await rm(goDir, { recursive: true, force: true });
 });
-
-async function cli(args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await run(
-    args,
-    { out: (s) => (out += s), err: (s) => (err += s), tty: false },
-    { ...process.env, THAW_URL: platform.gatewayUrl, THAW_TOKEN: platform.token },
-  );
-  return { code, out, err };
-}
 
 async function curl(path: string): Promise<{ status: number; body: string }> {
   const { stdout } = await exec('curl', ['-s', '-w', '\n%{http_code}', `${platform.gatewayUrl}/fn/${path}`]);
