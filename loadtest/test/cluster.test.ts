@@ -32,6 +32,17 @@ describe('loss figures', () => {
     expect(clientRecoveredAt(failed, KILL)).toBe(11_020);
     // Held up 2.5 s by one call, which ended well: the stall is the outage.
     expect(clientRecoveredAt(stalled, KILL)).toBe(12_510);
+    // A success between failures is not recovery yet: the last failure is the outage's end.
+    const flapping: ClientRun = {
+      name: 'f',
+      outcomes: [
+        bad(9990, 10_100, 'WORKER_LOST'),
+        ok(10_100, 10_110),
+        bad(10_110, 10_400, 'NO_WORKER'),
+        ok(10_400, 10_420),
+      ],
+    };
+    expect(clientRecoveredAt(flapping, KILL)).toBe(10_420);
     expect(
       clientRecoveredAt({ name: 'd', outcomes: [bad(9990, 10_100, 'WORKER_LOST')] }, KILL),
     ).toBeUndefined();
