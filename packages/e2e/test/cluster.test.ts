@@ -11,6 +11,7 @@ import {
   startPlatform,
   startRedis,
   startWorkerHost,
+  unwrap,
   uploadImage,
   type WorkerHost,
 } from '@thaw/devkit';
@@ -166,12 +167,8 @@ afterAll(async () => {
   if (errors.length) throw new AggregateError(errors, 'closing the worker hosts');
 });
 
-async function get(path: string): Promise<Record<string, unknown>> {
-  return (await (await platform.fetch(`${platform.gatewayUrl}${path}`)).json()) as Record<string, unknown>;
-}
-
-async function workersOf(name: string): Promise<{ worker: string; instances: unknown[] }[]> {
-  return (await get(`/v1/functions/${name}`)).workers as { worker: string; instances: unknown[] }[];
+async function workersOf(name: string) {
+  return unwrap(await platform.api.GET('/v1/functions/{name}', { params: { path: { name } } })).workers;
 }
 
 /**
@@ -359,7 +356,7 @@ describe('many hosts', () => {
     const deadline = Date.now() + 5000;
     let ids: string[] = [];
     while (Date.now() < deadline) {
-      ids = ((await get('/v1/workers')).workers as { workerId: string }[]).map((w) => w.workerId);
+      ids = unwrap(await platform.api.GET('/v1/workers')).workers.map((w) => w.workerId);
       if (ids.length === 3) break;
       await sleep(100);
     }

@@ -3,12 +3,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  createThawClient,
   deleteFunction,
   deployFunction,
   type Platform,
   type Service,
   startPlatform,
   startRegistry,
+  unwrap,
   uploadImage,
   workerEnvFor,
 } from '@thaw/devkit';
@@ -299,29 +301,26 @@ describe('end to end: upload → deploy → invoke → delete', () => {
   it('two gateways share nothing but NATS and Redis: a change through one is served through the other at once', async () => {
     const a = platform.gatewayUrl;
     const b = await platform.addGateway();
-    const json = { 'content-type': 'application/json' };
+    const viaA = platform.api;
+    const viaB = createThawClient({ baseUrl: b, token: platform.token });
+    const twin = { params: { path: { name: 'twin' } } };
     const envOf = async (url: string) => {
       const res = await platform.fetch(`${url}/fn/twin/env`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
-    const created = await platform.fetch(`${a}/v1/functions`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ name: 'twin', image: digest, env: { V: 'one' } }),
+    const created = await viaA.POST('/v1/functions', {
+      body: { name: 'twin', image: digest, env: { V: 'one' } },
     });
-    expect(created.status).toBe(201);
+    expect(created.response.status).toBe(201);
     expect((await envOf(b)).body.V).toBe('one');
-    const updated = await platform.fetch(`${a}/v1/functions/twin`, {
-      method: 'PUT',
-      headers: json,
-      body: JSON.stringify({ image: digest, env: { V: 'two' } }),
+    const updated = await viaA.PUT('/v1/functions/{name}', {
+      ...twin,
+      body: { image: digest, env: { V: 'two' } },
     });
-    expect(updated.status).toBe(200);
+    expect(updated.response.status).toBe(200);
     expect((await envOf(b)).body.V).toBe('two');
-    expect(
-      ((await (await platform.fetch(`${b}/v1/functions/twin`)).json()) as { revision: number }).revision,
-    ).toBe(2);
-    expect((await platform.fetch(`${a}/v1/functions/twin`, { method: 'DELETE' })).status).toBe(204);
+    expect(unwrap(await viaB.GET('/v1/functions/{name}', twin)).revision).toBe(2);
+    expect((await viaA.DELETE('/v1/functions/{name}', twin)).response.status).toBe(204);
     const gone = await envOf(b);
     expect(gone.status).toBe(404);
     expect(gone.body).toMatchObject({ error: { code: 'FUNCTION_NOT_FOUND' } });

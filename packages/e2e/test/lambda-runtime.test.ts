@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { deployFunction, type Platform, startPlatform, uploadImage, workerEnvFor } from '@thaw/devkit';
+import {
+  deployFunction,
+  type Platform,
+  startPlatform,
+  unwrap,
+  uploadImage,
+  workerEnvFor,
+} from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
 import { buildLambdaImage, ensureLambdaRic, LAMBDA_RIC_INSTALL_TIMEOUT_MS } from '@thaw/runtime/testimages';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,9 +82,10 @@ describe('a Lambda runtime image behind the gateway', () => {
     expect(queued.status).toBe(202);
     const { callId } = (await queued.json()) as { callId: string };
     const deadline = Date.now() + 30_000;
-    let call: { status: string; response?: { status: number; body: string } } = { status: '' };
+    let call = { status: '' } as { status: string; response?: { status: number; body?: string } };
     while (Date.now() < deadline) {
-      call = (await (await platform?.fetch(`${gw}/v1/calls/${callId}`))?.json()) as typeof call;
+      if (!platform) throw new Error('no platform');
+      call = unwrap(await platform.api.GET('/v1/calls/{callId}', { params: { path: { callId } } }));
       if (call.status === 'succeeded' || call.status === 'dead') break;
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -116,7 +116,7 @@ export function adminPaths(): Json {
       put: v1({
         operationId: 'updateFunction',
         summary: 'Update a function: a new revision replaces the old without failing a call',
-        requestBody: { required: true, ...jsonBody(ref('FunctionSpec'), examples.spec) },
+        requestBody: { required: true, ...jsonBody(ref('FunctionUpdate'), examples.spec) },
         responses: {
           '200': response('The new revision.', ref('FunctionRecord'), { ...examples.record, revision: 2 }),
         },

@@ -70,6 +70,13 @@ export function componentSchemas(): Record<string, Json> {
   });
   return {
     FunctionSpec: schema(FunctionSpec, 'input'),
+    // PUT names the function in its path: the body may leave the name out (if given, it must match).
+    FunctionUpdate: schema(
+      FunctionSpec.partial({ name: true }).meta({
+        description: 'A function spec for an update: the name comes from the path; if given, it must match it.',
+      }),
+      'input',
+    ),
     FunctionRecord: schema(FunctionOut, 'output'),
     FunctionCreated: schema(
       FunctionOut.extend({
