@@ -94,14 +94,29 @@ export class Caller {
   }
 
   /**
-   * An answer sent while this gateway was between NATS nodes (or held in the lost node) is gone:
-   * on every reconnect, the workers are asked to send again the answers of the calls still
-   * pending. A worker re-sends only what it sent; it never runs a call again.
+   * What went through the lost node (or this socket) when the connection dropped is gone: a call,
+   * its acceptance, its answer. On every reconnect the calls not taken that were sent before the
+   * drop go out again at once rather than after ackTimeoutMs (those sent since wait in nats.js's
+   * buffer and go out now), and the workers are asked to send again the answers of the calls
+   * still pending. A worker re-sends only what it sent; it never runs a call again.
    */
   private async watchConnection(): Promise<void> {
+    let droppedAt: number | undefined;
     for await (const s of this.nc.status()) {
       if (this.closed) return;
-      if (s.type === Events.Reconnect) this.askReplay();
+      if (s.type === Events.Disconnect) droppedAt ??= Date.now();
+      else if (s.type === Events.Reconnect) {
+        this.resendUntaken(droppedAt ?? Date.now());
+        droppedAt = undefined;
+        this.askReplay();
+      }
+    }
+  }
+
+  /** Sends again the calls not taken that were sent before `droppedAt` (resend only before acceptance). */
+  private resendUntaken(droppedAt: number): void {
+    for (const p of this.calls.values()) {
+      if (!p.worker && p.sentAt <= droppedAt && p.attempts < this.opts.maxAttempts) this.send(p);
     }
   }
 

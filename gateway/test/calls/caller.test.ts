@@ -115,4 +115,21 @@ describe('Caller', () => {
     caller.close();
     await own.close();
   });
+
+  it('on a reconnect, sends again at once a call not taken before the drop', async () => {
+    const own = await connect({ servers: nats.url, reconnectTimeWait: 50, maxReconnectAttempts: -1 });
+    const slow = { ...settings, ackTimeoutMs: 5000 };
+    const caller = new Caller({ nc: own, liveness: alive(true), settings: slow });
+    const w = standIn(false);
+    await nc.flush();
+    const failed = failure(caller.call(w.subject, new Uint8Array(0), headers(), 10_000));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(w.got).toHaveLength(1);
+    await own.reconnect();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(w.got).toHaveLength(2); // not ackTimeoutMs (5 s) later
+    caller.close();
+    expect((await failed).code).toBe('NO_WORKER');
+    await own.close();
+  });
 });
