@@ -26,14 +26,20 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
  * without those the message's own `Connection` header names as hop-by-hop for it.
  */
 export function endToEndHeaders(h: Record<string, string | string[] | undefined>): HeaderMap {
-  const named = new Set<string>();
+  // Runs on every call on both sides: no Set and no entry arrays unless there is a Connection
+  // header to read (a rare one on a function's answer or a gateway's request).
   const connection = h.connection;
-  for (const value of Array.isArray(connection) ? connection : connection ? [connection] : []) {
-    for (const name of value.split(',')) named.add(name.trim().toLowerCase());
+  let named: Set<string> | undefined;
+  if (connection !== undefined) {
+    named = new Set();
+    for (const value of Array.isArray(connection) ? connection : [connection]) {
+      for (const name of value.split(',')) named.add(name.trim().toLowerCase());
+    }
   }
   const out: HeaderMap = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !named.has(k)) out[k] = v;
+  for (const k in h) {
+    const v = h[k];
+    if (v !== undefined && !HOP_BY_HOP_HEADERS.has(k) && !named?.has(k)) out[k] = v;
   }
   return out;
 }
