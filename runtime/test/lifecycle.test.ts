@@ -194,7 +194,7 @@ describe('container lifecycle', () => {
     const a = await runtime.create({ image, port: 8080 });
     const b = await runtime.create({ image, port: 8080 });
     const hostServer = createServer((s) => s.end('host service\n'));
-    await new Promise<void>((r) => hostServer.listen(0, '0.0.0.0', r));
+    await new Promise<void>((r) => hostServer.listen(0, '::', r));
     const port = (hostServer.address() as AddressInfo).port;
     const bridgeIp = opts.subnet.replace(/0\/24$/, '1');
     try {
@@ -207,6 +207,13 @@ describe('container lifecycle', () => {
       // worker's side of things, nor another instance.
       expect(await probe(bridgeIp, port)).not.toBe('connected');
       expect(await probe(b.ip, 8080)).not.toBe('connected');
+      // Nor over IPv6: the bridge's link-local address (every interface has one unless IPv6 is
+      // off) reaches a host service listening on "::" unless the firewall drops IPv6 too.
+      const linkLocal = /inet6 (fe80::[0-9a-f:]+)\//.exec(
+        execFileSync('ip', ['-6', 'addr', 'show', 'dev', opts.bridge], { encoding: 'utf8' }),
+      )?.[1];
+      expect(linkLocal, 'the bridge has an IPv6 link-local address to probe').toBeDefined();
+      expect(await probe(encodeURIComponent(`${linkLocal}%eth0`), port)).not.toBe('connected');
       // Its own server, over loopback, is fine: the probe itself works.
       expect(await probe('127.0.0.1', 8080)).toBe('connected');
     } finally {

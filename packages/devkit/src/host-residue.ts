@@ -47,6 +47,11 @@ export function findTestResidue(): string[] {
     const m = /^-N (THAW-(?:IN|FW|NAT)-th[0-9a-f]{6})$/.exec(line);
     if (m) found.push(`iptables chain ${m[1]}`);
   }
+  // IPv6 is dropped per bridge by plain rules (firewall.ts), not chains: they name the bridge.
+  for (const line of sh('ip6tables', ['-w', '5', '-S']).split('\n')) {
+    const m = /^-A (?:INPUT|FORWARD) -[io] (th[0-9a-f]{6}) -j DROP$/.exec(line);
+    if (m) found.push(`ip6tables rule for bridge ${m[1]}`);
+  }
   for (const d of readdirSync('/run')) if (scratch.test(d)) found.push(`folder /run/${d}`);
   for (const d of readdirSync('/tmp')) if (/^thaw-[a-z0-9]+-/.test(d)) found.push(`folder /tmp/${d}`);
   for (const proc of ['nats-server', 'redis-server', 'docker-registry']) {

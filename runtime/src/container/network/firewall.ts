@@ -16,8 +16,11 @@ export function bridgeAddress(subnet: string): string {
  * nothing reaches them from outside; they reach each other neither directly (their bridge
  * ports are isolated, see network.ts) nor routed through the host. Egress is off, or
  * masqueraded behind the host's address. The one exception: `hostPorts`, TCP ports of the bridge's
- * own address that instances may connect to (the worker's Lambda Runtime API). Every rule lives in chains of the bridge's own, hooked
- * from INPUT, FORWARD and nat POSTROUTING, so removing the chains takes every rule with it.
+ * own address that instances may connect to (the worker's Lambda Runtime API). Every IPv4 rule
+ * lives in chains of the bridge's own, hooked from INPUT, FORWARD and nat POSTROUTING, so removing
+ * the chains takes every rule with it. IPv6 is dropped whole, to the host and through it: the
+ * addresses are IPv4 only, but every interface gets an IPv6 link-local address, and without these
+ * rules an instance reached any host service listening on "::" over the bridge's.
  */
 export class BridgeFirewall implements Firewall {
   private readonly input: string;
@@ -40,6 +43,20 @@ export class BridgeFirewall implements Firewall {
     return run('iptables', ['-w', '5', ...args]);
   }
 
+  /** The IPv6 rules: [hook, match] pairs, each a DROP. */
+  private ip6Rules(): string[][] {
+    const br = this.bridge;
+    return [
+      ['INPUT', '-i', br],
+      ['FORWARD', '-i', br],
+      ['FORWARD', '-o', br],
+    ];
+  }
+
+  private ip6t(args: string[]): Promise<string> {
+    return run('ip6tables', ['-w', '5', ...args]);
+  }
+
   /** Idempotent: replaces whatever an earlier run with this bridge left. */
   async install(): Promise<void> {
     await this.remove();
@@ -50,6 +67,8 @@ export class BridgeFirewall implements Firewall {
       throw new Error('egress "masquerade" needs IP forwarding: sysctl -w net.ipv4.ip_forward=1');
     }
     const br = this.bridge;
+    for (const [hook = '', ...match] of this.ip6Rules())
+      await this.ip6t(['-I', hook, '1', ...match, '-j', 'DROP']);
     await this.ipt(['-N', this.input]);
     await this.ipt(['-A', this.input, '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']);
     for (const port of this.hostPorts) {
@@ -96,6 +115,15 @@ export class BridgeFirewall implements Firewall {
 
   async remove(): Promise<void> {
     const br = this.bridge;
+    for (const [hook = '', ...match] of this.ip6Rules()) {
+      for (let i = 0; i < 10; i++) {
+        const removed = await this.ip6t(['-D', hook, ...match, '-j', 'DROP']).then(
+          () => true,
+          () => false,
+        );
+        if (!removed) break;
+      }
+    }
     const hooks: [string[], string][] = [
       [['INPUT', '-i', br], this.input],
       [['FORWARD', '-i', br], this.forward],
@@ -128,6 +156,12 @@ export class BridgeFirewall implements Firewall {
   async present(): Promise<boolean> {
     const out = await this.ipt(['-S']).catch(() => '');
     const nat = await this.ipt(['-t', 'nat', '-S']).catch(() => '');
-    return out.includes(this.input) || out.includes(this.forward) || nat.includes(this.nat);
+    const v6 = await this.ip6t(['-S']).catch(() => '');
+    return (
+      out.includes(this.input) ||
+      out.includes(this.forward) ||
+      nat.includes(this.nat) ||
+      v6.split('\n').some((rule) => rule.includes(` ${this.bridge} `))
+    );
   }
 }
