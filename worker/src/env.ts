@@ -50,8 +50,10 @@ const Env = z
     /**
      * Port of the Lambda Runtime API on the bridge's address (docs/lambda.md): the one port of
      * the host instances may reach. Workers on one host have their own bridges, so it may repeat.
+     * Below 1024 by default: only root (the worker) may bind it, so no other local user can take
+     * the port instances are let through to before the worker listens on it.
      */
-    THAW_LAMBDA_API_PORT: z.coerce.number().int().min(1).max(65535).default(9001),
+    THAW_LAMBDA_API_PORT: z.coerce.number().int().min(1).max(65535).default(901),
     /** AWS_REGION of `lambda` instances, and the region in their ARNs. */
     THAW_LAMBDA_REGION: z.string().min(1).default('local'),
     /**

@@ -17,9 +17,21 @@ export interface RuntimeApiOptions {
 
 /** How long a request from an address not (yet) bound waits for its instance to be bound. */
 export const UNKNOWN_ADDRESS_GRACE_MS = 2000;
+/**
+ * Requests one instance may have open at once: a held /next, an answer being posted, and room
+ * for a runtime that reconnects. More are refused (429): a runtime must not be able to tie up
+ * the worker's memory or sockets, which every other function on it shares.
+ */
+export const MAX_REQUESTS_PER_INSTANCE = 4;
+/** Time to send a whole request (a held /next is received at once, so this does not cut it). */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 const PREFIX = '/2018-06-01/runtime/';
 const INVOCATION = /^invocation\/([^/]+)\/(response|error)$/;
+
+function sourceAddress(req: IncomingMessage): string {
+  return (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+}
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -49,6 +61,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 export class RuntimeApi {
   private readonly sessions = new Map<string, RuntimeSession>();
   private readonly bindWaiters = new Map<string, (() => void)[]>();
+  /** Requests open per source address (MAX_REQUESTS_PER_INSTANCE). */
+  private readonly open = new Map<string, number>();
   private readonly server: Server;
   readonly region: string;
   private readonly graceMs: number;
@@ -58,8 +72,21 @@ export class RuntimeApi {
   constructor(private readonly opts: RuntimeApiOptions) {
     this.region = opts.region ?? 'local';
     this.graceMs = opts.unknownAddressGraceMs ?? UNKNOWN_ADDRESS_GRACE_MS;
-    this.server = createServer();
+    this.server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS });
     this.server.on('request', (req, res) => {
+      const ip = sourceAddress(req);
+      const open = (this.open.get(ip) ?? 0) + 1;
+      if (open > MAX_REQUESTS_PER_INSTANCE) {
+        res.setHeader('connection', 'close');
+        reply(res, 429, { errorMessage: 'too many requests open at once', errorType: 'TooManyRequests' });
+        return;
+      }
+      this.open.set(ip, open);
+      res.on('close', () => {
+        const left = (this.open.get(ip) ?? 1) - 1;
+        if (left > 0) this.open.set(ip, left);
+        else this.open.delete(ip);
+      });
       this.handle(req, res).catch(() => {
         if (!res.headersSent)
           reply(res, 500, { errorMessage: 'internal error', errorType: 'ServiceException' });
@@ -136,7 +163,7 @@ export class RuntimeApi {
    * the address (the runtime binds it once the container is started): such a call waits a moment.
    */
   private async sessionOf(req: IncomingMessage): Promise<RuntimeSession | undefined> {
-    const ip = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const ip = sourceAddress(req);
     const known = this.sessions.get(ip);
     if (known) return known;
     await new Promise<void>((resolve) => {
@@ -173,6 +200,7 @@ export class RuntimeApi {
           });
           res.end(inv.payload);
         },
+        cancel: () => res.destroy(),
       };
       res.on('close', () => session.nextGone(waiter));
       session.next(waiter);
@@ -180,6 +208,13 @@ export class RuntimeApi {
     }
     const m = INVOCATION.exec(route);
     if (req.method === 'POST' && (m || route === 'init/error')) {
+      // Checked before the body is read: an answer to no running event is not worth 8 MB.
+      if (m && !session.running(m[1] ?? '')) {
+        res.setHeader('connection', 'close');
+        // The connection closes after the answer: the unread body is dropped with it.
+        reply(res, 400, { errorMessage: `no event ${m[1]} is running`, errorType: 'InvalidRequestID' });
+        return;
+      }
       const body = await readBody(req);
       if (!body) {
         if (m?.[1])

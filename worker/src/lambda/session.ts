@@ -18,6 +18,8 @@ export interface LambdaSession {
 /** Where the runtime's pending /next is answered: the Runtime API server (api.ts) gives it. */
 export interface NextWaiter {
   send(inv: Invocation, functionArn: string): void;
+  /** Drops the held request: a newer /next from the same runtime replaces it. */
+  cancel(): void;
 }
 
 /** The output the instance printed during a call, for `x-amz-log-type: Tail`. */
@@ -88,10 +90,20 @@ export class RuntimeSession implements LambdaSession {
       this.readyState = 'ready';
       this.notifyReady();
     }
+    // One held /next per instance: a runtime (or code in it) that opens more gets the older ones
+    // cut, so it cannot pile up sockets on the worker.
+    const older = this.waiter;
+    this.waiter = undefined;
+    if (older && older !== waiter) older.cancel();
     let inv = this.queue.shift();
     while (inv?.settled) inv = this.queue.shift();
     if (inv) this.deliver(inv, waiter);
     else this.waiter = waiter;
+  }
+
+  /** Whether `id` is the event the runtime is on: only its answer is worth reading. */
+  running(id: string): boolean {
+    return this.current?.id === id;
   }
 
   /** The held /next's connection closed (the runtime went away). */

@@ -136,7 +136,7 @@ describe('lambda functions on a worker', () => {
     await new Promise<void>((r) => other.listen(0, bridgeAddress(t.rt.subnet), r));
     try {
       const port = (other.address() as AddressInfo).port;
-      expect(body(await invoke('lam', { path: '/probe', query: 'port=9001' }))).toEqual({
+      expect(body(await invoke('lam', { path: '/probe', query: 'port=901' }))).toEqual({
         probe: 'connected',
       });
       expect(body(await invoke('lam', { path: '/probe', query: `port=${port}` }))).toEqual({

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, type ClientRequest, request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InvokeRequest } from '@thaw/shared';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -146,5 +146,52 @@ describe('Lambda Runtime API with the real aws-lambda-ric', () => {
     api.bind('127.0.0.1', new RuntimeSession({ functionName: 'x', functionArn: 'arn' }));
     expect(await status('/2018-06-01/runtime/invocation/nope/response', 'POST', '127.0.0.1')).toBe(400);
     expect(await status('/2018-06-01/runtime/other', 'GET', '127.0.0.1')).toBe(404);
+  });
+
+  it('bounds what one instance holds open: a newer /next cuts the older, a fifth request is refused, a stray answer is not read', async () => {
+    api.bind('127.0.0.1', new RuntimeSession({ functionName: 'y', functionArn: 'arn' }));
+    const [host, port] = api.address.split(':');
+    const agent = new Agent({ keepAlive: false, maxSockets: 16 });
+    const reqs: ClientRequest[] = [];
+    /** A request, ended with `body` or left open (`body` undefined for a POST: still sending). */
+    const open = (path: string, method = 'GET', body?: Buffer) => {
+      const req = request({ host, port: Number(port), path, method, agent });
+      reqs.push(req);
+      const done = new Promise<{ status: number } | { cut: true }>((resolve) => {
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0 });
+        });
+        req.on('error', () => resolve({ cut: true }));
+      });
+      if (method === 'GET' || body) req.end(body);
+      else req.write('{"errorMessage":'); // the rest never comes: the request stays open
+      return done;
+    };
+    const pending = (p: Promise<unknown>) => Promise.race([p.then(() => false), sleep(300).then(() => true)]);
+    try {
+      const next = '/2018-06-01/runtime/invocation/next';
+      const first = open(next);
+      await sleep(100);
+      const second = open(next);
+      // The held /next is cut the moment a newer one arrives; the newer one stays held.
+      expect(await first).toEqual({ cut: true });
+      expect(await pending(second)).toBe(true);
+      // With three answers still being sent, the instance has four requests open: a fifth is 429.
+      const slow = [1, 2, 3].map(() => open('/2018-06-01/runtime/init/error', 'POST'));
+      await sleep(100);
+      expect(await open(next)).toEqual({ status: 429 });
+      for (const r of reqs.splice(0)) r.destroy();
+      await Promise.all([second, ...slow]);
+      await sleep(100);
+      // A large answer to no running event: 400 at once, the body not read.
+      const t0 = performance.now();
+      const stray = await open('/2018-06-01/runtime/invocation/nope/response', 'POST', Buffer.alloc(4 << 20));
+      expect(stray).toEqual({ status: 400 });
+      expect(performance.now() - t0).toBeLessThan(2000);
+    } finally {
+      for (const r of reqs) r.destroy();
+      agent.destroy();
+    }
   });
 });
