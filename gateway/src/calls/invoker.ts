@@ -4,13 +4,14 @@ import {
   encodeInvokeRequest,
   type FunctionRecord,
   failureError,
+  HeaderBlock,
   type HeaderMap,
   isSaturated,
   type Subjects,
   ThawError,
   traceNow,
 } from '@thaw/shared';
-import { type Msg, type MsgHdrs, headers as natsHeaders } from 'nats';
+import type { Msg, MsgHdrs } from 'nats';
 import type { Placer } from '../placement/placer.js';
 import { functionNotFound } from '../store/errors.js';
 import { type Caller, NoRespondersError } from './caller.js';
@@ -44,8 +45,10 @@ export class Invoker {
     }
     if (fn.status === 'failed')
       throw new ThawError('IMAGE_PULL_FAILED', fn.reason ?? `pulling ${fn.image} failed`);
-    const h = natsHeaders();
-    const body = encodeInvokeRequest(env, h);
+    const block = new HeaderBlock();
+    const body = encodeInvokeRequest(env, block);
+    // nats.js's publish reads its headers through encode() alone (HeaderBlock's doc).
+    const h = block as unknown as MsgHdrs;
 
     const { trace } = env;
     if (trace) trace.published = traceNow();

@@ -26,8 +26,8 @@ export async function invokeRoutes(app: FastifyInstance, d: InvokeRouteDeps): Pr
   rawBodies(app, d.maxBodyBytes);
 
   // Which function a request invoked, for the metrics; names that are not functions are not
-  // labels (anyone can send any name). Request decorations, not WeakMaps: an entry in a WeakMap
-  // per request was 0.5–1% of the gateway's CPU under warm c32 (its ephemeron table and GC).
+  // labels (anyone can send any name). Request decorations, not WeakMaps: a WeakMap entry per
+  // request is an ephemeron-table insert and more work for the GC.
   app.decorateRequest('invokedFunction', '');
   app.decorateRequest('callTrace', undefined);
   // The metrics' children, made once per label set: labelling each sample hashes its labels

@@ -1,0 +1,39 @@
+import type { WireHeaders } from './invoke.js';
+
+const HEAD = 'NATS/1.0\r\n';
+const encoder = new TextEncoder();
+
+/**
+ * NATS message headers written straight into their wire form ("NATS/1.0\r\nname: value\r\n...").
+ * nats.js's own `headers()` object, per `set`, lists and filters every key twice, canonicalises
+ * the name, tests the value with a regex and keeps arrays in a Map, and renders it all again on
+ * publish: per call, on the hot path. nats.js's `publish` only calls `encode()` on the headers
+ * it is given, so this block can stand in for them there. Names are set once each (no
+ * replacement), as the invoke codec does.
+ */
+export class HeaderBlock implements WireHeaders {
+  private text = HEAD;
+  private encoded: Uint8Array | undefined;
+
+  set(name: string, value: string): void {
+    // A CR or LF would end the header early and let the rest pass as headers of its own.
+    if (value.includes('\r') || value.includes('\n'))
+      throw new Error(`header ${name}: a value cannot hold a line break`);
+    this.text += `${name}: ${value}\r\n`;
+    this.encoded = undefined;
+  }
+
+  /** The value of a header set here, or "" (as nats.js's `get`). */
+  get(name: string): string {
+    const start = this.text.indexOf(`\r\n${name}: `);
+    if (start < 0) return '';
+    const from = start + name.length + 4;
+    return this.text.slice(from, this.text.indexOf('\r\n', from));
+  }
+
+  /** The wire form; a resend of the same call reuses it. */
+  encode(): Uint8Array {
+    this.encoded ??= encoder.encode(`${this.text}\r\n`);
+    return this.encoded;
+  }
+}
