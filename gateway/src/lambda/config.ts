@@ -12,6 +12,12 @@ import { invalidParameter } from './errors.js';
 export const ACCOUNT_ID = '000000000000';
 /** The tag that deploys a plain HTTP server image (protocol "http") instead of a Lambda runtime. */
 export const PROTOCOL_TAG = 'thaw:protocol';
+/**
+ * Who may call a Lambda-created function over `/fn` and `/async`: its invoke token or the admin
+ * token (`token`, the default: Lambda functions are invoked with credentials, never anonymously),
+ * or anyone (`public`, opted into with this tag). The Lambda API's Invoke needs a signed request either way.
+ */
+export const INVOKE_AUTH_TAG = 'thaw:invokeAuth';
 
 export const functionArn = (region: string, name: string): string =>
   `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
@@ -78,6 +84,7 @@ const LAMBDA_FIELD: Record<string, string> = {
   diskMiB: 'EphemeralStorage.Size',
   timeoutMs: 'Timeout',
   protocol: `Tags["${PROTOCOL_TAG}"]`,
+  invokeAuth: `Tags["${INVOKE_AUTH_TAG}"]`,
 };
 
 function specOf(input: Record<string, unknown>): FunctionSpec {
@@ -113,6 +120,7 @@ export function createSpec(body: unknown): FunctionSpec {
     ...(input.EphemeralStorage ? { diskMiB: input.EphemeralStorage.Size } : {}),
     env: input.Environment?.Variables ?? {},
     protocol: input.Tags?.[PROTOCOL_TAG] ?? 'lambda',
+    invokeAuth: input.Tags?.[INVOKE_AUTH_TAG] ?? 'token',
   });
 }
 
@@ -170,6 +178,6 @@ export function getFunctionOf(fn: FunctionRecord, region: string): Record<string
       ImageUri: fn.image,
       ...(fn.imageDigest ? { ResolvedImageUri: fn.imageDigest } : {}),
     },
-    Tags: { [PROTOCOL_TAG]: fn.protocol },
+    Tags: { [PROTOCOL_TAG]: fn.protocol, [INVOKE_AUTH_TAG]: fn.invokeAuth },
   };
 }

@@ -157,7 +157,13 @@ export function verifySignature(req: SignedRequest, cred: Credential, o: VerifyO
       `Signature expired: ${amzDate} is now earlier than ${new Date(now - MAX_CLOCK_SKEW_MS).toISOString()} or later than ${new Date(now + MAX_CLOCK_SKEW_MS).toISOString()} (15 minutes either way)`,
     );
   }
-  for (const required of ['host', 'x-amz-date']) {
+  // Every x-amz-* header (the invocation type, the log tail, the client context) and the content
+  // type must be signed when present, as S3 insists: otherwise a captured request could be
+  // replayed within the clock window with, say, `X-Amz-Invocation-Type` or `X-Amz-Log-Type` changed.
+  const mustSign = Object.keys(req.headers)
+    .map((name) => name.toLowerCase())
+    .filter((name) => name.startsWith('x-amz-') || name === 'content-type');
+  for (const required of new Set(['host', 'x-amz-date', ...mustSign])) {
     if (!cred.signedHeaders.includes(required)) {
       throw new SignatureError('invalid', `SignedHeaders must include "${required}"`);
     }

@@ -211,7 +211,9 @@ describe('the Lambda API with @aws-sdk/client-lambda', () => {
       }),
     );
     const got = await lambda.send(new GetFunctionCommand({ FunctionName: 'lam-runtime' }));
-    expect(got.Tags).toEqual({ 'thaw:protocol': 'lambda' });
+    expect(got.Tags).toEqual({ 'thaw:protocol': 'lambda', 'thaw:invokeAuth': 'token' });
+    // Created through the Lambda API, it is not open to anonymous calls over /fn.
+    expect((await fetch(`${platform.gatewayUrl}/fn/lam-runtime/`)).status).toBe(401);
     const ok = await lambda.send(
       new InvokeCommand({ FunctionName: 'lam-runtime', Payload: Buffer.from('{"n":3}'), LogType: 'Tail' }),
     );

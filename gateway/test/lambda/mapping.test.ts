@@ -39,15 +39,17 @@ describe('CreateFunction and UpdateFunctionCode as FunctionSpecs', () => {
         diskMiB: 512,
         env: { A: '1' },
         protocol: 'lambda',
+        // Not callable anonymously over /fn, as on AWS.
+        invokeAuth: 'token',
       }),
     );
     const http = createSpec({
       FunctionName: 'web',
       PackageType: 'Image',
       Code: { ImageUri: 'registry.example.com/team/web:1' },
-      Tags: { 'thaw:protocol': 'http' },
+      Tags: { 'thaw:protocol': 'http', 'thaw:invokeAuth': 'public' },
     });
-    expect(http).toMatchObject({ name: 'web', protocol: 'http', timeoutMs: 30_000 });
+    expect(http).toMatchObject({ name: 'web', protocol: 'http', timeoutMs: 30_000, invokeAuth: 'public' });
   });
 
   it('refuses zip packages, a missing image and bad values with Lambda field names', () => {

@@ -131,6 +131,12 @@ describe('SigV4 verification of requests the SDK signed', () => {
     // The declared hash must be the body's.
     const lied = { ...base, body: Buffer.from('{"x":2}') };
     expect(refusal(() => verify(lied)).message).toMatch(/x-amz-content-sha256/);
+    // An x-amz-* header added after signing (a captured Invoke replayed as Event, or asking for
+    // the log tail) is refused, not ignored.
+    for (const added of ['x-amz-invocation-type', 'x-amz-log-type', 'x-amz-client-context']) {
+      const replayed = { ...base, headers: { ...base.headers, [added]: 'Event' } };
+      expect(refusal(() => verify(replayed)).message).toBe(`SignedHeaders must include "${added}"`);
+    }
   });
 
   it('refuses another secret, another service and a date past 15 minutes either way', async () => {
