@@ -52,7 +52,7 @@ export class AccessKeys {
       createdAt: new Date().toISOString(),
       ...(description ? { description } : {}),
     };
-    const stored: Stored = { ...view, secret: this.seal(secretAccessKey) };
+    const stored: Stored = { ...view, secret: this.seal(secretAccessKey, accessKeyId) };
     await this.o.redis.hset(this.key, accessKeyId, JSON.stringify(stored));
     return { ...view, secretAccessKey };
   }
@@ -76,19 +76,22 @@ export class AccessKeys {
   async secretOf(accessKeyId: string): Promise<string | undefined> {
     const raw = await this.o.redis.hget(this.key, accessKeyId);
     if (!raw) return undefined;
-    return this.open((JSON.parse(raw) as Stored).secret);
+    return this.open((JSON.parse(raw) as Stored).secret, accessKeyId);
   }
 
-  private seal(secret: string): string {
+  /** Sealed with the key id as associated data: a sealed secret copied to another id opens nowhere. */
+  private seal(secret: string, accessKeyId: string): string {
     if (!this.aesKey) return `plain:${secret}`;
     const iv = randomBytes(12);
     const c = createCipheriv('aes-256-gcm', this.aesKey, iv);
+    c.setAAD(Buffer.from(accessKeyId));
     const data = Buffer.concat([c.update(secret, 'utf8'), c.final()]);
     return `gcm:${[iv, c.getAuthTag(), data].map((b) => b.toString('base64url')).join('.')}`;
   }
 
-  private open(sealed: string): string | undefined {
-    if (sealed.startsWith('plain:')) return sealed.slice('plain:'.length);
+  private open(sealed: string, accessKeyId: string): string | undefined {
+    // With a master key, only sealed secrets count: one written in plain into Redis is no key.
+    if (sealed.startsWith('plain:')) return this.aesKey ? undefined : sealed.slice('plain:'.length);
     // Sealed under a master key this gateway does not have (or another one): unusable here.
     if (!this.aesKey || !sealed.startsWith('gcm:')) return undefined;
     const [iv, tag, data] = sealed
@@ -98,6 +101,7 @@ export class AccessKeys {
     if (!iv || !tag || !data) return undefined;
     try {
       const d = createDecipheriv('aes-256-gcm', this.aesKey, iv);
+      d.setAAD(Buffer.from(accessKeyId));
       d.setAuthTag(tag);
       return Buffer.concat([d.update(data), d.final()]).toString('utf8');
     } catch {

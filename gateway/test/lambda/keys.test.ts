@@ -36,6 +36,15 @@ describe('access keys', () => {
       await new AccessKeys({ redis, prefix, masterKey: 'another' }).secretOf(issued.accessKeyId),
     ).toBeUndefined();
     expect(await new AccessKeys({ redis, prefix }).secretOf(issued.accessKeyId)).toBeUndefined();
+    // Whoever can write to Redis can mint no key: a sealed secret moved to another id does not
+    // open, and a secret written in plain counts for nothing while a master key is set.
+    const stored = (await redis.hget(`${prefix}:lambda:access-keys`, issued.accessKeyId)) ?? '';
+    await redis.hset(`${prefix}:lambda:access-keys`, 'TKIAMOVEDMOVEDMOVEDM', stored);
+    expect(await keys.secretOf('TKIAMOVEDMOVEDMOVEDM')).toBeUndefined();
+    const plain = JSON.stringify({ ...JSON.parse(stored), secret: 'plain:minted' });
+    await redis.hset(`${prefix}:lambda:access-keys`, 'TKIAPLAINPLAINPLAINP', plain);
+    expect(await keys.secretOf('TKIAPLAINPLAINPLAINP')).toBeUndefined();
+    await redis.hdel(`${prefix}:lambda:access-keys`, 'TKIAMOVEDMOVEDMOVEDM', 'TKIAPLAINPLAINPLAINP');
     expect(await keys.list()).toEqual([
       { accessKeyId: issued.accessKeyId, createdAt: issued.createdAt, description: 'ci' },
     ]);

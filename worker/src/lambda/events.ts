@@ -1,4 +1,4 @@
-import type { HeaderMap, InvokeAnswer, InvokeRequest } from '@thaw/shared';
+import { endToEndHeaders, type HeaderMap, type InvokeAnswer, type InvokeRequest } from '@thaw/shared';
 
 /**
  * An HTTP API (API Gateway v2) event, payload format 2.0: what a Lambda function behind an
@@ -143,5 +143,11 @@ export function fromApiGatewayResult(payload: Buffer): InvokeAnswer & { body: Bu
   const raw = result.body === undefined || result.body === null ? '' : result.body;
   const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
   const body = result.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
-  return { ok: true, status: result.statusCode, headers, body };
+  // Hop-by-hop headers (transfer-encoding, connection, upgrade...) are the gateway's to set.
+  return { ok: true, status: result.statusCode, headers: endToEndHeaders(headers), body };
+}
+
+/** An HTTP status the gateway can answer with: a whole number in 200–599 (no 1xx, no 1000). */
+export function answerableStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
 }

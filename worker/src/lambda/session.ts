@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { InvokeRequest } from '@thaw/shared';
 import type { InvokeResult } from '../pool/forward.js';
-import { fromApiGatewayResult, toApiGatewayEvent } from './events.js';
+import { answerableStatus, fromApiGatewayResult, toApiGatewayEvent } from './events.js';
 import { Invocation, type Outcome } from './invocation.js';
 
 /**
@@ -199,7 +199,15 @@ export class RuntimeSession implements LambdaSession {
   ): Promise<InvokeResult> {
     if (o.kind === 'lost') return { ok: false, code: o.code ?? 'UPSTREAM_ERROR', message: o.message };
     if (http) {
-      if (o.kind === 'response') return fromApiGatewayResult(o.payload);
+      if (o.kind === 'response') {
+        const answer = fromApiGatewayResult(o.payload);
+        if (answerableStatus(answer.status)) return answer;
+        return {
+          ok: false,
+          code: 'UPSTREAM_ERROR',
+          message: `the function's result has statusCode ${answer.status}: an HTTP answer needs 200–599`,
+        };
+      }
       return { ok: false, code: 'FUNCTION_ERROR', message: errorMessage(o.payload) };
     }
     const headers: Record<string, string> = { 'content-type': 'application/json' };

@@ -1,6 +1,6 @@
 import type { InvokeRequest } from '@thaw/shared';
 import { describe, expect, it } from 'vitest';
-import { fromApiGatewayResult, toApiGatewayEvent } from '../../src/lambda/events.js';
+import { answerableStatus, fromApiGatewayResult, toApiGatewayEvent } from '../../src/lambda/events.js';
 
 function request(over: Partial<InvokeRequest> = {}): InvokeRequest {
   return { method: 'GET', path: '/', query: '', headers: {}, body: new Uint8Array(), ...over };
@@ -90,6 +90,20 @@ describe('fromApiGatewayResult', () => {
       expect(r.headers['content-type']).toBe('application/json');
       expect(r.body.toString()).toBe(payload);
     }
+  });
+
+  it('drops hop-by-hop headers and tells answerable statuses from others', () => {
+    const r = fromApiGatewayResult(
+      Buffer.from(
+        JSON.stringify({
+          statusCode: 200,
+          headers: { 'Transfer-Encoding': 'chunked', Connection: 'upgrade', Upgrade: 'h2c', 'X-Ok': '1' },
+        }),
+      ),
+    );
+    expect(r.headers).toEqual({ 'x-ok': '1' });
+    expect([200, 404, 599].every(answerableStatus)).toBe(true);
+    expect([101, 199, 600, 1000, 200.5, Number.NaN].some(answerableStatus)).toBe(false);
   });
 
   it('gives an empty body when the result has none, and a non-string body as JSON', () => {
