@@ -34,6 +34,8 @@ export interface LossFigures {
   codes: Record<string, number>;
   /** Calls answered after the kill, failed or not. */
   calls: number;
+  /** The longest of those calls: a call sent to a vanished host waits for the gateway's resend. */
+  slowest_ms: number;
 }
 
 /**
@@ -73,11 +75,13 @@ export function lossFigures(
   o: { killedAt: number; detectedAt: number | undefined; recoveryOf?: readonly ClientRun[] },
 ): LossFigures {
   const codes = failuresAfter(runs, o.killedAt);
+  const after = runs.flatMap((r) => r.outcomes).filter((x) => x.end >= o.killedAt);
   return {
     detect_ms: o.detectedAt === undefined ? null : o.detectedAt - o.killedAt,
     recover_ms: recoverMs(o.recoveryOf ?? runs, o.killedAt),
     failed: Object.values(codes).reduce((a, b) => a + b, 0),
     codes,
-    calls: runs.flatMap((r) => r.outcomes).filter((x) => x.end >= o.killedAt).length,
+    calls: after.length,
+    slowest_ms: Math.max(0, ...after.map((x) => x.end - x.start)),
   };
 }

@@ -14,8 +14,12 @@ const CALL_TIMEOUT_MS = 15_000;
 const POLL_MS = 50;
 /** An async call every this often: the outage is sampled finely without flooding the queue. */
 const ASYNC_EVERY_MS = 25;
-/** Load kept on once everything recovered, so a relapse would show. */
+/**
+ * Load stops once every client has been served again for this long with no call in flight
+ * longer than STUCK_MS: a call still held up may yet fail (a relapse), so it is waited for.
+ */
 const TAIL_MS = 1000;
+const STUCK_MS = 500;
 
 export interface LossRun {
   fetch: Fetch;
@@ -44,7 +48,7 @@ export interface LossResult {
 
 /** Calls `send` until `stop()`, back to back or every `everyMs`, into `run` as it goes. */
 async function client(
-  run: ClientRun,
+  run: ClientRun & { since?: number },
   send: () => Promise<Response>,
   ok: number,
   stop: () => boolean,
@@ -52,6 +56,7 @@ async function client(
 ): Promise<void> {
   while (!stop()) {
     const o: Outcome = { status: 0, start: Date.now(), end: 0 };
+    run.since = o.start;
     try {
       const res = await send();
       o.status = res.status;
@@ -62,6 +67,7 @@ async function client(
       o.code = (err as Error).name === 'TimeoutError' ? 'CLIENT_TIMEOUT' : 'NO_ANSWER';
     }
     o.end = Date.now();
+    run.since = undefined;
     run.outcomes.push(o);
     if (everyMs) await sleep(Math.max(0, o.start + everyMs - Date.now()));
   }
@@ -73,11 +79,13 @@ export async function measureLoss(r: LossRun): Promise<LossResult> {
   const post = (url: string) => () =>
     r.fetch(url, { method: 'POST', body: 'x', signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
   // The runs fill as the clients go, so recovery is judged while the load is on.
-  const syncRuns: ClientRun[] = Array.from({ length: r.syncClients }, (_, i) => ({
+  const syncRuns: (ClientRun & { since?: number })[] = Array.from({ length: r.syncClients }, (_, i) => ({
     name: `sync ${i + 1}`,
     outcomes: [],
   }));
-  const asyncRun: ClientRun | undefined = r.asyncUrl ? { name: 'async', outcomes: [] } : undefined;
+  const asyncRun: (ClientRun & { since?: number }) | undefined = r.asyncUrl
+    ? { name: 'async', outcomes: [] }
+    : undefined;
   const runs = asyncRun ? [...syncRuns, asyncRun] : syncRuns;
   const judged = r.recoveryOnAsync && asyncRun ? [asyncRun] : runs;
   const pending = [
@@ -91,10 +99,13 @@ export async function measureLoss(r: LossRun): Promise<LossResult> {
     await r.lose();
     while (Date.now() < killedAt + r.windowMs) {
       if (detectedAt === undefined && (await r.detected().catch(() => false))) detectedAt = Date.now();
-      if (detectedAt !== undefined && recoverMs(judged, killedAt) !== null) {
-        await sleep(TAIL_MS);
-        break;
-      }
+      const back = recoverMs(judged, killedAt);
+      const now = Date.now();
+      const settled =
+        back !== null &&
+        now - (killedAt + back) >= TAIL_MS &&
+        runs.every((x) => x.since === undefined || now - x.since < STUCK_MS);
+      if (detectedAt !== undefined && settled) break;
       await sleep(POLL_MS);
     }
   } finally {
