@@ -81,7 +81,10 @@ function toLambdaError(err: unknown): LambdaError {
   const fe = err as Partial<FastifyError>;
   if (fe.statusCode === 413)
     return new LambdaError('RequestTooLargeException', 413, fe.message ?? 'too large');
-  if (fe.statusCode === 400)
+  if (fe.statusCode === 415)
+    return new LambdaError('UnsupportedMediaTypeException', 415, fe.message ?? 'unsupported media type');
+  // Any other 4xx fastify raised is the request's fault (a malformed header, a bad body), not ours.
+  if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500)
     return new LambdaError('InvalidRequestContentException', 400, fe.message ?? 'bad request');
   return new LambdaError('ServiceException', 500, 'Internal error');
 }

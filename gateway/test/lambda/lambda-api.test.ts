@@ -344,4 +344,16 @@ describe('the Lambda API with @aws-sdk/client-lambda', () => {
     // The admin routes take only the admin token.
     expect((await fetch(`${platform.gatewayUrl}/v1/access-keys`, { method: 'POST' })).status).toBe(401);
   });
+
+  it('answers a malformed request in the Lambda shape with a 4xx, before any signature, never a 500', async () => {
+    for (const path of ['/2015-03-31/functions/x/invocations', '/2015-03-31/functions']) {
+      const res = await fetch(`${platform.gatewayUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'bad type;;' },
+        body: '{}',
+      });
+      expect(res.status, path).toBe(415);
+      expect(res.headers.get('x-amzn-errortype'), path).toBe('UnsupportedMediaTypeException');
+    }
+  });
 });
