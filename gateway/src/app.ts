@@ -66,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const subjects = makeSubjects(config.THAW_PREFIX);
   const { functions, images } = openStores({ redis, prefix: config.THAW_PREFIX, log });
   const view = new ClusterView({ nc, subjects, log });
-  const caller = new Caller({ nc, liveness: view });
+  const caller = new Caller({ nc, liveness: view, replaySubject: subjects.replay });
   const client = new WorkerClient({ nc, subjects, timeoutMs: config.PLACE_TIMEOUT_MS });
   // The metrics read the async counts only when scraped, once asyncCalls exists.
   const metrics = new GatewayMetrics({ view, asyncCounts: () => asyncCalls.counts() });
