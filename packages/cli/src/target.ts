@@ -39,11 +39,10 @@ export function resolveTarget(flags: TargetFlags, env = process.env, cwd = proce
     const ctx = findContext(store, named, env);
     const how = flags.context ? '--context' : env.THAW_CONTEXT ? 'THAW_CONTEXT' : 'the current context';
     const url = trim(flags.url ?? ctx.url);
-    // The context's own token goes to its own URL only; THAW_TOKEN counts unless --context chose.
-    const token =
-      flags.token ??
-      (flags.context ? undefined : env.THAW_TOKEN) ??
-      (url === trim(ctx.url) ? ctx.token : undefined);
+    // The context's own token goes to its own URL only. THAW_TOKEN never goes to a context's URL:
+    // it belongs with THAW_URL (which, when set, beats THAW_CONTEXT and `use`), as a token from
+    // the environment never goes to a URL from a config file either.
+    const token = flags.token ?? (url === trim(ctx.url) ? ctx.token : undefined);
     return {
       url,
       ...(token ? { token } : {}),

@@ -98,10 +98,12 @@ describe('thaw context', () => {
     // THAW_URL beats the current context, and --context beats THAW_URL.
     expect((await thaw(['ls'], { THAW_URL: closedUrl })).code).toBe(3);
     expect((await thaw(['ls', '--context', 'dev'], { THAW_URL: closedUrl })).code).toBe(0);
-    // THAW_CONTEXT beats the current context; THAW_TOKEN beats a context's token unless --context chose it.
+    // THAW_CONTEXT beats the current context; THAW_TOKEN never goes to a context's URL (it goes
+    // with THAW_URL only), whichever way the context was chosen.
     expect((await thaw(['ls'], { THAW_CONTEXT: 'bad' })).code).toBe(1);
-    expect((await thaw(['ls'], { THAW_CONTEXT: 'bad', THAW_TOKEN: platform.token })).code).toBe(0);
+    expect((await thaw(['ls'], { THAW_CONTEXT: 'bad', THAW_TOKEN: platform.token })).code).toBe(1);
     expect((await thaw(['ls', '--context', 'bad'], { THAW_TOKEN: platform.token })).code).toBe(1);
+    expect((await thaw(['ls'], { THAW_URL: platform.gatewayUrl, THAW_TOKEN: platform.token })).code).toBe(0);
     // --url beats the context's URL, and the context's token is not sent there.
     const show = await thaw(['context', 'show', '--json', '--url', closedUrl]);
     expect(JSON.parse(show.out)).toEqual({ url: closedUrl, from: 'flags', token: false });
