@@ -1,16 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-// Not declared in package.json: devkit depends on this package (a declared cycle would stop turbo).
 // A worker runs because the gateway hands uploaded images to one; no function is ever called.
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
-import { scratchRuntimeOptions } from '@thaw/runtime';
-import { writeImageArchive } from '@thaw/runtime/build';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createThawClient,
   invoke,
@@ -21,7 +16,11 @@ import {
   thawError,
   unwrap,
   uploadImage,
-} from '../src/index.js';
+} from '@thaw/client';
+import { type Platform, startPlatform, workerEnvFor } from '@thaw/devkit';
+import { scratchRuntimeOptions } from '@thaw/runtime';
+import { writeImageArchive } from '@thaw/runtime/build';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const rt = scratchRuntimeOptions('client');
 let platform: Platform;
