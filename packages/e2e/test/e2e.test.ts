@@ -299,8 +299,8 @@ describe('end to end: upload → deploy → invoke → delete', () => {
   }, 30_000);
 
   it('two gateways share nothing but NATS and Redis: a change through one is served through the other at once', async () => {
-    const a = platform.gatewayUrl;
     const b = await platform.addGateway();
+    // Changes through the first gateway, reads and calls through the second.
     const viaA = platform.api;
     const viaB = createThawClient({ baseUrl: b, token: platform.token });
     const twin = { params: { path: { name: 'twin' } } };

@@ -73,7 +73,8 @@ export function componentSchemas(): Record<string, Json> {
     // PUT names the function in its path: the body may leave the name out (if given, it must match).
     FunctionUpdate: schema(
       FunctionSpec.partial({ name: true }).meta({
-        description: 'A function spec for an update: the name comes from the path; if given, it must match it.',
+        description:
+          'A function spec for an update: the name comes from the path; if given, it must match it.',
       }),
       'input',
     ),
