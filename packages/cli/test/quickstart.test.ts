@@ -183,9 +183,16 @@ describe('thaw', () => {
 
     const list = (await run(['ls'])) as unknown as { name: string }[];
     expect(list.map((f) => f.name)).toContain('jsonfn');
-    const fn = await run(['get', 'jsonfn']);
+    // The instance shows once a heartbeat has carried it (every 500 ms); one removed in the
+    // meantime would show in `removed` with its reason, which the failure message prints.
+    let fn = await run(['get', 'jsonfn']);
+    const instances = (f: typeof fn) => (f.workers as { instances: unknown[] }[]).flatMap((w) => w.instances);
+    for (let i = 0; i < 20 && instances(fn).length === 0; i++) {
+      await sleep(150);
+      fn = await run(['get', 'jsonfn']);
+    }
     expect(fn).toMatchObject({ name: 'jsonfn', revision: 1 });
-    expect((fn.workers as { instances: unknown[] }[]).flatMap((w) => w.instances).length).toBeGreaterThan(0);
+    expect(instances(fn).length, JSON.stringify(fn)).toBeGreaterThan(0);
     // logs: one JSON object a line (it can follow, so not one array); the lines reach it shortly.
     let lines: Record<string, unknown>[] = [];
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(250)) {
