@@ -136,11 +136,17 @@ export async function startWorkerHost(o: WorkerHostOptions): Promise<WorkerHost>
     if (!(await exited(child, 60_000))) await kill();
   };
 
+  const removeFolders = async () => {
+    await rm(runtime.stateDir, { recursive: true, force: true });
+    await rm(runtime.runDir, { recursive: true, force: true });
+  };
   try {
     await start();
   } catch (err) {
+    // A start that fails (a test of a refused start expects it) leaves no folder either.
     await kill();
     await removeNetns(netns, vethHost);
+    await removeFolders();
     throw err;
   }
   return {
@@ -158,8 +164,7 @@ export async function startWorkerHost(o: WorkerHostOptions): Promise<WorkerHost>
     close: async () => {
       await stop();
       await removeNetns(netns, vethHost);
-      await rm(runtime.stateDir, { recursive: true, force: true });
-      await rm(runtime.runDir, { recursive: true, force: true });
+      await removeFolders();
     },
   };
 }
