@@ -73,6 +73,29 @@ describe('images on a NATS cluster', () => {
     const victim = cluster.nodes.find((n) => n.name === leader);
     if (!victim) throw new Error(`the image stream has no leader among the nodes: ${leader}`);
     await victim.kill();
+    // The stream elects a new leader among the two left (seconds); reads in that window fail, and
+    // this test is about the copies surviving, not the election: wait for it.
+    const survivor = await connect({
+      servers: cluster.url.split(','),
+      user: cluster.gateway.user,
+      pass: cluster.gateway.password,
+    });
+    try {
+      // JetStream's own meta leader may be the one killed too: its API times out until re-elected.
+      const leaderNow = async () => {
+        const jsm = await survivor.jetstreamManager({ timeout: 1000 });
+        return (await jsm.streams.info(`OBJ_${IMAGE_BUCKET}`)).cluster?.leader;
+      };
+      let elected: string | undefined;
+      for (let i = 0; i < 60 && (elected === undefined || elected === leader); i++) {
+        elected = await leaderNow().catch(() => undefined);
+        if (elected === undefined || elected === leader) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(elected, 'a new leader for the image stream').toBeDefined();
+      expect(elected).not.toBe(leader);
+    } finally {
+      await survivor.close();
+    }
     // The worker that imported the upload leaves; the new one must fetch the archive from NATS.
     for (const h of hosts) await h.stop();
     hosts.push(
@@ -84,7 +107,8 @@ describe('images on a NATS cluster', () => {
       platform.token,
     );
     const res = await platform.fetch(`${platform.gatewayUrl}/fn/late/`);
-    expect(res.status).toBe(200);
+    const text = await res.clone().text();
+    expect(res.status, text).toBe(200);
     expect(await res.text()).toBe('started\n');
   }, 120_000);
 });
