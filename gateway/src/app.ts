@@ -12,6 +12,7 @@ import type { GatewayEnv } from './env.js';
 import { adminRoutes } from './http/admin.js';
 import { asyncRoutes } from './http/async.js';
 import { adminTokenHash } from './http/auth.js';
+import { dashboardRoutes } from './http/dashboard.js';
 import { docsRoutes } from './http/docs.js';
 import { installErrorHandling } from './http/errors.js';
 import { functionRoutes } from './http/functions.js';
@@ -20,12 +21,15 @@ import { imageRoutes } from './http/images.js';
 import { invokeRoutes } from './http/invoke.js';
 import { logRoutes } from './http/logs.js';
 import { createServer } from './http/server.js';
+import { statsRoutes } from './http/stats.js';
 import { startImageGc } from './images/gc.js';
 import { lambdaRoutes } from './lambda/routes.js';
 import { GatewayMetrics } from './metrics.js';
 import { Placer } from './placement/placer.js';
 import { bullConnection } from './redis.js';
+import { CallStats } from './stats/call-stats.js';
 import { openStores } from './store/index.js';
+import { Triggers } from './triggers/triggers.js';
 
 export interface AppDeps {
   nc: NatsConnection;
@@ -78,11 +82,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log,
     onPlaced: (result) => metrics.placements.inc({ result }),
   });
-  const { invoke } = new Invoker({ caller, placer, subjects });
+  const stats = new CallStats({ redis, prefix: config.THAW_PREFIX, log });
+  // Every path that calls a function (sync, async, schedules, triggers, the Lambda API) is counted.
+  const invoke = stats.observe(new Invoker({ caller, placer, subjects }).invoke);
+  const current = (name: string) => functions.get(name, { fresh: true });
   const asyncCalls = new AsyncCalls({
     connection: bullConnection(redis.options),
     prefix: config.THAW_PREFIX,
-    current: (name) => functions.get(name, { fresh: true }),
+    current,
     invoke,
     log,
     lockMs: config.ASYNC_LOCK_MS ?? DEFAULTS.ASYNC_LOCK_MS,
@@ -90,7 +97,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     outageBudgetMs: config.ASYNC_OUTAGE_BUDGET_MS ?? DEFAULTS.ASYNC_OUTAGE_BUDGET_MS,
     replicaAcks: config.REDIS_SENTINELS ? 1 : 0,
   });
-  const changes = await followChanges({ nc, subjects, functions, asyncCalls, log });
+  const triggers = new Triggers({ nc, prefix: config.THAW_PREFIX, current, invoke, log });
+  const changes = await followChanges({ nc, subjects, functions, asyncCalls, triggers, log });
   const imageGc = startImageGc({
     nc,
     images,
@@ -102,7 +110,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     imageGc.stop();
     changes.stop();
+    await triggers.close();
     await asyncCalls.close();
+    await stats.close();
     caller.close();
     view.close();
   });
@@ -117,6 +127,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   adminRoutes(app, { adminHash, view, metrics });
   await app.register(docsRoutes);
+  await app.register(dashboardRoutes);
+  await app.register(async (scope) => statsRoutes(scope, { stats }));
   healthRoutes(app, nc, redis);
   await app.register(async (scope) =>
     functionRoutes(scope, { nc, subjects, functions, images, placer, view, asyncCalls, log }),

@@ -2,8 +2,12 @@ import { FunctionRemoved, type Logger, type Subjects } from '@thaw/shared';
 import { JSONCodec, type NatsConnection } from 'nats';
 import type { AsyncCalls } from './async/calls.js';
 import type { FunctionStore } from './store/functions.js';
+import type { Triggers } from './triggers/triggers.js';
 
-/** Every gateway consumes every function's async queue: at start, on changes, and this often. */
+/**
+ * Every gateway consumes every function's async queue and listens for its triggers: at start, on
+ * changes, and this often.
+ */
 export const ASYNC_SYNC_EVERY_MS = 10_000;
 
 export interface ChangesOptions {
@@ -11,18 +15,19 @@ export interface ChangesOptions {
   subjects: Subjects;
   functions: FunctionStore;
   asyncCalls: AsyncCalls;
+  triggers: Pick<Triggers, 'sync'>;
   log: Logger;
 }
 
 /**
- * Follows the functions' changes made through any gateway: the cached record is dropped and
- * the async consumers follow the list of functions. Resolves once the first sync is done.
+ * Follows the functions' changes made through any gateway: the cached record is dropped, and
+ * the async consumers and the triggers follow the list of functions. Resolves once the first sync is done.
  */
 export async function followChanges(o: ChangesOptions): Promise<{ stop(): void }> {
   const syncAsync = () =>
     o.functions
       .list()
-      .then((fns) => o.asyncCalls.sync(fns))
+      .then((fns) => Promise.all([o.asyncCalls.sync(fns), o.triggers.sync(fns)]))
       .catch((err: Error) => o.log.warn({ err: err.message }, 'syncing async consumers failed'));
   await syncAsync();
   const timer = setInterval(syncAsync, ASYNC_SYNC_EVERY_MS);

@@ -8,6 +8,8 @@ export interface Answer {
   status: number;
   headers: HeaderMap;
   body: Buffer;
+  /** The call waited for an instance started for it (the worker's `thaw-cold` reply header). */
+  cold?: true;
 }
 
 /** One call of a function: its answer, or a ThawError for a platform failure. */

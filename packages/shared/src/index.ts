@@ -19,7 +19,9 @@ export {
   systemResolver,
   type Target,
 } from './outbound.js';
+export * from './schedules.js';
 export * from './schemas.js';
 export { EXIT_CONFIG, EXIT_USAGE, runServiceCommand, type ServiceCommand } from './service-command.js';
 export * from './subjects.js';
+export * from './triggers.js';
 export * from './wire/invoke.js';

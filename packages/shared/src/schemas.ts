@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { MAX_SCHEDULES, Schedule } from './schedules.js';
+import { MAX_TRIGGERS, Trigger } from './triggers.js';
 
 /** DNS-label-like, so a name is safe in NATS subjects, URLs, cgroup paths and file names. */
 export const FunctionName = z
@@ -74,6 +76,10 @@ export const FunctionSpec = z.strictObject({
    * each call as an event; docs/lambda.md).
    */
   protocol: z.enum(['http', 'lambda']).default('http'),
+  /** Cron schedules: each tick is one async call, made once across all gateways (docs/schedules.md). */
+  schedules: z.array(Schedule).max(MAX_SCHEDULES).default([]),
+  /** NATS subjects and JetStream streams whose messages call the function (docs/triggers.md). */
+  triggers: z.array(Trigger).max(MAX_TRIGGERS).default([]),
 });
 export type FunctionSpec = z.infer<typeof FunctionSpec>;
 export type FunctionSpecInput = z.input<typeof FunctionSpec>;

@@ -66,6 +66,11 @@ export const InvokeHeader = {
    * to "/".
    */
   lambdaEvent: 'thaw-lambda-event',
+  /**
+   * "1" on a reply when the call waited for an instance started for it (a cold start); absent
+   * otherwise, so warm replies carry nothing more.
+   */
+  cold: 'thaw-cold',
 } as const;
 
 /** The name of the JetStream object store holding uploaded image archives. */

@@ -1,0 +1,2 @@
+/** The dashboard's static files (built into dist/ui). */
+export {};
