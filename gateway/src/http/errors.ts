@@ -74,12 +74,14 @@ function sendError(req: FastifyRequest, reply: FastifyReply, e: ThawError): void
 
 /**
  * Errors that pass by themselves, and when a client may try again (seconds): a full pool or a
- * pull frees up within a second; ioredis retries Redis every 2 s at most.
+ * pull frees up within a second; ioredis retries Redis every 2 s at most; a JetStream leader
+ * election takes a few seconds.
  */
 const RETRY_AFTER_S: Partial<Record<ErrorCode, number>> = {
   OVERLOADED: 1,
   FUNCTION_NOT_READY: 1,
   STORE_UNAVAILABLE: 3,
+  IMAGE_STORE_UNAVAILABLE: 3,
 };
 
 export function installErrorHandling(app: FastifyInstance): void {

@@ -47,6 +47,10 @@ export const ErrorCatalogue = {
     message: 'The worker serving the call stopped before it answered; the call may have run in part.',
   },
   NO_WORKER: { status: 503, message: 'No worker is available to run the function.' },
+  IMAGE_STORE_UNAVAILABLE: {
+    status: 503,
+    message: 'The image store (NATS JetStream) is not answering right now.',
+  },
   STORE_UNAVAILABLE: {
     status: 503,
     message: 'The gateway cannot reach its store (Redis) right now.',

@@ -9,6 +9,7 @@ import {
 } from '@thaw/runtime';
 import { checkTarget, IMAGE_BUCKET, type ImageSource, type Resolver, ThawError } from '@thaw/shared';
 import type { JetStreamClient } from 'nats';
+import { type StoreRetryOptions, withStoreRetry } from './store-retry.js';
 
 export interface ImageFetcherOptions {
   js: JetStreamClient;
@@ -22,6 +23,8 @@ export interface ImageFetcherOptions {
   allowPrivateRegistries?: boolean;
   /** Name resolution for the registry address check (tests answer with fixed addresses). */
   resolve?: Resolver;
+  /** How the object store's reads are retried while JetStream cannot answer (tests shorten it). */
+  storeRetry?: StoreRetryOptions;
 }
 
 /**
@@ -37,6 +40,7 @@ export class ImageFetcher {
   private readonly pullOptions: PullOptions;
   private readonly allowPrivateRegistries: boolean;
   private readonly resolve: Resolver | undefined;
+  private readonly storeRetry: StoreRetryOptions;
 
   constructor(opts: ImageFetcherOptions) {
     this.js = opts.js;
@@ -44,6 +48,7 @@ export class ImageFetcher {
     this.pullOptions = opts.pullOptions ?? {};
     this.allowPrivateRegistries = opts.allowPrivateRegistries ?? false;
     this.resolve = opts.resolve;
+    this.storeRetry = opts.storeRetry ?? {};
   }
 
   private once(key: string, load: () => Promise<StoredImage>): Promise<StoredImage> {
@@ -104,8 +109,12 @@ export class ImageFetcher {
   }
 
   private async load(object: string): Promise<StoredImage> {
-    const os = await this.js.views.os(IMAGE_BUCKET);
-    const result = await os.get(object);
+    // Only the lookup is retried: once the archive streams, a failure is the import's.
+    const result = await withStoreRetry(
+      `reading image archive ${object}`,
+      async () => (await this.js.views.os(IMAGE_BUCKET)).get(object),
+      this.storeRetry,
+    );
     if (!result) throw new ThawError('IMAGE_NOT_FOUND', `image archive ${object} is not in the object store`);
     try {
       const stream = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>);
