@@ -1,24 +1,111 @@
-import type { Logger } from '@thaw/shared';
+import type { FunctionRecord, Logger } from '@thaw/shared';
 import type { Redis } from 'ioredis';
-import type { Invoke } from '../calls/types.js';
+import type { Answer, Envelope, Invoke } from '../calls/types.js';
+import { type StatsAnswer, shape, window } from './query.js';
+import { CallRecorder, type StatsClock, systemClock } from './recorder.js';
+import { StatsStore } from './store.js';
+
+/** The figures' resolution: one bucket per function per 10 s. */
+export const BUCKET_MS = 10_000;
+/** How often a gateway adds its counters to Redis. */
+export const FLUSH_EVERY_MS = 2000;
+/** How long a bucket is kept in Redis: the longest window GET /v1/stats answers. */
+export const RETENTION_MS = 3_600_000;
+/** Counters Redis could not take are kept this long for later flushes, then dropped. */
+export const KEEP_UNFLUSHED_MS = 300_000;
 
 export interface CallStatsOptions {
   redis: Redis;
   prefix: string;
   log: Logger;
+  /** Tests: a fake clock. */
+  clock?: StatsClock;
+  /** Tests: 0 leaves flushing to flush() calls. */
+  flushEveryMs?: number;
 }
 
 /**
  * Per-function call figures over the last minutes (rate, latency, cold starts, errors), for the
- * dashboard. Seam: issue #16 fills it in.
+ * dashboard: counted in memory per call, added to Redis every FLUSH_EVERY_MS by each gateway,
+ * read back summed over all of them.
  */
 export class CallStats {
-  constructor(readonly o: CallStatsOptions) {}
+  private readonly recorder: CallRecorder;
+  private readonly store: StatsStore;
+  private readonly clock: StatsClock;
+  private readonly timer: NodeJS.Timeout | undefined;
+  /** The flush under way: flushes run one at a time. */
+  private flushing: Promise<void> = Promise.resolve();
+  private closed = false;
 
-  /** `invoke`, with each call counted. */
-  observe(invoke: Invoke): Invoke {
-    return invoke;
+  constructor(readonly o: CallStatsOptions) {
+    this.clock = o.clock ?? systemClock;
+    this.recorder = new CallRecorder({ clock: this.clock, bucketMs: BUCKET_MS, keepMs: KEEP_UNFLUSHED_MS });
+    this.store = new StatsStore({ redis: o.redis, prefix: o.prefix, retentionMs: RETENTION_MS });
+    const every = o.flushEveryMs ?? FLUSH_EVERY_MS;
+    if (every > 0) {
+      this.timer = setInterval(() => void this.flush(), every);
+      this.timer.unref();
+    }
   }
 
-  async close(): Promise<void> {}
+  /** `invoke`, with each call counted: an error is a throw or an answer of status 500 or more. */
+  observe(invoke: Invoke): Invoke {
+    const r = this.recorder;
+    return async (fn: FunctionRecord, env: Envelope): Promise<Answer> => {
+      const start = r.start();
+      let answer: Answer;
+      try {
+        answer = await invoke(fn, env);
+      } catch (err) {
+        r.record(fn.name, start, true, false);
+        throw err;
+      }
+      r.record(fn.name, start, answer.status >= 500, answer.cold === true);
+      return answer;
+    };
+  }
+
+  /** Adds what was counted to Redis; on failure it is kept for the next flush. Never throws. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const pending = this.recorder.take();
+      if (pending.size === 0) return;
+      try {
+        await this.store.add(pending, this.clock.wall());
+      } catch (err) {
+        const dropped = this.recorder.restore(pending);
+        this.o.log.warn(
+          { err: (err as Error).message, dropped, droppedTotal: this.recorder.dropped },
+          'call stats not written to Redis; kept for the next flush',
+        );
+      }
+    });
+    return this.flushing;
+  }
+
+  /**
+   * The figures since `since` (epoch ms) of `names` (all functions seen in the last hour when
+   * absent), summed over every gateway; this gateway's own latest calls are written first.
+   */
+  async query(since: number, names: string[] | undefined): Promise<StatsAnswer> {
+    await this.flush();
+    const now = this.clock.wall();
+    const { from, last } = window(since, now, BUCKET_MS);
+    const series = await this.store.read(names, from, last, BUCKET_MS, now);
+    return shape({ series, from, now, bucketMs: BUCKET_MS });
+  }
+
+  /** Calls whose counters were dropped because Redis could not take them for KEEP_UNFLUSHED_MS. */
+  get dropped(): number {
+    return this.recorder.dropped;
+  }
+
+  /** Stops the timer and writes what is left, once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.flush();
+  }
 }
