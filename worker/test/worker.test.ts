@@ -106,6 +106,7 @@ async function invoke(name: string, path: string, method = 'GET', body = new Uin
     status: Number(reply.headers?.get(InvokeHeader.status) || 0),
     error: reply.headers?.get(InvokeHeader.error) ?? '',
     body: Buffer.from(reply.data).toString(),
+    cold: reply.headers?.get(InvokeHeader.cold) ?? '',
   };
 }
 
@@ -287,7 +288,7 @@ describe('worker', () => {
     expect(await until(() => !worker.runtime.list().some((c) => ids.includes(c.id)), 10_000)).toBe(true);
   }, 40_000);
 
-  it('serves concurrent first requests from zero instances, starting no more than they need', async () => {
+  it('serves concurrent first requests from zero instances, starting no more than they need; they are cold, the next is not', async () => {
     const echo = worker.runtime.list().map((c) => c.id);
     // Placed, then left to age out to zero; then four concurrent first requests, concurrency 4.
     await place(fnRecord('wide', { maxInstances: 5, concurrency: 4, idleTtlMs: 1000 }));
@@ -298,6 +299,10 @@ describe('worker', () => {
     expect(wide()?.instances).toEqual([]);
     const four = await Promise.all([1, 2, 3, 4].map((i) => invoke('wide', `/sleep?ms=100&i=${i}`)));
     expect(four.map((r) => r.status || r.error)).toEqual([200, 200, 200, 200]);
+    // Each waited for the instance started for it (or a spare the autoscaler started meanwhile).
+    expect(four.map((r) => r.cold)).toEqual(['1', '1', '1', '1']);
+    const next = await invoke('wide', '/');
+    expect([next.status, next.cold]).toEqual([200, '']);
     // The requests started one instance: four fit in it. (On a loaded host the autoscaler may
     // see the four in flight at a tick and add a frozen spare: 70% target utilisation of 4.)
     const requestStarts = sample(await metrics(), 'thaw_worker_instance_starts_total', {

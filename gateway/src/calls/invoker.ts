@@ -6,6 +6,7 @@ import {
   failureError,
   HeaderBlock,
   type HeaderMap,
+  isCold,
   isSaturated,
   type Subjects,
   ThawError,
@@ -66,7 +67,13 @@ export class Invoker {
     }
     if (!reply.ok) throw failureError(reply);
     // The worker sends end-to-end headers only.
-    return { status: reply.status, headers: functionHeaders(reply.headers), body: reply.body };
+    const answer: Answer = {
+      status: reply.status,
+      headers: functionHeaders(reply.headers),
+      body: reply.body,
+    };
+    if (isCold(msg.headers)) answer.cold = true;
+    return answer;
   };
 
   private async send(cached: FunctionRecord, body: Uint8Array, h: MsgHdrs): Promise<Msg> {

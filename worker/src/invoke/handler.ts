@@ -62,12 +62,12 @@ export class InvokeHandler {
     if (!pool) return; // not subscribed before a pool exists
     if (trace) req.trace = trace;
     const result = await pool.invoke(req);
-    this.reply(msg, result, pool.saturated, trace);
+    this.reply(msg, result, pool.saturated, trace, req.cold);
   }
 
-  private reply(msg: Msg, reply: InvokeReply, saturated = false, trace?: CallTrace): void {
+  private reply(msg: Msg, reply: InvokeReply, saturated = false, trace?: CallTrace, cold?: boolean): void {
     const h = natsHeaders();
-    const data = encodeInvokeReply(reply, h, { saturated });
+    const data = encodeInvokeReply(reply, h, { saturated, cold });
     this.replies.add(() => {
       if (trace) {
         trace.replySent = traceNow();

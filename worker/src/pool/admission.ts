@@ -26,7 +26,18 @@ export interface AdmissionOptions<I extends PooledInstance> {
   now?: () => number;
 }
 
+/** What admission tells a call about how it got its instance. */
+export interface AdmissionTicket {
+  /**
+   * Set when the call found no free slot and then got an instance that had served no call
+   * before: it waited for an instance started for it (a cold start). Left unset otherwise, so
+   * a warm call pays nothing for it.
+   */
+  cold?: true;
+}
+
 interface Waiter<I> {
+  ticket: AdmissionTicket | undefined;
   resolve: (inst: I) => void;
   reject: (err: ThawError) => void;
   timer: NodeJS.Timeout;
@@ -89,8 +100,11 @@ export class Admission<I extends PooledInstance> {
     return best;
   }
 
-  /** An instance acquired for one request; the caller releases it. */
-  take(): Promise<I> {
+  /**
+   * An instance acquired for one request; the caller releases it. `ticket` is marked cold
+   * when the request had to wait for an instance that then served it first.
+   */
+  take(ticket?: AdmissionTicket): Promise<I> {
     const free = this.waiters.length === 0 ? this.freeSlot() : undefined;
     if (free) return this.acquire(free);
     const now = this.now();
@@ -109,6 +123,7 @@ export class Admission<I extends PooledInstance> {
     if (this.atCap) this.saturatedAt = performance.now();
     return new Promise<I>((resolve, reject) => {
       const waiter: Waiter<I> = {
+        ticket,
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -159,6 +174,9 @@ export class Admission<I extends PooledInstance> {
       if (!inst) break;
       this.waiters.shift();
       clearTimeout(waiter.timer);
+      // Pre-warmed instances that had served nothing yet were free when it came: it took
+      // them without waiting. Here it waited, so a first call means it waited for this start.
+      if (waiter.ticket && inst.served === 0) waiter.ticket.cold = true;
       this.acquire(inst).then(waiter.resolve, waiter.reject);
     }
     if (this.waiters.length === 0) return;

@@ -176,7 +176,8 @@ export class FunctionHost {
     if (this.closing) return failure(this.removedError());
     let inst: Instance;
     try {
-      inst = await this.admission.take();
+      // The request is the ticket: admission marks it cold, with no object made for a warm call.
+      inst = await this.admission.take(req);
     } catch (err) {
       this.tellIfIdle();
       return failure(err instanceof ThawError ? err : new ThawError('INTERNAL', String(err)));

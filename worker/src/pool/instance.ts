@@ -38,6 +38,8 @@ export class Instance implements PooledInstance {
   private inflight = 0;
   /** When the last request ended (performance.now()), for the idle time-to-live. */
   lastUsed = performance.now();
+  /** Requests it has finished: a call that waited and gets it at 0 is a cold start. */
+  served = 0;
   /** Calls in a row that got no answer from it (the pool retires it at a limit). */
   failuresInARow = 0;
   /** Set by the pool once the instance joins it. */
@@ -95,6 +97,7 @@ export class Instance implements PooledInstance {
 
   release(): void {
     this.inflight--;
+    this.served++;
     this.lastUsed = performance.now();
     if (this.inflight === 0 && !this.closed && Number.isFinite(this.freezeAfterMs)) {
       this.timer = setTimeout(() => this.freezeIfIdle(), this.freezeAfterMs);

@@ -11,6 +11,8 @@ export interface PooledInstance {
   readonly busy: number;
   /** When its last request ended (performance.now()). */
   readonly lastUsed: number;
+  /** Requests it has finished (answered or not): 0 until its first call ends. */
+  readonly served: number;
   /** Calls in a row that got no answer from it. */
   failuresInARow: number;
   /** Its cold start as the factory measured it, if it did. */

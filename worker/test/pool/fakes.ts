@@ -11,6 +11,7 @@ export class FakeInstance implements PooledInstance {
   readonly id = `fake-${++nextId}`;
   busy = 0;
   lastUsed = performance.now();
+  served = 0;
   failuresInARow = 0;
   charge: MemoryCharge | undefined;
   frozen = false;
@@ -23,6 +24,7 @@ export class FakeInstance implements PooledInstance {
 
   release(): void {
     this.busy--;
+    this.served++;
     this.lastUsed = performance.now();
   }
 

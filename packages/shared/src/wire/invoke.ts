@@ -40,6 +40,11 @@ export interface InvokeRequest {
   trace?: CallTrace;
   /** The body is a Lambda event (the Lambda Invoke API), not an HTTP request's body. */
   lambdaEvent?: true;
+  /**
+   * Set on the worker by its admission, never sent: the call waited for an instance started
+   * for it. The reply then carries `thaw-cold: 1`.
+   */
+  cold?: true;
 }
 
 /** The function's answer, whatever its status. */
@@ -110,7 +115,7 @@ export function decodeInvokeRequest(
 export function encodeInvokeReply(
   reply: InvokeReply,
   into: WireHeaders,
-  opts: { saturated?: boolean } = {},
+  opts: { saturated?: boolean; cold?: boolean } = {},
 ): Uint8Array {
   let data: Uint8Array;
   if (reply.ok) {
@@ -122,6 +127,7 @@ export function encodeInvokeReply(
     data = Buffer.from(reply.message);
   }
   if (opts.saturated) into.set(InvokeHeader.saturated, '1');
+  if (opts.cold) into.set(InvokeHeader.cold, '1');
   return data;
 }
 
@@ -143,6 +149,11 @@ export function decodeInvokeReply(h: WireHeadersIn | undefined, data: Uint8Array
 /** Whether the worker said its pool for the function was full with calls waiting. */
 export function isSaturated(h: WireHeadersIn | undefined): boolean {
   return Boolean(h?.get(InvokeHeader.saturated));
+}
+
+/** Whether the worker said the call waited for an instance started for it (a cold start). */
+export function isCold(h: WireHeadersIn | undefined): boolean {
+  return h?.get(InvokeHeader.cold) === '1';
 }
 
 /** Marks a message as the worker's acceptance of a call (sent empty, before the reply). */
