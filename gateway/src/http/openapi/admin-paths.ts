@@ -211,6 +211,58 @@ export function adminPaths(): Json {
         errors: ['FUNCTION_NOT_FOUND', 'VALIDATION_FAILED'],
       }),
     },
+    '/v1/stats': {
+      parameters: [
+        {
+          name: 'since',
+          in: 'query',
+          description: 'How far back: an ISO 8601 time or a duration (30s, 5m, 1h), at most 1h.',
+          schema: { type: 'string', default: '15m' },
+          example: '15m',
+        },
+        {
+          name: 'function',
+          in: 'query',
+          description: 'Only these functions (a comma list); names without figures are left out.',
+          schema: { type: 'string' },
+          example: 'hello,resize',
+        },
+      ],
+      get: v1({
+        operationId: 'callStats',
+        summary: 'Call figures per function per 10 s: calls, errors, cold starts, rate, p50/p99 latency',
+        responses: {
+          '200': response('Summed over every gateway; the last bucket is still open.', ref('CallStats'), {
+            bucketSeconds: 10,
+            from: '2026-01-01T00:00:00.000Z',
+            to: '2026-01-01T00:00:14.200Z',
+            functions: {
+              hello: [
+                {
+                  t: '2026-01-01T00:00:00.000Z',
+                  calls: 120,
+                  errors: 1,
+                  cold: 1,
+                  ratePerSec: 12,
+                  p50Ms: 1.734,
+                  p99Ms: 310.441,
+                },
+                {
+                  t: '2026-01-01T00:00:10.000Z',
+                  calls: 0,
+                  errors: 0,
+                  cold: 0,
+                  ratePerSec: 0,
+                  p50Ms: null,
+                  p99Ms: null,
+                },
+              ],
+            },
+          }),
+        },
+        errors: ['VALIDATION_FAILED'],
+      }),
+    },
     '/v1/workers': {
       get: v1({
         operationId: 'listWorkers',

@@ -54,6 +54,32 @@ const CallView = z.object({
 
 const Removed = z.partialRecord(RemovalReason, z.number().int().nonnegative());
 
+/** One function's bucket in GET /v1/stats (gateway/src/stats/query.ts StatsPoint). */
+const StatsPoint = z.object({
+  t: z.string().meta({ description: "The bucket's start (ISO 8601)." }),
+  calls: z.number().int(),
+  errors: z
+    .number()
+    .int()
+    .meta({ description: 'Calls that failed on the platform or answered 500 or more.' }),
+  cold: z.number().int().meta({ description: 'Calls that waited for an instance started for them.' }),
+  ratePerSec: z
+    .number()
+    .meta({ description: 'Calls per second (the open bucket: over the seconds it has run).' }),
+  p50Ms: z.number().nullable().meta({ description: 'Median latency in ms (within 12%); null with no call.' }),
+  p99Ms: z.number().nullable().meta({ description: '99th percentile latency in ms; null with no call.' }),
+});
+
+/** GET /v1/stats (gateway/src/stats/query.ts StatsAnswer). */
+const CallStats = z.object({
+  bucketSeconds: z.number().int(),
+  from: z.string().meta({ description: "The first bucket's start (ISO 8601)." }),
+  to: z.string().meta({ description: 'The time of the answer; the last bucket is the open one.' }),
+  functions: z.record(z.string(), z.array(StatsPoint)).meta({
+    description: 'Per function called in the last hour: every bucket from `from` to `to`, oldest first.',
+  }),
+});
+
 /** The components: request and response bodies from the zod schemas the gateway validates with. */
 export function componentSchemas(): Record<string, Json> {
   const FunctionView = FunctionOut.extend({
@@ -90,6 +116,7 @@ export function componentSchemas(): Record<string, Json> {
     ),
     FunctionView: schema(FunctionView, 'output'),
     WorkerHeartbeat: schema(WorkerHeartbeat.extend({ lastSeenMs: z.number() }), 'output'),
+    CallStats: schema(CallStats, 'output'),
     CallView: schema(CallView, 'output'),
     Error: {
       type: 'object',
