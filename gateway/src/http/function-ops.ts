@@ -16,6 +16,7 @@ import type { Placer } from '../placement/placer.js';
 import { functionNotFound } from '../store/errors.js';
 import type { FunctionStore } from '../store/functions.js';
 import type { ImageStore } from '../store/images.js';
+import { checkTriggers, thawPrefix } from '../triggers/check.js';
 import { newToken, sha256Hex } from './auth.js';
 
 /**
@@ -69,6 +70,7 @@ export async function createFunction(
   spec: FunctionSpec,
 ): Promise<{ status: 201 | 202; fn: FunctionRecord; shown: ShownFunction }> {
   const fromRegistry = checkImage(spec.image);
+  checkTriggers(spec, thawPrefix(d.subjects));
   const now = new Date().toISOString();
   const token = invokeToken(spec);
   const fn: FunctionRecord = {
@@ -119,6 +121,7 @@ export async function updateFunction(
     );
   }
   const fromRegistry = checkImage(spec.image);
+  checkTriggers(spec, thawPrefix(d.subjects));
   const owner = randomUUID();
   if (!(await d.functions.claimUpdate(name, owner, UPDATE_CLAIM_MS))) {
     throw new ThawError(

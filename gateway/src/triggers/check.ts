@@ -1,0 +1,59 @@
+import { type FunctionSpec, type Subjects, ThawError } from '@thaw/shared';
+
+/** THAW_PREFIX, read back from the subjects made with it. */
+export function thawPrefix(subjects: Subjects): string {
+  return subjects.place.slice(0, -'.place'.length);
+}
+
+/**
+ * True when one subject could match both patterns ("*" one token, ">" one or more at the end):
+ * a trigger on `*.invoke.>` would take thaw's own calls although it names no prefix.
+ */
+export function subjectsOverlap(a: string, b: string): boolean {
+  return overlap(a.split('.'), b.split('.'));
+}
+
+function overlap(a: string[], b: string[]): boolean {
+  const [x, ...restA] = a;
+  const [y, ...restB] = b;
+  if (x === undefined || y === undefined) return x === y;
+  if (x === '>' || y === '>') return true;
+  if (x !== y && x !== '*' && y !== '*') return false;
+  return overlap(restA, restB);
+}
+
+/**
+ * Refuses (VALIDATION_FAILED) triggers that would listen on, or publish results into, thaw's own
+ * subjects (under `prefix`), and two JetStream triggers sharing one durable consumer (the same
+ * stream and filter). The shapes themselves were checked by the schema.
+ */
+export function checkTriggers(spec: Pick<FunctionSpec, 'triggers'>, prefix: string): void {
+  const own = `${prefix}.>`;
+  const consumers = new Set<string>();
+  spec.triggers.forEach((t, i) => {
+    const listened = t.type === 'nats' ? t.subject : t.filterSubject;
+    const field = t.type === 'nats' ? 'subject' : 'filterSubject';
+    if (listened !== undefined && subjectsOverlap(listened, own)) {
+      throw new ThawError(
+        'VALIDATION_FAILED',
+        `triggers[${i}].${field}: "${listened}" covers thaw's own subjects ("${own}"); choose a subject outside them`,
+      );
+    }
+    if (t.replySubject !== undefined && subjectsOverlap(t.replySubject, own)) {
+      throw new ThawError(
+        'VALIDATION_FAILED',
+        `triggers[${i}].replySubject: "${t.replySubject}" is one of thaw's own subjects ("${own}"); choose a subject outside them`,
+      );
+    }
+    if (t.type === 'jetstream') {
+      const key = `${t.stream}\0${t.filterSubject ?? ''}`;
+      if (consumers.has(key)) {
+        throw new ThawError(
+          'VALIDATION_FAILED',
+          `triggers[${i}]: another trigger of this function reads stream "${t.stream}"${t.filterSubject ? ` filtered on "${t.filterSubject}"` : ''} already; merge them`,
+        );
+      }
+      consumers.add(key);
+    }
+  });
+}
