@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionRecord, Logger } from '@thaw/shared';
-import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import type { Envelope, Invoke } from '../calls/types.js';
+import { jobIdOfCall } from '../schedules/ids.js';
+import { removeSchedulers, syncSchedulers } from '../schedules/sync.js';
 import { notify } from './callback.js';
-import { type CallData, type CallView, callView, type StoredAnswer } from './records.js';
+import { listCalls } from './list.js';
+import { type CallData, type CallStatus, type CallView, callView, type StoredAnswer } from './records.js';
 import { tryCall } from './run.js';
 
 /** How long a succeeded call's result is kept. */
@@ -18,6 +21,16 @@ export const RETRY_BACKOFF_MS = 500;
  * primary, and answering an error for a call that will run would invite a second one.
  */
 export const REPLICA_WAIT_MS = 500;
+/** Tries, backoff and retention of a call of a function with `attempts` (async calls and ticks alike). */
+export function callJobOpts(attempts: number): JobsOptions {
+  return {
+    attempts,
+    backoff: { type: 'exponential', delay: RETRY_BACKOFF_MS },
+    removeOnComplete: { age: KEEP_SUCCEEDED_S },
+    removeOnFail: { age: KEEP_DEAD_S },
+  };
+}
+
 /** Times a call may be found stalled (its gateway died) and taken over before it counts as failed. */
 const MAX_STALLED = 5;
 
@@ -84,13 +97,7 @@ export class AsyncCalls {
       ...(callbackUrl ? { callbackUrl } : {}),
     };
     const queue = this.queue(fn.name);
-    await queue.add('call', data, {
-      jobId: callId,
-      attempts: fn.asyncAttempts,
-      backoff: { type: 'exponential', delay: RETRY_BACKOFF_MS },
-      removeOnComplete: { age: KEEP_SUCCEEDED_S },
-      removeOnFail: { age: KEEP_DEAD_S },
-    });
+    await queue.add('call', data, { jobId: callId, ...callJobOpts(fn.asyncAttempts) });
     const wanted = this.o.replicaAcks ?? 0;
     if (wanted > 0) {
       // On the connection that wrote the call: WAIT counts the replicas that have its writes.
@@ -105,24 +112,37 @@ export class AsyncCalls {
     return callId;
   }
 
+  /** A queue for one read: one this gateway does not consume is opened and closed for it. */
+  private async reading<T>(fn: string, read: (q: Queue) => Promise<T>): Promise<T> {
+    // A deleted function's queue, or any name in a made-up id, is not kept open:
+    // ids from anyone must not pile up connections.
+    const known = this.queues.get(fn);
+    const q = known ?? this.openQueue(fn);
+    try {
+      return await read(q);
+    } finally {
+      if (!known) await q.close().catch(() => undefined);
+    }
+  }
+
   async get(callId: string): Promise<CallView | undefined> {
     const dot = callId.indexOf('.');
     const fn = callId.slice(0, dot);
     if (dot < 1 || !/^[a-z][a-z0-9-]{0,47}$/.test(fn)) return undefined;
-    // A queue this gateway does not consume (a deleted function, or any name in a made-up id)
-    // is opened for this read only: ids from anyone must not pile up connections.
-    const known = this.queues.get(fn);
-    const q = known ?? this.openQueue(fn);
-    try {
+    const jobId = jobIdOfCall(callId);
+    return this.reading(fn, async (q) => {
       // The state first: a call that finishes between the two reads is then read finished,
       // with its answer (read the other way round, "completed" could come with no answer).
-      const state = await q.getJobState(callId);
-      const job = (await q.getJob(callId)) as Job<CallData, StoredAnswer> | undefined;
+      const state = await q.getJobState(jobId);
+      const job = (await q.getJob(jobId)) as Job<CallData, StoredAnswer> | undefined;
       if (!job || state === 'unknown') return undefined;
       return callView(job, state, fn, callId);
-    } finally {
-      if (!known) await q.close().catch(() => undefined);
-    }
+    });
+  }
+
+  /** A function's calls, async and scheduled, newest first. */
+  async list(fn: string, o: { limit: number; status?: CallStatus }): Promise<CallView[]> {
+    return this.reading(fn, (q) => listCalls(q, fn, o));
   }
 
   /** Consumes the queues of `functions` (and stops consuming those of the others). */
@@ -136,6 +156,15 @@ export class AsyncCalls {
       }
     }
     for (const fn of functions) {
+      await syncSchedulers({
+        queue: this.queue(fn.name),
+        fn,
+        jobOpts: callJobOpts(fn.asyncAttempts),
+        claimKey: (id) => `${this.o.prefix}:schedules:claim:${id}`,
+        log: this.o.log,
+      }).catch((err: Error) =>
+        this.o.log.warn({ err: err.message, fn: fn.name }, 'syncing schedules failed'),
+      );
       const current = this.workers.get(fn.name);
       if (current && current.concurrency === fn.asyncConcurrency) continue;
       if (current) current.concurrency = fn.asyncConcurrency;
@@ -146,12 +175,18 @@ export class AsyncCalls {
     }
   }
 
-  /** A deleted function's calls that have not run are dropped; results already kept stay. */
+  /**
+   * A deleted function's calls that have not run are dropped, and its schedules; results
+   * already kept stay.
+   */
   async discard(fn: string): Promise<void> {
     const w = this.workers.get(fn);
     this.workers.delete(fn);
     await w?.close().catch(() => undefined);
     const q = this.queue(fn);
+    await removeSchedulers(q).catch((err: Error) =>
+      this.o.log.warn({ err: err.message, fn }, 'removing the schedules of a deleted function failed'),
+    );
     await q.drain(true).catch(() => undefined);
     this.queues.delete(fn);
     await q.close().catch(() => undefined);

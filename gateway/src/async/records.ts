@@ -1,5 +1,6 @@
 import type { HeaderMap } from '@thaw/shared';
 import type { Job, JobState } from 'bullmq';
+import { tickOfJob } from '../schedules/ids.js';
 
 /** What became of a call's callback, kept with the call. */
 export interface CallbackRecord {
@@ -44,11 +45,18 @@ export interface StoredAnswer {
 }
 
 export type CallStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'dead';
+export const CALL_STATUSES: readonly CallStatus[] = ['queued', 'running', 'retrying', 'succeeded', 'dead'];
 
 /** GET /v1/calls/:id. */
 export interface CallView {
   callId: string;
   function: string;
+  /** An async call (POST /async/..., Lambda Event) or a schedule's tick. */
+  source: 'async' | 'schedule';
+  /** The schedule whose tick this is. */
+  schedule?: string;
+  /** When the tick was due. */
+  scheduledAt?: string;
   status: CallStatus;
   attempts: number;
   maxAttempts: number;
@@ -81,13 +89,17 @@ export function callView(
             ? 'retrying'
             : 'queued';
   const answer = status === 'succeeded' ? job.returnvalue : job.data.last;
+  // BullMQ makes a tick's job at the tick before it: the call begins when it is due.
+  const tick = tickOfJob(job.id);
   return {
     callId,
     function: fn,
+    source: tick ? 'schedule' : 'async',
+    ...(tick ? { schedule: tick.scheduleId, scheduledAt: new Date(tick.at).toISOString() } : {}),
     status,
     attempts: job.attemptsMade,
     maxAttempts: job.opts.attempts ?? 1,
-    createdAt: new Date(job.timestamp).toISOString(),
+    createdAt: new Date(tick ? tick.at : job.timestamp).toISOString(),
     ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
     ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn).toISOString() } : {}),
     ...(answer ? { response: { ...answer, bodyEncoding: 'base64' as const } } : {}),

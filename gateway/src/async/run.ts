@@ -1,6 +1,7 @@
 import { ErrorCatalogue, type FunctionRecord, ThawError } from '@thaw/shared';
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq';
 import type { Answer, Invoke } from '../calls/types.js';
+import { tickOfJob } from '../schedules/ids.js';
 import type { CallData, StoredAnswer } from './records.js';
 
 /** The part of a function's answer kept with a call (bodies beyond this are cut). */
@@ -59,9 +60,12 @@ export async function tryCall(
   const fn = await o.current(job.data.fn);
   if (!fn) throw new UnrecoverableError(`function "${job.data.fn}" was deleted`);
   const e = job.data.envelope;
+  // A tick's job data is its schedule's template: the tick's own time is in its job id.
+  const tick = tickOfJob(job.id);
+  const headers = tick ? { ...e.headers, 'x-thaw-scheduled-at': new Date(tick.at).toISOString() } : e.headers;
   let answer: Answer;
   try {
-    answer = await o.invoke(fn, { ...e, body: Buffer.from(e.body, 'base64') });
+    answer = await o.invoke(fn, { ...e, headers, body: Buffer.from(e.body, 'base64') });
   } catch (err) {
     if (!(err instanceof ThawError)) throw err;
     answer = asAnswer(err);

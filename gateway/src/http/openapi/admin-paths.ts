@@ -277,15 +277,70 @@ export function adminPaths(): Json {
         errors: [],
       }),
     },
+    '/v1/calls': {
+      parameters: [
+        {
+          name: 'function',
+          in: 'query',
+          required: true,
+          description: 'The function whose calls to list.',
+          schema: { type: 'string' },
+          example: 'hello',
+        },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+        {
+          name: 'status',
+          in: 'query',
+          schema: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'dead'] },
+        },
+      ],
+      get: v1({
+        operationId: 'listCalls',
+        summary: "A function's calls, async and its schedules' ticks, newest first",
+        responses: {
+          '200': response(
+            "The calls (a schedule's upcoming tick is not one until it is due).",
+            {
+              type: 'object',
+              properties: { calls: { type: 'array', items: ref('CallView') } },
+              required: ['calls'],
+            },
+            {
+              calls: [
+                {
+                  callId: 'hello.s-0123456789.1767225600000',
+                  function: 'hello',
+                  source: 'schedule',
+                  schedule: 'hello.s-0123456789',
+                  scheduledAt: '2026-01-01T00:00:00.000Z',
+                  status: 'succeeded',
+                  attempts: 1,
+                  maxAttempts: 3,
+                  createdAt: '2026-01-01T00:00:00.000Z',
+                },
+              ],
+            },
+          ),
+        },
+        errors: ['FUNCTION_NOT_FOUND', 'VALIDATION_FAILED'],
+      }),
+    },
     '/v1/calls/{callId}': {
-      parameters: [pathParam('callId', 'The id POST /async/... answered with.', '42')],
+      parameters: [
+        pathParam(
+          'callId',
+          "The id POST /async/... answered with, or a tick's from GET /v1/calls.",
+          'hello.0b9e6a4c-6f1e-4c43-9d7e-2f4b3c1a5d6e',
+        ),
+      ],
       get: v1({
         operationId: 'getCall',
-        summary: 'An async call: status, tries, the stored answer',
+        summary: "An async call or a schedule's tick: status, tries, the stored answer",
         responses: {
           '200': response('The call.', ref('CallView'), {
-            callId: '42',
+            callId: 'hello.0b9e6a4c-6f1e-4c43-9d7e-2f4b3c1a5d6e',
             function: 'hello',
+            source: 'async',
             status: 'succeeded',
             attempts: 1,
             maxAttempts: 3,

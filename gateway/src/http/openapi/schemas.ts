@@ -41,6 +41,9 @@ const CallbackRecord = z.object({
 const CallView = z.object({
   callId: z.string(),
   function: z.string(),
+  source: z.enum(['async', 'schedule']).meta({ description: "An async call, or a schedule's tick." }),
+  schedule: z.string().optional().meta({ description: 'The schedule whose tick this is.' }),
+  scheduledAt: z.string().optional().meta({ description: 'When the tick was due.' }),
   status: z.enum(['queued', 'running', 'retrying', 'succeeded', 'dead']),
   attempts: z.number().int(),
   maxAttempts: z.number().int(),
