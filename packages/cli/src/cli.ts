@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { calls } from './calls.js';
 import * as cmd from './commands.js';
 import { CONTEXT_USAGE, context } from './context.js';
 import { CliError, Exit } from './errors.js';
@@ -107,10 +108,13 @@ const COMMANDS: Record<
     admin: true,
   },
   calls: {
-    summary: 'Show an async call and its answer.',
-    usage: 'thaw calls CALL_ID [--wait]',
-    about: "An async call's status and answer; --wait waits until it succeeded or is dead.",
-    options: { wait: { type: 'boolean' } },
+    summary: "List a function's calls (async, and its schedules' ticks), or show one.",
+    usage: 'thaw calls NAME [--status S] [--limit N] | thaw calls CALL_ID [--wait]',
+    about:
+      "NAME: the function's calls, newest first (id, source async|schedule, status, tries, created,\n" +
+      'finished); --status queued|running|retrying|succeeded|dead, --limit 1-200 (50).\n' +
+      "CALL_ID: the call's status and answer; --wait waits until it succeeded or is dead.",
+    options: { wait: { type: 'boolean' }, status: { type: 'string' }, limit: { type: 'string' } },
     admin: true,
   },
   context: {
@@ -224,7 +228,7 @@ export async function run(
       case 'rm':
         return await cmd.remove(t, io, a);
       default:
-        return await cmd.calls(t, io, a, f);
+        return await calls(t, io, a, f);
     }
   } catch (err) {
     if (err instanceof CliError) {
