@@ -4,6 +4,7 @@ import * as cmd from './commands.js';
 import { CONTEXT_USAGE, context } from './context.js';
 import { CliError, Exit } from './errors.js';
 import * as inspect from './inspect.js';
+import { stats } from './stats.js';
 import { resolveTarget } from './target.js';
 
 const COMMON = `
@@ -98,6 +99,16 @@ const COMMANDS: Record<
       since: { type: 'string' },
       limit: { type: 'string' },
     },
+    admin: true,
+  },
+  stats: {
+    summary: "Show a function's calls per 10 s: rate, errors, cold starts, p50/p99 latency.",
+    usage: 'thaw stats NAME [--since 5m]',
+    about:
+      "A function's calls per 10-second bucket, summed over every gateway (GET /v1/stats): calls,\n" +
+      'errors (platform failures and answers of 500 or more), cold starts, rate and p50/p99\n' +
+      'latency in ms. --since 30s|5m|1h (at most 1h; 5m by default). Buckets with no call are left out.',
+    options: { since: { type: 'string' } },
     admin: true,
   },
   rm: {
@@ -227,6 +238,8 @@ export async function run(
         return await cmd.logs(t, io, a, f);
       case 'rm':
         return await cmd.remove(t, io, a);
+      case 'stats':
+        return await stats(t, io, a, f);
       default:
         return await calls(t, io, a, f);
     }
