@@ -3,15 +3,10 @@ import './style.css';
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { onUnauthorized, session } from './api';
+import { route } from './route';
 import { FunctionPage } from './views/function';
 import { FunctionsPage } from './views/functions';
 import { SignIn } from './views/signin';
-
-/** `#/fn/<name>` is a function's page; anything else the list. The hash never holds the token. */
-function route(hash: string): { fn?: string } {
-  const m = /^#\/fn\/([a-z][a-z0-9-]*)$/.exec(hash);
-  return m?.[1] ? { fn: m[1] } : {};
-}
 
 function App() {
   const [signedIn, setSignedIn] = useState(session.token() !== null);

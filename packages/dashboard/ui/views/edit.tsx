@@ -1,37 +1,9 @@
 import { useState } from 'preact/hooks';
 import { describe, sendJson } from '../api';
+import { LIMITS, type Limit, updatedSpec } from '../spec';
 import type { FunctionRecord } from '../types';
 
-/** Fields of the record the gateway sets itself: not part of the spec a PUT sends back. */
-const SERVER_FIELDS = [
-  'imageDigest',
-  'revision',
-  'status',
-  'reason',
-  'createdAt',
-  'updatedAt',
-  'workers',
-  'removed',
-];
-const LIMITS = ['memoryMiB', 'timeoutMs', 'minInstances', 'maxInstances', 'concurrency'] as const;
-type Limit = (typeof LIMITS)[number];
-
-/** `KEY=value` lines → env; a line without `=` is an error named by its number. */
-export function parseEnv(text: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    const at = line.indexOf('=');
-    if (at < 1) throw new Error(`env line ${i + 1}: expected KEY=value`);
-    env[line.slice(0, at).trim()] = line.slice(at + 1);
-  });
-  return env;
-}
-
-/**
- * PUT /v1/functions/:name takes the whole spec (omitted fields take their defaults): the
- * record as read, less what the gateway sets, with the edited env and limits.
- */
+/** The env and limits of a function, sent back with the rest of its spec (spec.ts). */
 export function EditFunction(props: { fn: FunctionRecord }) {
   const { fn } = props;
   const [env, setEnv] = useState(
@@ -49,10 +21,7 @@ export function EditFunction(props: { fn: FunctionRecord }) {
     setBusy(true);
     setError(undefined);
     try {
-      const spec: Record<string, unknown> = { ...fn, env: parseEnv(env) };
-      for (const f of SERVER_FIELDS) delete spec[f];
-      for (const l of LIMITS) spec[l] = Number(limits[l]);
-      await sendJson('PUT', `/v1/functions/${encodeURIComponent(fn.name)}`, spec);
+      await sendJson('PUT', `/v1/functions/${encodeURIComponent(fn.name)}`, updatedSpec(fn, env, limits));
     } catch (err) {
       setError(describe(err));
     } finally {
