@@ -124,9 +124,14 @@ describe(`the dashboard in headless Chromium (${CHROMIUM})`, () => {
     expect(await page.evaluate(`sessionStorage.getItem('thaw.adminToken')`)).toBe(platform.token);
     expect(page.url()).not.toContain(platform.token);
 
-    // Deploy from a registry reference through this gateway (B); the other (A) serves it.
+    // A refused deploy shows the API's code and message.
     await page.type('#deploy input[name=name]', name);
-    await page.type('#deploy input[name=image]', reference);
+    await page.type('#deploy input[name=image]', 'not a reference');
+    await page.click('#deploy button[type=submit]');
+    await shows(page, `${textOf('#deploy')}.includes('VALIDATION_FAILED')`, 'the refused deploy');
+
+    // Deploy from a registry reference through this gateway (B); the other (A) serves it.
+    await fill(page, '#deploy input[name=image]', reference);
     await page.click('#deploy button[type=submit]');
     await shows(page, `location.hash === '#/fn/${name}'`, 'the new function');
     await shows(page, `${textOf('#function-status')}.startsWith('ready')`, 'the function ready');
@@ -183,6 +188,15 @@ describe(`the dashboard in headless Chromium (${CHROMIUM})`, () => {
     await page.click('#delete button');
     await shows(page, `location.hash === '#/'`, 'the list after the delete');
     expect(await apiStatus(`/v1/functions/${name}`)).toBe(404);
+
+    // A token the gateway no longer takes: the next refresh returns to sign-in with its message.
+    await page.evaluate(`sessionStorage.setItem('thaw.adminToken', 'a-revoked-token')`);
+    await page.waitForSelector('#sign-in', { timeout: SHOWN_WITHIN_MS });
+    await shows(page, `${textOf('#sign-in')}.includes('UNAUTHORIZED')`, 'why the page signed out');
+    expect(await page.evaluate(`sessionStorage.getItem('thaw.adminToken')`)).toBeNull();
+    await page.type('#sign-in input[name=token]', platform.token);
+    await page.click('#sign-in button[type=submit]');
+    await page.waitForSelector('#deploy');
 
     // Sign-out forgets the token.
     await page.click('#sign-out');
