@@ -40,6 +40,8 @@ const GZIP_FROM_BYTES = 1024;
 interface UiFile {
   type: string;
   body: Buffer;
+  compressible: boolean;
+  /** Made on the first request that accepts gzip (not at start: every gateway test builds an app). */
   gzipped?: Buffer;
   cache: string;
 }
@@ -47,7 +49,7 @@ interface UiFile {
 function uiFile(name: string, body: Buffer, cache: string): UiFile {
   const type = CONTENT_TYPES[extname(name)] ?? 'application/octet-stream';
   const compressible = /^text\/|svg/.test(type) && body.length >= GZIP_FROM_BYTES;
-  return { type, body, cache, ...(compressible ? { gzipped: gzipSync(body) } : {}) };
+  return { type, body, cache, compressible };
 }
 
 /**
@@ -71,9 +73,10 @@ async function loadUi(dir: string): Promise<{ index: UiFile; assets: Map<string,
 
 function send(req: FastifyRequest, reply: FastifyReply, file: UiFile): FastifyReply {
   reply.headers(SECURITY_HEADERS).header('content-type', file.type).header('cache-control', file.cache);
-  if (file.gzipped) {
+  if (file.compressible) {
     reply.header('vary', 'accept-encoding');
     if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
+      file.gzipped ??= gzipSync(file.body);
       return reply.header('content-encoding', 'gzip').send(file.gzipped);
     }
   }
