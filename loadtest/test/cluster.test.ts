@@ -7,7 +7,7 @@ import { findTestResidue } from '@thaw/devkit';
 import { describe, expect, it } from 'vitest';
 import { type ClientRun, clientRecoveredAt, lossFigures, recoverMs } from '../src/cluster-figures.js';
 import { type ClusterResult, runCluster } from '../src/scenarios/cluster.js';
-import { smokeResults } from './smoke.js';
+import { expectChart, smokeResults } from './smoke.js';
 
 const KILL = 10_000;
 const ok = (start: number, end: number) => ({ status: 200, start, end });
@@ -85,6 +85,7 @@ describe('cluster scenario', () => {
       resultsDir: results,
     });
     const out = (await written('cluster.json')) as ClusterResult;
+    await expectChart(results, 'cluster');
     expect(out).toEqual(result);
     const num = expect.any(Number);
     expect(out.throughput).toEqual(

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runHops } from '../src/scenarios/hops.js';
-import { expectOrdered, smokeResults, summary } from './smoke.js';
+import { expectChart, expectOrdered, smokeResults, summary } from './smoke.js';
 
 const { dir: results, written } = smokeResults();
 const CALLS = 5;
@@ -23,6 +23,7 @@ describe('hops scenario', () => {
   it('measures each chain idle and busy, writes hops.json, and stops its relays', async () => {
     const returned = await runHops({ calls: CALLS, spacingMs: 30, chains: [1, 2], resultsDir: results });
     const out = (await written('hops.json')) as typeof returned;
+    await expectChart(results, 'hops');
     expect(out).toEqual(returned);
     expect(out.spacing_ms).toBe(30);
     expect(out.chains.map((c) => [c.processes, c.hops])).toEqual([

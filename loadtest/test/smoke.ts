@@ -19,6 +19,15 @@ export function smokeResults(): { dir: string; written: (file: string) => Promis
   return { dir, written: async (file) => JSON.parse(await readFile(join(dir, file), 'utf8')) };
 }
 
+/** The scenario wrote its chart next to its JSON: an SVG document and a PNG. */
+export async function expectChart(dir: string, name: string): Promise<void> {
+  expect(await readFile(join(dir, `${name}.svg`), 'utf8')).toMatch(
+    /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/,
+  );
+  const png = await readFile(join(dir, `${name}.png`));
+  expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+}
+
 /** A p50/p99/n summary of `n` real samples. */
 export const summary = (n: number) => ({ p50_ms: expect.any(Number), p99_ms: expect.any(Number), n });
 export function expectOrdered(s: { p50_ms: number; p99_ms: number }): void {

@@ -7,7 +7,14 @@ import { scratchRuntimeOptions } from '@thaw/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchPlatform, openBenchPlatform } from '../src/platform.js';
 import { runSparse } from '../src/scenarios/sparse.js';
-import { expectClosedAndClean, expectOrdered, residueOf, smokeResults, summary } from './smoke.js';
+import {
+  expectChart,
+  expectClosedAndClean,
+  expectOrdered,
+  residueOf,
+  smokeResults,
+  summary,
+} from './smoke.js';
 
 const { dir: results, written } = smokeResults();
 const directRt = scratchRuntimeOptions('ltsparsed');
@@ -29,6 +36,7 @@ describe('sparse scenario', () => {
   it('writes p50/p99 and errors for the gateway, direct and healthz paths', async () => {
     const returned = await runSparse(b, { calls: CALLS, spacingMs: 150, resultsDir: results }, directRt);
     const out = (await written('sparse.json')) as typeof returned;
+    await expectChart(results, 'sparse');
     expect(out).toEqual(returned);
     const path = { ...summary(CALLS), errors: 0 };
     expect(out).toEqual({ gateway: path, direct: path, healthz: path, gateway_phases: expect.any(Object) });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type BenchPlatform, openBenchPlatform } from '../src/platform.js';
 import { keepAliveMs, runTrace, type TraceSettings } from '../src/scenarios/trace.js';
 import { generateTrace, schedule } from '../src/tracegen.js';
-import { expectClosedAndClean, smokeResults } from './smoke.js';
+import { expectChart, expectClosedAndClean, smokeResults } from './smoke.js';
 
 const { dir: results, written } = smokeResults();
 
@@ -35,6 +35,7 @@ describe('trace scenario', () => {
     });
     expect(platforms).toHaveLength(2);
     const out = (await written('trace.json')) as typeof returned;
+    await expectChart(results, 'trace');
     expect(out).toEqual(returned);
     const figures = {
       cold_pct: expect.any(Number),

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BenchPlatform, openBenchPlatform } from '../src/platform.js';
 import { runWarm, warmWorkerEnv } from '../src/scenarios/warm.js';
-import { expectClosedAndClean, expectOrdered, smokeResults } from './smoke.js';
+import { expectChart, expectClosedAndClean, expectOrdered, smokeResults } from './smoke.js';
 
 const { dir: results, written } = smokeResults();
 
@@ -19,6 +19,7 @@ describe('warm scenario', () => {
   it('writes wrk figures, errors counted, for the gateway and direct paths at c1, c32 and c128', async () => {
     const returned = await runWarm(b, { seconds: 1, resultsDir: results });
     const out = (await written('warm.json')) as typeof returned;
+    await expectChart(results, 'warm');
     expect(out).toEqual(returned);
     const figures = {
       p50_ms: expect.any(Number),

@@ -9,12 +9,14 @@
  * (the worker's instance starts counted over it).
  * The baseline, in the same run: the handler's own 50 ms, and the throughput CLIENTS clients
  * would get with no overhead at all (CLIENTS / 50 ms).
- * Writes <results>/burst.json and <results>/burst.png (both bursts).
+ * Writes <results>/burst.json, and burst.svg and burst.png (both bursts: charts/burst.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createThawClient, deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
 import { Agent } from 'undici';
+import { burstChart } from '../charts/burst.js';
+import { writeChart } from '../charts/render.js';
 import {
   type Call,
   firstReached,
@@ -25,7 +27,6 @@ import {
 } from '../figures.js';
 import { closedLoop } from '../load.js';
 import { type BenchPlatform, workerSamples } from '../platform.js';
-import { Canvas, panel } from '../png.js';
 import { sumOf } from '../promtext.js';
 import { envInt, resultsDir } from '../settings.js';
 import { percentile, round } from '../stats.js';
@@ -212,26 +213,10 @@ export async function runBurst(bench: BenchPlatform, s: BurstSettings): Promise<
         `second: ${instancesBefore} instances kept over the ${s.gapS} s gap, ${secondStarts} cold starts`,
     );
 
-    const cv = new Canvas(1000, 720);
-    const xMax = Math.max(...samples.map((x) => x.t), now());
-    const rps = perSecond([...first, ...second], Math.ceil(xMax));
-    panel(cv, { x: 80, y: 40, w: 880, h: 270 }, 'instances and requests/s (x 0.1) over time (s)', xMax, [
-      { label: 'instances', color: [31, 119, 180], points: samples.map((x) => [x.t, x.instances]) },
-      { label: 'running', color: [44, 160, 44], points: samples.map((x) => [x.t, x.running]) },
-      { label: 'req/s x 0.1', color: [150, 150, 150], points: rps.map((p) => [p.t + 0.5, p.rps / 10]) },
-    ]);
-    panel(cv, { x: 80, y: 400, w: 880, h: 270 }, 'latency (ms) per second, both bursts', xMax, [
-      {
-        label: 'p50',
-        color: [255, 127, 14],
-        points: rps.filter((p) => p.rps).map((p) => [p.t + 0.5, p.p50]),
-      },
-      { label: 'p99', color: [214, 39, 40], points: rps.filter((p) => p.rps).map((p) => [p.t + 0.5, p.p99]) },
-    ]);
     await mkdir(s.resultsDir, { recursive: true });
     await writeFile(join(s.resultsDir, 'burst.json'), `${JSON.stringify(out, null, 2)}\n`);
-    await writeFile(join(s.resultsDir, 'burst.png'), cv.png());
-    console.log(`wrote ${join(s.resultsDir, 'burst.json')} and burst.png`);
+    await writeChart(s.resultsDir, 'burst', burstChart(out));
+    console.log(`wrote ${join(s.resultsDir, 'burst.json')}, burst.svg and burst.png`);
     return out;
   } finally {
     await agent.close();

@@ -8,6 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deployFunction, type NatsNode } from '@thaw/devkit';
+import { clusterChart } from '../charts/cluster.js';
+import { writeChart } from '../charts/render.js';
 import type { LossFigures } from '../cluster-figures.js';
 import { measureLoss } from '../cluster-loss.js';
 import { type ClusterRig, loseHost, openClusterRig, reviveHost } from '../cluster-rig.js';
@@ -217,7 +219,8 @@ export async function runCluster(s: ClusterSettings): Promise<{ result: ClusterR
     const result: ClusterResult = { throughput: rows, direct, loss: await losses(rig, s) };
     await mkdir(s.resultsDir, { recursive: true });
     await writeFile(join(s.resultsDir, 'cluster.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`wrote ${join(s.resultsDir, 'cluster.json')}`);
+    await writeChart(s.resultsDir, 'cluster', clusterChart(result));
+    console.log(`wrote ${join(s.resultsDir, 'cluster.json')}, cluster.svg and cluster.png`);
     return { result, names: rig.names() };
   } finally {
     await rig.close();

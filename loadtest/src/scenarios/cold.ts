@@ -13,6 +13,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
+import { coldChart } from '../charts/cold.js';
+import { writeChart } from '../charts/render.js';
 import { type FunctionView, type PhaseMedians, phaseMedians, type StartRecord, startOf } from '../phases.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
@@ -119,6 +121,7 @@ export async function runCold(bench: BenchPlatform, s: ColdSettings): Promise<Co
   );
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'cold.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${join(s.resultsDir, 'cold.json')}`);
+  await writeChart(s.resultsDir, 'cold', coldChart(out));
+  console.log(`wrote ${join(s.resultsDir, 'cold.json')}, cold.svg and cold.png`);
   return out;
 }

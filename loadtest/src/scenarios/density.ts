@@ -15,6 +15,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction, unwrap } from '@thaw/devkit';
 import { parentMemoryMiB, platformCpuSeconds } from '../cgroup-usage.js';
+import { densityChart } from '../charts/density.js';
+import { writeChart } from '../charts/render.js';
 import { type BenchPlatform, workerSamples } from '../platform.js';
 import { cpuPercent, parseMemAvailableMiB } from '../proc.js';
 import { sumBy } from '../promtext.js';
@@ -229,6 +231,7 @@ export async function runDensity(bench: BenchPlatform, s: DensitySettings): Prom
   };
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'density.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${join(s.resultsDir, 'density.json')}`);
+  await writeChart(s.resultsDir, 'density', densityChart(out));
+  console.log(`wrote ${join(s.resultsDir, 'density.json')}, density.svg and density.png`);
   return out;
 }

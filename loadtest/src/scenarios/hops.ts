@@ -14,6 +14,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { hopsChart } from '../charts/hops.js';
+import { writeChart } from '../charts/render.js';
 import { envInt, resultsDir } from '../settings.js';
 import { round, type Summary, summarize } from '../stats.js';
 
@@ -131,6 +133,7 @@ export async function runHops(s: HopsSettings): Promise<HopsResult> {
   const result: HopsResult = { spacing_ms: s.spacingMs, chains };
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'hops.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeChart(s.resultsDir, 'hops', hopsChart(result));
   for (const c of chains) {
     console.log(
       `${c.processes} process(es), ${c.hops} hops: idle p50 ${c.idle.p50_ms} ms (${c.idle_ms_per_hop}/hop), busy p50 ${c.busy.p50_ms} ms`,

@@ -9,6 +9,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { type Container, ImageStore, Runtime, type RuntimeOptions, type StoredImage } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
+import { writeChart } from '../charts/render.js';
+import { runtimeChart } from '../charts/runtime.js';
 import { takeResponse } from '../http1.js';
 import { envInt, resultsDir } from '../settings.js';
 import { type Summary, summarize } from '../stats.js';
@@ -160,7 +162,8 @@ export async function runRuntime(opts: RuntimeOptions, s: RuntimeSettings): Prom
     }
     await mkdir(s.resultsDir, { recursive: true });
     await writeFile(join(s.resultsDir, 'runtime.json'), `${JSON.stringify(out, null, 2)}\n`);
-    console.log(`wrote ${join(s.resultsDir, 'runtime.json')}`);
+    await writeChart(s.resultsDir, 'runtime', runtimeChart(out));
+    console.log(`wrote ${join(s.resultsDir, 'runtime.json')}, runtime.svg and runtime.png`);
     return out;
   } finally {
     await runtime.close();

@@ -19,6 +19,8 @@ import {
   scratchRuntimeOptions,
 } from '@thaw/runtime';
 import { buildTestImage } from '@thaw/runtime/testimages';
+import { writeChart } from '../charts/render.js';
+import { sparseChart } from '../charts/sparse.js';
 import { takeResponse } from '../http1.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
@@ -221,6 +223,7 @@ export async function runSparse(
   console.log(`gateway/direct p50 ratio: ${ratio(out.gateway.p50_ms, out.direct.p50_ms).toFixed(2)}x`);
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'sparse.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${join(s.resultsDir, 'sparse.json')}`);
+  await writeChart(s.resultsDir, 'sparse', sparseChart(out));
+  console.log(`wrote ${join(s.resultsDir, 'sparse.json')}, sparse.svg and sparse.png`);
   return out;
 }

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
 import { Agent } from 'undici';
 import { parentMemoryMiB, platformCpuSeconds } from '../cgroup-usage.js';
+import { writeChart } from '../charts/render.js';
+import { traceChart } from '../charts/trace.js';
 import { type BenchPlatform, untilNoInstances, workerSamples } from '../platform.js';
 import { cpuPercent } from '../proc.js';
 import { type Sample, sumBy, sumOf } from '../promtext.js';
@@ -293,6 +295,7 @@ export async function runTrace(
   };
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'trace.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${join(s.resultsDir, 'trace.json')}`);
+  await writeChart(s.resultsDir, 'trace', traceChart(out));
+  console.log(`wrote ${join(s.resultsDir, 'trace.json')}, trace.svg and trace.png`);
   return out;
 }

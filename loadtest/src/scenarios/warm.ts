@@ -6,6 +6,8 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteFunction, deployFunction } from '@thaw/devkit';
+import { writeChart } from '../charts/render.js';
+import { warmChart } from '../charts/warm.js';
 import type { BenchPlatform } from '../platform.js';
 import { envInt, resultsDir } from '../settings.js';
 import { ratio } from '../stats.js';
@@ -85,6 +87,7 @@ export async function runWarm(bench: BenchPlatform, s: WarmSettings): Promise<Wa
   await deleteFunction(platform.gatewayUrl, 'warm', platform.token);
   await mkdir(s.resultsDir, { recursive: true });
   await writeFile(join(s.resultsDir, 'warm.json'), `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${join(s.resultsDir, 'warm.json')}`);
+  await writeChart(s.resultsDir, 'warm', warmChart(out));
+  console.log(`wrote ${join(s.resultsDir, 'warm.json')}, warm.svg and warm.png`);
   return out;
 }
