@@ -12,7 +12,7 @@ const HEIGHT = 170;
 export function burstChart(r: BurstResult): ChartSpec {
   const pool = r.instances.flatMap((s) => [
     { t: s.t, series: 'instances (wanted or starting)', count: s.instances },
-    { t: s.t, series: 'running', count: s.running },
+    { t: s.t, series: 'running (not frozen)', count: s.running },
   ]);
   const seconds = [
     ...r.per_second.map((s) => ({ ...s, burst: 'first (from zero)' })),
@@ -56,7 +56,7 @@ export function burstChart(r: BurstResult): ChartSpec {
               field: 'series',
               type: 'nominal',
               title: null,
-              scale: { range: ['#1f77b4', '#2ca02c'] },
+              scale: { range: ['#9467bd', '#2ca02c'] },
             },
           },
         },
