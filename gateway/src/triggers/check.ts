@@ -24,8 +24,9 @@ function overlap(a: string[], b: string[]): boolean {
 
 /**
  * Refuses (VALIDATION_FAILED) triggers that would listen on, or publish results into, thaw's own
- * subjects (under `prefix`), and two JetStream triggers sharing one durable consumer (the same
- * stream and filter). The shapes themselves were checked by the schema.
+ * subjects (under `prefix`), results published where the function's triggers listen (each would
+ * call it again), and two JetStream triggers sharing one durable consumer (the same stream and
+ * filter). The shapes themselves were checked by the schema.
  */
 export function checkTriggers(spec: Pick<FunctionSpec, 'triggers'>, prefix: string): void {
   const own = `${prefix}.>`;
@@ -43,6 +44,16 @@ export function checkTriggers(spec: Pick<FunctionSpec, 'triggers'>, prefix: stri
       throw new ThawError(
         'VALIDATION_FAILED',
         `triggers[${i}].replySubject: "${t.replySubject}" is one of thaw's own subjects ("${own}"); choose a subject outside them`,
+      );
+    }
+    const loop = spec.triggers.find((u) => {
+      const heard = u.type === 'nats' ? u.subject : u.filterSubject;
+      return t.replySubject !== undefined && heard !== undefined && subjectsOverlap(t.replySubject, heard);
+    });
+    if (loop) {
+      throw new ThawError(
+        'VALIDATION_FAILED',
+        `triggers[${i}].replySubject: "${t.replySubject}" is a subject the function's triggers listen on; each result would call it again`,
       );
     }
     if (t.type === 'jetstream') {

@@ -131,7 +131,7 @@ describe('subjects refused', () => {
     ...(filterSubject ? { filterSubject } : {}),
   });
 
-  it("refuses triggers on or into thaw's own subjects, and two on one consumer", () => {
+  it("refuses triggers on or into thaw's own subjects, results into their own subjects, and two on one consumer", () => {
     const refused = (triggers: Parameters<typeof checkTriggers>[0]['triggers']) => {
       try {
         checkTriggers({ triggers }, 'thaw');
@@ -146,6 +146,8 @@ describe('subjects refused', () => {
     expect(refused([nats('orders', 'thaw.invoke.fn')])).toBe('VALIDATION_FAILED');
     expect(refused([js('S', 'thaw.>')])).toBe('VALIDATION_FAILED');
     expect(refused([js('S', 'a'), js('S', 'a')])).toBe('VALIDATION_FAILED');
+    expect(refused([nats('orders.*', 'orders.results')])).toBe('VALIDATION_FAILED');
+    expect(refused([nats('orders.*', 'results.orders'), js('S', 'results.>')])).toBe('VALIDATION_FAILED');
   });
 });
 
