@@ -62,7 +62,9 @@ export async function call(path: string, init: RequestInit = {}): Promise<Respon
   } catch {
     // Not the API's JSON error (a proxy's page): the status says it.
   }
-  if (res.status === 401) {
+  // Only the first refusal of a token signs out: the calls sent with it at the same time are
+  // refused too, and their bodies may be cut by the views they belonged to going away.
+  if (res.status === 401 && token !== null && session.token() === token) {
     session.signOut();
     for (const l of refused) l(`${code}: ${message}`);
   }

@@ -1,43 +1,58 @@
 import { useEffect, useState } from 'preact/hooks';
-import { call, describe } from '../api';
-import type { LogEntry } from '../types';
+import { call, describe, isApiError } from '../api';
+import { LogLines, type TailItem } from '../log-lines';
+import { REFRESH_MS } from '../poll';
 
 /** Lines kept on the page; older ones scroll away. */
 const KEPT_LINES = 300;
+/** The history shown when the tail opens. */
+const FIRST_WINDOW = '15m';
 
 /**
  * The function's logs: the last minutes, then new lines as the workers read them
  * (GET /v1/functions/:name/logs?follow=1&format=json, NDJSON read from the response stream).
- * Leaving the view aborts the request, which ends the follow on the gateway.
+ * A stream that ends (the gateway restarted, the follower fell behind) is opened again from the
+ * last line's time; leaving the view aborts the request, which ends the follow on the gateway.
  */
 export function LogTail(props: { name: string }) {
-  const [lines, setLines] = useState<LogEntry[]>([]);
+  const [items, setItems] = useState<TailItem[]>([]);
   const [error, setError] = useState<string | undefined>();
   useEffect(() => {
     const ac = new AbortController();
-    setLines([]);
+    const lines = new LogLines();
+    setItems([]);
     setError(undefined);
     const follow = async (): Promise<void> => {
+      lines.restart();
+      const since = encodeURIComponent(lines.since(FIRST_WINDOW));
       const res = await call(
-        `/v1/functions/${encodeURIComponent(props.name)}/logs?follow=1&format=json&since=15m&limit=${KEPT_LINES}`,
+        `/v1/functions/${encodeURIComponent(props.name)}/logs?follow=1&format=json&since=${since}&limit=${KEPT_LINES}`,
         { signal: ac.signal },
       );
       if (!res.body) throw new Error('the log answer has no body');
+      setError(undefined);
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let rest = '';
       for (;;) {
         const { done, value } = await reader.read();
         if (done) return;
-        rest += value;
-        const parts = rest.split('\n');
-        rest = parts.pop() ?? '';
-        const entries = parts.filter((p) => p.trim()).map((p) => JSON.parse(p) as LogEntry);
-        if (entries.length) setLines((old) => [...old, ...entries].slice(-KEPT_LINES));
+        const got = lines.push(value);
+        if (got.length) setItems((old) => [...old, ...got].slice(-KEPT_LINES));
       }
     };
-    follow().catch((err: unknown) => {
-      if (!ac.signal.aborted) setError(describe(err));
-    });
+    const run = async (): Promise<void> => {
+      while (!ac.signal.aborted) {
+        try {
+          await follow();
+        } catch (err) {
+          if (ac.signal.aborted) return;
+          setError(describe(err));
+          // Gone, or the token refused (the page signs out): no point in asking again.
+          if (isApiError(err) && (err.status === 404 || err.status === 401)) return;
+        }
+        await new Promise((r) => setTimeout(r, REFRESH_MS));
+      }
+    };
+    void run();
     return () => ac.abort();
   }, [props.name]);
   return (
@@ -49,13 +64,19 @@ export function LogTail(props: { name: string }) {
         </p>
       )}
       <pre class="logs" id="logs">
-        {lines.length === 0
+        {items.length === 0
           ? 'No lines yet.'
-          : lines.map((l, i) => (
-              <div key={i} class={l.stream}>
-                {l.t} {l.instance.slice(0, 12)} {l.line}
-              </div>
-            ))}
+          : items.map((item, i) =>
+              'note' in item ? (
+                <div key={i} class="note">
+                  {item.note}
+                </div>
+              ) : (
+                <div key={i} class={item.entry.stream}>
+                  {item.entry.t} {item.entry.instance.slice(0, 12)} {item.entry.line}
+                </div>
+              ),
+            )}
       </pre>
     </section>
   );
