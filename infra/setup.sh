@@ -19,7 +19,7 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # systemd (systemd-analyze verifies the units in infra/systemd) and openssl (TLS test certificates).
 PACKAGES=(runc containernetworking-plugins iptables iproute2 nats-server redis-server redis-sentinel
   busybox-static skopeo docker-registry wrk attr util-linux zstd tini chromium python3 golang-go
-  build-essential cmake autoconf automake libtool systemd openssl)
+  build-essential cmake autoconf automake libtool systemd openssl fonts-dejavu-core)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
