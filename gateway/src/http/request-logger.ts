@@ -2,6 +2,70 @@ import type { FastifyBaseLogger } from 'fastify';
 
 type Bindings = Parameters<FastifyBaseLogger['child']>[0];
 type ChildLoggerOptions = Parameters<FastifyBaseLogger['child']>[1];
+/** pino's log methods, called with what they were given (their overloads take any of it). */
+type Log = (...args: unknown[]) => void;
+
+/**
+ * A request's logger, its pino child made on first use. Its methods are on the prototype: per
+ * request, one object with three fields (an object literal of arrow functions made ten
+ * closures per request).
+ */
+// Positional constructor, against the options-object rule: that object would be a second
+// allocation per request, which this class exists to avoid.
+class LazyChildLogger {
+  private real: FastifyBaseLogger | undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly opts: ChildLoggerOptions | undefined,
+  ) {}
+
+  private log(): FastifyBaseLogger {
+    this.real ??= this.parent.child(this.bindings, this.opts);
+    return this.real;
+  }
+
+  get level(): string {
+    return this.real?.level ?? this.parent.level;
+  }
+
+  set level(level: string) {
+    this.log().level = level;
+  }
+
+  fatal(...args: unknown[]): void {
+    const l = this.log();
+    (l.fatal as Log).apply(l, args);
+  }
+  error(...args: unknown[]): void {
+    const l = this.log();
+    (l.error as Log).apply(l, args);
+  }
+  warn(...args: unknown[]): void {
+    const l = this.log();
+    (l.warn as Log).apply(l, args);
+  }
+  info(...args: unknown[]): void {
+    const l = this.log();
+    (l.info as Log).apply(l, args);
+  }
+  debug(...args: unknown[]): void {
+    const l = this.log();
+    (l.debug as Log).apply(l, args);
+  }
+  trace(...args: unknown[]): void {
+    const l = this.log();
+    (l.trace as Log).apply(l, args);
+  }
+  silent(...args: unknown[]): void {
+    const l = this.log();
+    (l.silent as Log).apply(l, args);
+  }
+  child(b: Bindings, o?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.log().child(b, o);
+  }
+}
 
 /**
  * fastify's `childLoggerFactory`, making the request's child logger on its first use. fastify
@@ -14,25 +78,5 @@ export function lazyChildLogger(
   bindings: Bindings,
   opts?: ChildLoggerOptions,
 ): FastifyBaseLogger {
-  let real: FastifyBaseLogger | undefined;
-  const log = (): FastifyBaseLogger => {
-    real ??= parent.child(bindings, opts);
-    return real;
-  };
-  return {
-    get level() {
-      return real?.level ?? parent.level;
-    },
-    set level(level: string) {
-      log().level = level;
-    },
-    fatal: (...args: Parameters<FastifyBaseLogger['fatal']>) => log().fatal(...args),
-    error: (...args: Parameters<FastifyBaseLogger['error']>) => log().error(...args),
-    warn: (...args: Parameters<FastifyBaseLogger['warn']>) => log().warn(...args),
-    info: (...args: Parameters<FastifyBaseLogger['info']>) => log().info(...args),
-    debug: (...args: Parameters<FastifyBaseLogger['debug']>) => log().debug(...args),
-    trace: (...args: Parameters<FastifyBaseLogger['trace']>) => log().trace(...args),
-    silent: (...args: Parameters<FastifyBaseLogger['silent']>) => log().silent(...args),
-    child: (b: Bindings, o?: ChildLoggerOptions) => log().child(b, o),
-  };
+  return new LazyChildLogger(parent, bindings, opts);
 }
