@@ -1,8 +1,8 @@
 import type { Logger } from '@thaw/shared';
 import {
   AckPolicy,
+  type Consumer,
   type ConsumerConfig,
-  type ConsumerMessages,
   DeliverPolicy,
   type JsMsg,
   type NatsConnection,
@@ -10,16 +10,17 @@ import {
 } from 'nats';
 import { type CallDeps, callFunction, publishResult } from './call.js';
 import { envelopeOf, retryDelay, settled } from './mapping.js';
-import { Slots } from './slots.js';
 
 /** While a trigger's stream (or JetStream) is missing, it is looked for again this often. */
 export const STREAM_RETRY_MS = 10_000;
-/** Beyond two function timeouts (one waiting for a slot, one running), this long before a message not acked comes again. */
+/** Beyond the function's timeout, this long before a message not acknowledged comes again. */
 export const ACK_WAIT_EXTRA_MS = 30_000;
+/** A pull for the next message is open this long at most (a stopped trigger's pulls end within it). */
+export const PULL_EXPIRES_MS = 5000;
 
-/** How long a message may stay unacknowledged: a fetched message waits for a slot, then runs. */
+/** How long a message may stay unacknowledged: it runs as soon as it is fetched. */
 export function ackWaitMs(timeoutMs: number): number {
-  return 2 * timeoutMs + ACK_WAIT_EXTRA_MS;
+  return timeoutMs + ACK_WAIT_EXTRA_MS;
 }
 
 export interface JetStreamTriggerOptions extends CallDeps {
@@ -31,7 +32,7 @@ export interface JetStreamTriggerOptions extends CallDeps {
   replySubject?: string | undefined;
   /** The durable consumer's name, shared by every gateway (each message goes to one). */
   consumer: string;
-  /** Calls at once on this gateway (and messages fetched ahead). */
+  /** Calls at once on this gateway. */
   concurrency: number;
   timeoutMs: number;
   log: Logger;
@@ -82,15 +83,13 @@ export async function deleteConsumer(nc: NatsConnection, stream: string, consume
  * growing delay otherwise, and terminated at its last delivery (logged).
  */
 export class JetStreamTrigger {
-  readonly #slots: Slots;
-  readonly #loop: Promise<void>;
+  /** The calls running now. */
+  readonly #running = new Set<Promise<void>>();
   #stopped = false;
-  #messages: ConsumerMessages | undefined;
   #wake: (() => void) | undefined;
 
   constructor(readonly o: JetStreamTriggerOptions) {
-    this.#slots = new Slots(o.concurrency);
-    this.#loop = this.#run();
+    void this.#run();
   }
 
   async #run(): Promise<void> {
@@ -98,30 +97,50 @@ export class JetStreamTrigger {
       try {
         await ensureConsumer(this.o);
         const consumer = await this.o.nc.jetstream().consumers.get(this.o.stream, this.o.consumer);
-        const messages = await consumer.consume({
-          max_messages: this.o.concurrency,
-          // A deleted stream or consumer ends the loop: it is made again, or waited for.
-          abort_on_missing_resource: true,
-        });
-        this.#messages = messages;
-        if (this.#stopped) messages.stop();
-        for await (const m of messages) {
-          await this.#slots.acquire();
-          if (this.#stopped) {
-            // Not started: another gateway may take it at once.
-            m.nak();
-            this.#slots.release();
-            break;
-          }
-          void this.#handle(m);
-        }
+        // One puller per slot, each fetching its next message only when free: nothing is
+        // fetched ahead, so a trigger stopped strands no message until its ack wait.
+        const round = { failed: false };
+        const pulls = await Promise.allSettled(
+          Array.from({ length: this.o.concurrency }, () => this.#pull(consumer, round)),
+        );
+        const failed = pulls.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+        if (failed) throw failed.reason;
       } catch (err) {
+        // A pull still open when the gateway closed its connection: not worth a warning.
+        if (this.#stopped) break;
         this.o.log.warn(
           { fn: this.o.fn, stream: this.o.stream, err: (err as Error).message },
           `JetStream trigger cannot read stream "${this.o.stream}"; trying again in ${STREAM_RETRY_MS / 1000} s (create the stream: docs/triggers.md)`,
         );
       }
       if (!this.#stopped) await this.#sleep(STREAM_RETRY_MS);
+    }
+  }
+
+  /** Takes and runs messages one after the other until stopped, or until a pull of the round fails. */
+  async #pull(consumer: Consumer, round: { failed: boolean }): Promise<void> {
+    while (!this.#stopped && !round.failed) {
+      let m: JsMsg | null;
+      try {
+        m = await consumer.next({ expires: PULL_EXPIRES_MS });
+      } catch (err) {
+        // The stream or consumer is gone (or JetStream is): the round ends and starts again.
+        round.failed = true;
+        throw err;
+      }
+      if (!m) continue;
+      if (this.#stopped) {
+        // Not started: another gateway may take it at once (on a closed connection it comes
+        // again after its ack wait).
+        try {
+          m.nak();
+        } catch {}
+        return;
+      }
+      const call = this.#handle(m);
+      this.#running.add(call);
+      await call;
+      this.#running.delete(call);
     }
   }
 
@@ -137,8 +156,6 @@ export class JetStreamTrigger {
 
   async #handle(m: JsMsg): Promise<void> {
     const delivery = m.info.deliveryCount;
-    // A fetched message may have waited for its slot: its ack wait starts again now.
-    m.working();
     const working = setInterval(() => m.working(), ackWaitMs(this.o.timeoutMs) / 2);
     try {
       const env = envelopeOf(m, this.o.path, {
@@ -166,21 +183,20 @@ export class JetStreamTrigger {
       this.o.log.warn({ fn: this.o.fn, err: (err as Error).message }, 'JetStream trigger message failed');
     } finally {
       clearInterval(working);
-      this.#slots.release();
     }
   }
 
   /**
-   * Stops fetching and waits up to `waitMs` for the calls running. Messages fetched and not
-   * started come again after their ack wait; the consumer stays (deleteConsumer removes it).
+   * Stops taking messages and waits up to `waitMs` for the calls running (a pull still open
+   * ends within PULL_EXPIRES_MS; a message it brings is given back). The consumer stays
+   * (deleteConsumer removes it).
    */
   async stop(waitMs: number): Promise<void> {
     this.#stopped = true;
-    this.#messages?.stop();
     this.#wake?.();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all([this.#loop, this.#slots.idle()]),
+      Promise.all(this.#running),
       new Promise<void>((r) => {
         timer = setTimeout(r, waitMs);
       }),
