@@ -138,6 +138,20 @@ describe(`the dashboard in headless Chromium (${CHROMIUM})`, () => {
     await shows(page, `!!document.querySelector('#instances tr[data-state=frozen]')`, 'a frozen instance');
     expect(await apiStatus(`/v1/functions/${name}`)).toBe(200);
 
+    // The list: the function's status, revision, image and instances, and the worker holding them.
+    await page.click('nav a[href="#/"]');
+    const row = `#functions tr[data-function=${name}]`;
+    const rowHas = (...parts: string[]) =>
+      parts.map((x) => `${textOf(row)}.includes(${JSON.stringify(x)})`).join(' && ');
+    await shows(
+      page,
+      `${rowHas('ready', reference, '128 MiB')} && /[1-9]\\d* frozen/.test(${textOf(row)})`,
+      'the function in the list',
+    );
+    await shows(page, `/\\d+ \\/ \\d+ MiB/.test(${textOf('#workers tbody')})`, 'the worker');
+    await page.click(`${row} a`);
+    await shows(page, `!!document.querySelector('#instances tr[data-state=frozen]')`, 'the function again');
+
     // A log line, then a call that keeps the instance running for a while: both through A.
     const marker = `hello-from-the-dashboard-test-${process.pid}`;
     expect((await fetch(`${platform.gatewayUrl}/fn/${name}/log?msg=${marker}`)).status).toBe(200);
