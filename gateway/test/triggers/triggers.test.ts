@@ -12,6 +12,7 @@ import { connect, type JetStreamManager, type Msg, type NatsConnection } from 'n
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Answer, Envelope } from '../../src/calls/types.js';
 import { STREAM_RETRY_MS } from '../../src/triggers/jetstream-trigger.js';
+import { MAX_WAITING_MESSAGES } from '../../src/triggers/nats-trigger.js';
 import { Triggers, triggerName } from '../../src/triggers/triggers.js';
 
 const PREFIX = `trg${process.pid}`;
@@ -121,6 +122,50 @@ describe('NATS subject triggers', () => {
     await until('the request result too', () => got.length === 41, 5000);
     expect(got.every((m) => m.headers?.get('thaw-function') === 'sub')).toBe(true);
     await Promise.all(g.all.map((t) => t.close()));
+  });
+});
+
+describe('a flood on a subject trigger', () => {
+  it('runs asyncConcurrency calls at once per gateway, keeps the next ones waiting, refuses the rest', async () => {
+    const subject = `flood${process.pid}`;
+    const fn = {
+      ...record('flood', [{ type: 'nats', subject, path: '/', replySubject: `floodres${process.pid}` }]),
+      asyncConcurrency: 2,
+    };
+    let running = 0;
+    let most = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const calls: string[] = [];
+    const t = new Triggers({
+      nc: ncs[0] as NatsConnection,
+      prefix: PREFIX,
+      current: async () => fn,
+      invoke: async (_fn, env) => {
+        calls.push(env.body.toString());
+        most = Math.max(most, ++running);
+        await gate;
+        running--;
+        return ok('');
+      },
+      log: createLogger('triggers-test', 'silent'),
+    });
+    const got = results(`floodres${process.pid}`);
+    await t.sync([fn]);
+    await client().flush();
+    const total = 2 + MAX_WAITING_MESSAGES + 5;
+    for (let i = 0; i < total; i++) client().publish(subject, String(i));
+    await until('the refusals', () => got.length >= 5, 10_000);
+    expect(got.map((m) => m.headers?.get('thaw-error'))).toEqual(Array(5).fill('OVERLOADED'));
+    expect(got.map((m) => m.headers?.get('thaw-status'))).toEqual(Array(5).fill('429'));
+    expect(calls).toEqual(['0', '1']);
+    release();
+    await until('every kept message called', () => got.length >= total, 20_000);
+    expect(most).toBe(2);
+    expect(calls.length).toBe(2 + MAX_WAITING_MESSAGES);
+    await t.close();
   });
 });
 
