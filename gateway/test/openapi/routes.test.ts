@@ -8,8 +8,8 @@ import { registeredRoutes, shape } from './routes.js';
 let t: TestApp;
 let app: FastifyInstance;
 
-/** The reference page's own files: served for /docs, not part of the API. */
-const DOCS_ASSETS = new Set(['/docs/', '/docs/js/scalar.js']);
+/** The static files of /docs and /ui: described by their page's entry, not one by one. */
+const DOCS_ASSETS = new Set(['/docs/', '/docs/js/scalar.js', '/ui/', '/ui/assets/:file']);
 
 beforeAll(async () => {
   t = await openTestApp({ tag: 'oa' });

@@ -90,6 +90,7 @@ The admin API (/v1/*) needs the admin token, kept in ${join(data, 'admin-token')
 
   curl -s localhost:${port}/v1/functions -H "authorization: Bearer $(cat ${join(data, 'admin-token')})"
 
+Dashboard: http://localhost:${port}/ui (sign in with that token; it is kept in the tab only).
 Metrics (Prometheus): ${platform.gatewayUrl}/metrics (gateway), ${platform.workerMetricsUrl ?? 'none'} (worker).
 Ctrl-C stops everything and removes every container.
 `);

@@ -75,5 +75,23 @@ export function opsPaths(): Json {
         },
       },
     },
+    // The dashboard's page and assets are public files holding no data; its figures come from /v1
+    // calls with the admin token.
+    '/ui': {
+      get: {
+        operationId: 'dashboard',
+        tags: ['Operations'],
+        summary: 'Web dashboard (redirects to the page at /ui/)',
+        security: OPEN,
+        responses: {
+          '301': {
+            description:
+              'To ui/ (relative: /ui/), the HTML page; its assets are under /ui/assets/ (docs/dashboard.md).',
+            headers: { Location: { schema: { type: 'string', const: 'ui/' } } },
+          },
+          ...errors(...FRAMEWORK_ERRORS),
+        },
+      },
+    },
   };
 }
