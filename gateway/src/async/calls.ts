@@ -161,6 +161,7 @@ export class AsyncCalls {
         fn,
         jobOpts: callJobOpts(fn.asyncAttempts),
         claimKey: (id) => `${this.o.prefix}:schedules:claim:${id}`,
+        stillThere: async () => (await this.o.current(fn.name)) !== undefined,
         log: this.o.log,
       }).catch((err: Error) =>
         this.o.log.warn({ err: err.message, fn: fn.name }, 'syncing schedules failed'),

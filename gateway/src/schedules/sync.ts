@@ -41,6 +41,8 @@ export interface SchedulerSyncOptions {
   jobOpts: JobsOptions;
   /** Redis key of the claim to create scheduler `id`. */
   claimKey: (id: string) => string;
+  /** Whether the function is still there, read fresh. */
+  stillThere: () => Promise<boolean>;
   log: Logger;
 }
 
@@ -65,6 +67,9 @@ export async function syncSchedulers(o: SchedulerSyncOptions): Promise<void> {
     if (!s) continue;
     const claimed = await client.runCommand('set', [o.claimKey(id), '1', 'PX', SCHEDULER_CLAIM_MS, 'NX']);
     if (claimed !== 'OK') continue;
+    // The list this sync follows may be older than a delete whose gateway has just removed the
+    // function's schedulers: one made now would outlive the function.
+    if (!(await o.stillThere())) return;
     await queue.upsertJobScheduler(
       id,
       { pattern: normalCron(s.cron), tz: s.timezone ?? 'UTC' },
