@@ -80,11 +80,14 @@ function collect(subject: string): Msg[] {
   return got;
 }
 
-async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
+/** Waits until `ok()`, running `poll` before each look when given. */
+async function until(what: string, ok: () => boolean, ms: number, poll?: () => Promise<void>): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!ok()) {
+  for (;;) {
+    await poll?.();
+    if (ok()) return;
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(50);
+    await sleep(poll ? 200 : 50);
   }
 }
 
@@ -174,15 +177,25 @@ describe('a JetStream trigger', () => {
     const js = nc.jetstream();
     await js.publish(`${subject}.warm`, 'warm');
     await until('the warm-up result', () => results.length > 0, 60_000);
-    const holders = unwrap(
-      await platform.api.GET('/v1/functions/{name}', { params: { path: { name: 'jsfn' } } }),
-    ).workers.map((w) => w.worker);
-    const victim = hosts.find((h) => holders.includes(h.workerId)) ?? hosts[0];
+    // The worker holding the function, once a heartbeat has carried it: killing it meets calls.
+    let holders: string[] = [];
+    await until(
+      'a worker holds the function',
+      () => holders.length > 0,
+      10_000,
+      async () => {
+        holders = unwrap(
+          await platform.api.GET('/v1/functions/{name}', { params: { path: { name: 'jsfn' } } }),
+        ).workers.map((w) => w.worker);
+      },
+    );
+    const victim = hosts.find((h) => holders.includes(h.workerId));
+    if (!victim) throw new Error(`the function is held by no known worker: ${holders.join(', ')}`);
 
     const COUNT = 200;
     for (let i = 0; i < COUNT; i++) {
       await js.publish(`${subject}.${i}`, String(i));
-      if (i === 60) await victim?.kill();
+      if (i === 60) await victim.kill();
       await sleep(20);
     }
     const ok = () => {
@@ -206,7 +219,7 @@ describe('a JetStream trigger', () => {
       acks.filter((m) => Number(m.subject.split('.')[4]) > 1).map((m) => m.subject.split('.')[5]),
     ).size;
     console.log(
-      `jetstream trigger: ${COUNT} messages, worker ${victim?.workerId} killed after 61: none lost, ${duplicates} with more than one 200 result, ${naks} naks, ${redelivered} messages delivered more than once, ${failed} failed results`,
+      `jetstream trigger: ${COUNT} messages, worker ${victim.workerId} killed after 61: none lost, ${duplicates} with more than one 200 result, ${naks} naks, ${redelivered} messages delivered more than once, ${failed} failed results`,
     );
     expect(failed).toBe(0);
     // The kill met calls in flight (the slots are full at this rate): they failed and came again.
