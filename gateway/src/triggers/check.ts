@@ -23,10 +23,25 @@ function overlap(a: string[], b: string[]): boolean {
 }
 
 /**
+ * Why a JetStream trigger may not read `name`, or undefined: the streams behind object stores
+ * (OBJ_: every uploaded image's chunks) and key-value buckets (KV_), and thaw's own (named with
+ * its prefix, in any case).
+ */
+export function refusedStreamName(name: string, prefix: string): string | undefined {
+  if (/^(OBJ|KV)_/i.test(name)) return `stream "${name}" holds an object store or key-value bucket`;
+  if (name.toLowerCase().startsWith(prefix.toLowerCase())) {
+    return `stream "${name}" is named like thaw's own ("${prefix}...")`;
+  }
+  return undefined;
+}
+
+/**
  * Refuses (VALIDATION_FAILED) triggers that would listen on, or publish results into, thaw's own
  * subjects (under `prefix`), results published where the function's triggers listen (each would
  * call it again), and two JetStream triggers sharing one durable consumer (the same stream and
- * filter). The shapes themselves were checked by the schema.
+ * filter), and JetStream triggers on streams named like object stores, key-value buckets or thaw's
+ * own (refusedStreamName; what an existing stream keeps is checkTriggerStreams's). The shapes
+ * themselves were checked by the schema.
  */
 export function checkTriggers(spec: Pick<FunctionSpec, 'triggers'>, prefix: string): void {
   const own = `${prefix}.>`;
@@ -57,6 +72,13 @@ export function checkTriggers(spec: Pick<FunctionSpec, 'triggers'>, prefix: stri
       );
     }
     if (t.type === 'jetstream') {
+      const why = refusedStreamName(t.stream, prefix);
+      if (why) {
+        throw new ThawError(
+          'VALIDATION_FAILED',
+          `triggers[${i}].stream: ${why}; a trigger reads streams of the application only`,
+        );
+      }
       const key = `${t.stream}\0${t.filterSubject ?? ''}`;
       if (consumers.has(key)) {
         throw new ThawError(

@@ -2,6 +2,7 @@ import { type Logger, ThawError } from '@thaw/shared';
 import type { Msg, Subscription } from 'nats';
 import { type CallDeps, callFunction, publishResult } from './call.js';
 import { envelopeOf } from './mapping.js';
+import { ReplyCheck } from './reply.js';
 import { Slots } from './slots.js';
 
 /** Messages kept waiting for a slot per trigger on one gateway; past it they are refused (OVERLOADED). */
@@ -18,23 +19,28 @@ export interface NatsTriggerOptions extends CallDeps {
   queue: string;
   /** Calls at once on this gateway. */
   concurrency: number;
+  /** THAW_PREFIX: no result goes to thaw's own subjects. */
+  prefix: string;
   log: Logger;
 }
 
 /**
  * A core NATS subject trigger: at most once (a message no gateway was subscribed for, or one a
  * gateway took and then died with, is not seen again). A request's requester gets the result as
- * its reply; the replySubject, when set, gets it too.
+ * its reply, when its reply subject is safe (ReplyCheck: anyone who may publish here chooses
+ * it); the replySubject, when set, gets it too.
  */
 export class NatsTrigger {
   readonly #sub: Subscription;
   readonly #slots: Slots;
   readonly #waiting: Msg[] = [];
+  readonly #replies: ReplyCheck;
   #refused = 0;
   #refusalLogged = 0;
 
   constructor(readonly o: NatsTriggerOptions) {
     this.#slots = new Slots(o.concurrency);
+    this.#replies = new ReplyCheck({ fn: o.fn, prefix: o.prefix, heard: [o.subject], log: o.log });
     this.#sub = o.nc.subscribe(o.subject, {
       queue: o.queue,
       callback: (err, msg) => {
@@ -60,9 +66,7 @@ export class NatsTrigger {
   #run(msg: Msg): void {
     const env = envelopeOf(msg, this.o.path, { type: 'nats' });
     void callFunction(this.o, this.o.fn, env)
-      .then((outcome) =>
-        publishResult(this.o.nc, [msg.reply, this.o.replySubject], this.o.fn, msg.subject, outcome),
-      )
+      .then((outcome) => publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, outcome))
       .catch((err: Error) =>
         this.o.log.warn({ fn: this.o.fn, err: err.message }, 'publishing a trigger result failed'),
       )
@@ -74,12 +78,17 @@ export class NatsTrigger {
       });
   }
 
+  /** Where a message's result goes: its requester's inbox and the replySubject, the safe ones. */
+  #to(msg: Msg): string[] {
+    return this.#replies.filter([msg.reply, this.o.replySubject]);
+  }
+
   #refuse(msg: Msg): void {
     const err = new ThawError(
       'OVERLOADED',
       `trigger on "${this.o.subject}" has ${this.o.concurrency} calls running and ${MAX_WAITING_MESSAGES} messages waiting on this gateway`,
     );
-    publishResult(this.o.nc, [msg.reply, this.o.replySubject], this.o.fn, msg.subject, err);
+    publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, err);
     this.#refused++;
     const now = Date.now();
     if (now - this.#refusalLogged >= REFUSAL_LOG_EVERY_MS) {

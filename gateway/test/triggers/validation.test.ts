@@ -1,6 +1,7 @@
 /**
- * A deploy or update whose trigger listens on, or publishes into, thaw's own subjects is refused
- * with VALIDATION_FAILED (400) before anything is stored.
+ * A deploy or update whose trigger listens on, or publishes into, thaw's own subjects or NATS's,
+ * or reads an object store's, a key-value bucket's or thaw's stream, is refused with
+ * VALIDATION_FAILED (400) before anything is stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestApp, type TestApp } from '../test-app.js';
@@ -53,5 +54,28 @@ describe("triggers on thaw's own subjects", () => {
     expect(ours.json()).toMatchObject({
       error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(/thaw's own subjects/) },
     });
+  });
+});
+
+describe("triggers on NATS's subjects and thaw's streams", () => {
+  it('are refused at deploy', async () => {
+    for (const [trigger, message] of [
+      [{ type: 'nats', subject: 'orders', replySubject: '$O.thaw-images.M.abc' }, /NATS itself/],
+      [{ type: 'nats', subject: 'orders', replySubject: '_INBOX.abc' }, /NATS itself/],
+      [{ type: 'jetstream', stream: 'OBJ_thaw-images' }, /triggers\[0\]\.stream: .*object store/],
+      [{ type: 'jetstream', stream: 'kv_functions' }, /triggers\[0\]\.stream: .*key-value bucket/],
+      [{ type: 'jetstream', stream: `${t.prefix.toUpperCase()}_X` }, /named like thaw's own/],
+    ] as const) {
+      const res = await t.inject({
+        method: 'POST',
+        url: '/v1/functions',
+        payload: { name: 'trg2', image, triggers: [trigger] },
+      });
+      expect(res.statusCode, JSON.stringify(trigger)).toBe(400);
+      expect(res.json()).toMatchObject({
+        error: { code: 'VALIDATION_FAILED', message: expect.stringMatching(message) },
+      });
+    }
+    expect((await t.inject({ method: 'GET', url: '/v1/functions/trg2' })).statusCode).toBe(404);
   });
 });

@@ -21,12 +21,17 @@ export const TriggerSubject = z
     'subjects of NATS itself ($..., _INBOX) and ">" are refused',
   );
 
-/** A subject results are published to: no wildcards. */
+/**
+ * A subject results are published to: no wildcards, and none of NATS itself ($JS, $O, $KV,
+ * $SYS: a result published there would be an API call or a write into a stream, such as an
+ * object store's; _INBOX: some client's replies).
+ */
 const ReplySubject = z
   .string()
   .min(1)
   .max(256)
-  .regex(/^[^\s.*>]+(?:\.[^\s.*>]+)*$/, 'must be NATS subject tokens separated by ".", without wildcards');
+  .regex(/^[^\s.*>]+(?:\.[^\s.*>]+)*$/, 'must be NATS subject tokens separated by ".", without wildcards')
+  .refine((s) => !/^(\$|_INBOX\b)/.test(s), 'subjects of NATS itself ($..., _INBOX) are refused');
 
 const Common = {
   /** The path the function sees for each message. */
@@ -48,7 +53,7 @@ export const Trigger = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('nats'), subject: TriggerSubject, ...Common }),
   z.strictObject({
     type: z.literal('jetstream'),
-    /** An existing stream's name. */
+    /** An existing stream's name (not an object store's or key-value bucket's, nor thaw's: the gateway checks). */
     stream: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
     /** Only the stream's messages on these subjects. */
     filterSubject: TriggerSubject.optional(),
