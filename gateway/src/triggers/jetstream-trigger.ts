@@ -10,6 +10,9 @@ import {
 } from 'nats';
 import { type CallDeps, callFunction, publishResult } from './call.js';
 import { envelopeOf, retryDelay, settled } from './mapping.js';
+import { ReplyCheck } from './reply.js';
+import { Slots } from './slots.js';
+import { currentStreamRefusal } from './streams.js';
 
 /** While a trigger's stream (or JetStream) is missing, it is looked for again this often. */
 export const STREAM_RETRY_MS = 10_000;
@@ -17,6 +20,13 @@ export const STREAM_RETRY_MS = 10_000;
 export const ACK_WAIT_EXTRA_MS = 30_000;
 /** A pull for the next message is open this long at most (a stopped trigger's pulls end within it). */
 export const PULL_EXPIRES_MS = 5000;
+/**
+ * Pulls one trigger keeps open at most on one gateway. An idle trigger renews each of them every
+ * PULL_EXPIRES_MS, and a consumer takes 512 waiting pulls (max_waiting) across all gateways: one
+ * per slot would be 200 pulls/s at asyncConcurrency 1000, and more than JetStream holds. A pull
+ * only takes a slot for its message, so all asyncConcurrency calls still run at once.
+ */
+export const MAX_PULLERS = 16;
 
 /** How long a message may stay unacknowledged: it runs as soon as it is fetched. */
 export function ackWaitMs(timeoutMs: number): number {
@@ -35,6 +45,8 @@ export interface JetStreamTriggerOptions extends CallDeps {
   /** Calls at once on this gateway. */
   concurrency: number;
   timeoutMs: number;
+  /** THAW_PREFIX: the streams and subjects of thaw are not read (streams.ts). */
+  prefix: string;
   log: Logger;
 }
 
@@ -85,26 +97,50 @@ export async function deleteConsumer(nc: NatsConnection, stream: string, consume
 export class JetStreamTrigger {
   /** The calls running now. */
   readonly #running = new Set<Promise<void>>();
+  readonly #slots: Slots;
+  readonly #replies: ReplyCheck;
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** The last refusal logged (a stream refused is checked every STREAM_RETRY_MS, logged once). */
+  #refusal: string | undefined;
 
   constructor(readonly o: JetStreamTriggerOptions) {
+    this.#slots = new Slots(o.concurrency);
+    this.#replies = new ReplyCheck({ fn: o.fn, prefix: o.prefix, heard: [], log: o.log });
     void this.#run();
+  }
+
+  /**
+   * True when the stream may be read now. Checked before every round, so a stream that did not
+   * exist at the deploy (or was made again since) is checked once it appears, before any consumer
+   * is made on it.
+   */
+  async #streamAllowed(): Promise<boolean> {
+    const why = await currentStreamRefusal(this.o.nc, this.o.stream, this.o.prefix);
+    if (why !== undefined && why !== this.#refusal) {
+      this.o.log.error(
+        { fn: this.o.fn, stream: this.o.stream },
+        `JetStream trigger refuses to read: ${why}; checking again every ${STREAM_RETRY_MS / 1000} s`,
+      );
+    }
+    this.#refusal = why;
+    return why === undefined;
   }
 
   async #run(): Promise<void> {
     while (!this.#stopped) {
       try {
-        await ensureConsumer(this.o);
-        const consumer = await this.o.nc.jetstream().consumers.get(this.o.stream, this.o.consumer);
-        // One puller per slot, each fetching its next message only when free: nothing is
-        // fetched ahead, so a trigger stopped strands no message until its ack wait.
-        const round = { failed: false };
-        const pulls = await Promise.allSettled(
-          Array.from({ length: this.o.concurrency }, () => this.#pull(consumer, round)),
-        );
-        const failed = pulls.find((p): p is PromiseRejectedResult => p.status === 'rejected');
-        if (failed) throw failed.reason;
+        if (await this.#streamAllowed()) {
+          await ensureConsumer(this.o);
+          const consumer = await this.o.nc.jetstream().consumers.get(this.o.stream, this.o.consumer);
+          const round = { failed: false };
+          const pullers = Math.min(this.o.concurrency, MAX_PULLERS);
+          const pulls = await Promise.allSettled(
+            Array.from({ length: pullers }, () => this.#pull(consumer, round)),
+          );
+          const failed = pulls.find((p): p is PromiseRejectedResult => p.status === 'rejected');
+          if (failed) throw failed.reason;
+        }
       } catch (err) {
         // A pull still open when the gateway closed its connection: not worth a warning.
         if (this.#stopped) break;
@@ -117,16 +153,23 @@ export class JetStreamTrigger {
     }
   }
 
-  /** Takes and runs messages one after the other until stopped, or until a pull of the round fails. */
+  /**
+   * Pulls a message whenever a slot is free and starts its call, until stopped or until a pull of
+   * the round fails. The slot is taken before the pull: nothing is fetched ahead of a free slot,
+   * so a trigger stopped strands no message until its ack wait.
+   */
   async #pull(consumer: Consumer, round: { failed: boolean }): Promise<void> {
     while (!this.#stopped && !round.failed) {
-      let m: JsMsg | null;
+      await this.#slots.acquire();
+      let m: JsMsg | null = null;
       try {
-        m = await consumer.next({ expires: PULL_EXPIRES_MS });
+        if (!this.#stopped && !round.failed) m = await consumer.next({ expires: PULL_EXPIRES_MS });
       } catch (err) {
         // The stream or consumer is gone (or JetStream is): the round ends and starts again.
         round.failed = true;
         throw err;
+      } finally {
+        if (!m) this.#slots.release();
       }
       if (!m) continue;
       if (this.#stopped) {
@@ -135,12 +178,14 @@ export class JetStreamTrigger {
         try {
           m.nak();
         } catch {}
+        this.#slots.release();
         return;
       }
-      const call = this.#handle(m);
+      const call: Promise<void> = this.#handle(m).finally(() => {
+        this.#running.delete(call);
+        this.#slots.release();
+      });
       this.#running.add(call);
-      await call;
-      this.#running.delete(call);
     }
   }
 
@@ -167,10 +212,10 @@ export class JetStreamTrigger {
       const outcome = await callFunction(this.o, this.o.fn, env);
       if (settled(outcome)) {
         // Published before the ack: a gateway dying between the two repeats the result, never loses it.
-        publishResult(this.o.nc, [this.o.replySubject], this.o.fn, m.subject, outcome);
+        publishResult(this.o.nc, this.#replies.filter([this.o.replySubject]), this.o.fn, m.subject, outcome);
         m.ack();
       } else if (delivery >= this.o.maxDeliver) {
-        publishResult(this.o.nc, [this.o.replySubject], this.o.fn, m.subject, outcome);
+        publishResult(this.o.nc, this.#replies.filter([this.o.replySubject]), this.o.fn, m.subject, outcome);
         m.term();
         this.o.log.warn(
           { fn: this.o.fn, stream: this.o.stream, sequence: m.info.streamSequence, status: outcome.status },

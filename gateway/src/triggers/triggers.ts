@@ -106,6 +106,7 @@ export class Triggers {
       path: t.path,
       replySubject: t.replySubject,
       concurrency: fn.asyncConcurrency,
+      prefix: this.o.prefix,
     };
     if (t.type === 'nats') {
       return { fingerprint, listener: new NatsTrigger({ ...common, subject: t.subject, queue: name }) };
