@@ -4,6 +4,7 @@ import {
   encodeAccepted,
   encodeInvokeReply,
   encodeWorkerMarks,
+  HeaderBlock,
   type InvokeReply,
   SendBatch,
   timingAsked,
@@ -66,12 +67,16 @@ export class InvokeHandler {
   }
 
   private reply(msg: Msg, reply: InvokeReply, saturated = false, trace?: CallTrace, cold?: boolean): void {
-    const h = natsHeaders();
-    const data = encodeInvokeReply(reply, h, { saturated, cold });
+    // Written straight into the wire form (HeaderBlock): nats.js's headers() object cost, per
+    // reply, its key lists, name canonicalisation, regex and Map, rendered again on publish.
+    const block = new HeaderBlock();
+    const data = encodeInvokeReply(reply, block, { saturated, cold });
+    // nats.js's publish reads its headers through encode() alone (HeaderBlock's doc).
+    const h = block as unknown as MsgHdrs;
     this.replies.add(() => {
       if (trace) {
         trace.replySent = traceNow();
-        encodeWorkerMarks(trace, h);
+        encodeWorkerMarks(trace, block);
       }
       this.respond(msg, data, h);
       if (msg.reply) this.store.add(msg.reply, data, h);
