@@ -31,6 +31,22 @@ export function callJobOpts(attempts: number): JobsOptions {
   };
 }
 
+/**
+ * Results of a function's ticks kept at most, succeeded and dead each: a per-second schedule
+ * would otherwise keep 86 400 a day. BullMQ trims the whole finished set of the queue when a
+ * tick finishes, so a function with schedules keeps this many of its newest calls, async ones
+ * included, within the ages above.
+ */
+export const KEEP_TICKS = 1000;
+/** Tries and retention of a schedule's tick: those of an async call, bounded in number. */
+export function tickJobOpts(attempts: number): JobsOptions {
+  return {
+    ...callJobOpts(attempts),
+    removeOnComplete: { age: KEEP_SUCCEEDED_S, count: KEEP_TICKS },
+    removeOnFail: { age: KEEP_DEAD_S, count: KEEP_TICKS },
+  };
+}
+
 /** Times a call may be found stalled (its gateway died) and taken over before it counts as failed. */
 const MAX_STALLED = 5;
 
@@ -72,6 +88,7 @@ export class AsyncCalls {
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
   private closed = false;
+  private syncing: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: AsyncOptions) {}
 
@@ -145,8 +162,19 @@ export class AsyncCalls {
     return this.reading(fn, (q) => listCalls(q, fn, o));
   }
 
-  /** Consumes the queues of `functions` (and stops consuming those of the others). */
-  async sync(functions: FunctionRecord[]): Promise<void> {
+  /**
+   * Consumes the queues of `functions` (and stops consuming those of the others). Syncs run one
+   * at a time, in call order: the periodic one and those on changes would otherwise interleave.
+   */
+  sync(functions: FunctionRecord[]): Promise<void> {
+    const next = this.syncing.then(() => this.syncNow(functions));
+    this.syncing = next.catch(() => undefined);
+    return next;
+  }
+
+  private claimKey = (id: string): string => `${this.o.prefix}:schedules:claim:${id}`;
+
+  private async syncNow(functions: FunctionRecord[]): Promise<void> {
     if (this.closed) return;
     const wanted = new Map(functions.map((f) => [f.name, f]));
     for (const [name, w] of this.workers) {
@@ -159,9 +187,10 @@ export class AsyncCalls {
       await syncSchedulers({
         queue: this.queue(fn.name),
         fn,
-        jobOpts: callJobOpts(fn.asyncAttempts),
-        claimKey: (id) => `${this.o.prefix}:schedules:claim:${id}`,
-        stillThere: async () => (await this.o.current(fn.name)) !== undefined,
+        jobOpts: tickJobOpts(fn.asyncAttempts),
+        claimKey: this.claimKey,
+        revKey: `${this.o.prefix}:schedules:rev:${fn.name}`,
+        current: () => this.o.current(fn.name),
         log: this.o.log,
       }).catch((err: Error) =>
         this.o.log.warn({ err: err.message, fn: fn.name }, 'syncing schedules failed'),
@@ -185,7 +214,7 @@ export class AsyncCalls {
     this.workers.delete(fn);
     await w?.close().catch(() => undefined);
     const q = this.queue(fn);
-    await removeSchedulers(q).catch((err: Error) =>
+    await removeSchedulers(q, this.claimKey).catch((err: Error) =>
       this.o.log.warn({ err: err.message, fn }, 'removing the schedules of a deleted function failed'),
     );
     await q.drain(true).catch(() => undefined);

@@ -36,14 +36,41 @@ export function tickData(fn: string, s: Schedule, id: string): CallData {
 
 export interface SchedulerSyncOptions {
   queue: Queue;
+  /** The function as the caller's list has it: possibly older than the stored one. */
   fn: FunctionRecord;
-  /** Job options of an async call of `fn` (tries, backoff, retention). */
+  /** Job options of a tick of `fn` (tries, backoff, retention). */
   jobOpts: JobsOptions;
   /** Redis key of the claim to create scheduler `id`. */
   claimKey: (id: string) => string;
-  /** Whether the function is still there, read fresh. */
-  stillThere: () => Promise<boolean>;
+  /** Redis key of the newest version of the function a sync has acted on. */
+  revKey: string;
+  /** The function as stored now (read fresh), or undefined once deleted. */
+  current: () => Promise<FunctionRecord | undefined>;
   log: Logger;
+}
+
+/**
+ * How long the newest version acted on is remembered: far longer than any list a sync can be
+ * following, and refreshed by every sync while the function lives.
+ */
+export const SCHEDULE_REV_TTL_MS = 24 * 3600_000;
+
+/**
+ * Records (createdAt, revision) as the newest acted on, unless a newer one is: 1 if `fn` is
+ * the newest, 0 if a sync has already acted on a later version. createdAt first, so a function
+ * deleted and created again (revision 1 anew) is newer than the old one's last revision.
+ */
+const NEWEST_REV = `
+local c = redis.call('HGET', KEYS[1], 'createdAt')
+local r = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+if c and (c > ARGV[1] or (c == ARGV[1] and r > tonumber(ARGV[2]))) then return 0 end
+redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'revision', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`;
+
+function sameVersion(a: FunctionRecord | undefined, b: FunctionRecord): boolean {
+  return a !== undefined && a.createdAt === b.createdAt && a.revision === b.revision;
 }
 
 /**
@@ -51,25 +78,46 @@ export interface SchedulerSyncOptions {
  * (by the one gateway that claims each), those no longer listed removed. A scheduler that is
  * already there is never upserted again: an upsert moves its next tick to the next one after
  * now, and landing just after a due tick, before a worker takes it, would skip that tick.
+ *
+ * Gateways sync from lists read at different times, so a sync may carry an older version of the
+ * function than another has already applied: it would put the old schedules back. A sync acts
+ * only on the newest version seen (NEWEST_REV), and on the version still stored when it is about
+ * to remove or create (a read just before). A race left between that read and the act is undone
+ * by the next sync: removing a scheduler drops its claim, so re-creating it is not blocked.
  */
 export async function syncSchedulers(o: SchedulerSyncOptions): Promise<void> {
   const { queue, fn } = o;
+  const client = await queue.client;
+  const newest = await client.runCommand('eval', [
+    NEWEST_REV,
+    1,
+    o.revKey,
+    fn.createdAt,
+    fn.revision,
+    SCHEDULE_REV_TTL_MS,
+  ]);
+  if (Number(newest) !== 1) return;
   const ids = scheduleIds(fn.name, fn.schedules, fn.asyncAttempts);
   const existing = (await queue.getJobSchedulers()).map((s) => s.key);
   const { add, remove } = planSchedulers(ids, existing);
+  if (add.length + remove.length === 0) return;
+  // The list this sync follows may be older than an edit or a delete another gateway has
+  // already applied: acting on it would undo theirs.
+  if (!sameVersion(await o.current(), fn)) return;
   for (const id of remove) {
     await queue.removeJobScheduler(id);
+    await client.runCommand('del', [o.claimKey(id)]);
     o.log.info({ fn: fn.name, schedule: id }, 'schedule removed');
   }
-  const client = await queue.client;
   for (const id of add) {
     const s = fn.schedules[ids.indexOf(id)];
     if (!s) continue;
     const claimed = await client.runCommand('set', [o.claimKey(id), '1', 'PX', SCHEDULER_CLAIM_MS, 'NX']);
     if (claimed !== 'OK') continue;
-    // The list this sync follows may be older than a delete whose gateway has just removed the
-    // function's schedulers: one made now would outlive the function.
-    if (!(await o.stillThere())) return;
+    if (!sameVersion(await o.current(), fn)) {
+      await client.runCommand('del', [o.claimKey(id)]);
+      return;
+    }
     await queue.upsertJobScheduler(
       id,
       { pattern: normalCron(s.cron), tz: s.timezone ?? 'UTC' },
@@ -80,6 +128,11 @@ export async function syncSchedulers(o: SchedulerSyncOptions): Promise<void> {
 }
 
 /** Removes every scheduler of a queue (its function was deleted). */
-export async function removeSchedulers(queue: Queue): Promise<void> {
-  for (const s of await queue.getJobSchedulers()) await queue.removeJobScheduler(s.key);
+export async function removeSchedulers(queue: Queue, claimKey: (id: string) => string): Promise<void> {
+  const client = await queue.client;
+  for (const s of await queue.getJobSchedulers()) {
+    await queue.removeJobScheduler(s.key);
+    // A function created again at once with the same schedule must not wait out the old claim.
+    await client.runCommand('del', [claimKey(s.key)]);
+  }
 }

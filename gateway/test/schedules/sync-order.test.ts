@@ -1,0 +1,62 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Service, startRedis } from '@thaw/devkit';
+import { createLogger, FunctionRecord } from '@thaw/shared';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AsyncCalls } from '../../src/async/calls.js';
+
+const PREFIX = 'syncorder';
+let redis: Service;
+
+beforeAll(async () => {
+  redis = await startRedis();
+}, 30_000);
+
+afterAll(async () => {
+  await redis?.close();
+});
+
+describe('AsyncCalls.sync', () => {
+  it('runs one sync at a time, in call order', async () => {
+    const url = new URL(redis.url);
+    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+    const fn = FunctionRecord.parse({
+      name: 'report',
+      image: `sha256:${'a'.repeat(64)}`,
+      schedules: [{ cron: '0 0 1 1 *' }],
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    let inFlight = 0;
+    let most = 0;
+    const calls = new AsyncCalls({
+      allowPrivateCallbacks: false,
+      outageBudgetMs: 1000,
+      connection,
+      prefix: PREFIX,
+      // Slow enough that two overlapping syncs would both be inside it.
+      current: async () => {
+        most = Math.max(most, ++inFlight);
+        await sleep(100);
+        inFlight--;
+        return fn;
+      },
+      invoke: async () => {
+        throw new Error('no call expected');
+      },
+      log: createLogger('sync-order-test', 'silent'),
+      lockMs: 30_000,
+    });
+    const queue = new Queue('report', { connection, prefix: `${PREFIX}:async` });
+    try {
+      // The periodic sync and one on a change, at once.
+      await Promise.all([calls.sync([fn]), calls.sync([fn])]);
+      expect(most).toBe(1);
+      expect(await queue.getJobSchedulersCount()).toBe(1);
+    } finally {
+      await calls.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+});

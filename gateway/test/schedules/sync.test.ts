@@ -1,0 +1,103 @@
+import { type Service, startRedis } from '@thaw/devkit';
+import { createLogger, FunctionRecord } from '@thaw/shared';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tickJobOpts } from '../../src/async/calls.js';
+import { scheduleIds } from '../../src/schedules/ids.js';
+import { type SchedulerSyncOptions, syncSchedulers } from '../../src/schedules/sync.js';
+
+const PREFIX = 'syncsch';
+const quiet = createLogger('schedules-sync-test', 'silent');
+let redis: Service;
+let queue: Queue;
+
+const record = (revision: number, cron: string | undefined, createdAt = '2026-01-01T00:00:00.000Z') =>
+  FunctionRecord.parse({
+    name: 'report',
+    image: `sha256:${'a'.repeat(64)}`,
+    revision,
+    schedules: cron ? [{ cron }] : [],
+    createdAt,
+    updatedAt: createdAt,
+  });
+const idOf = (fn: FunctionRecord) => scheduleIds(fn.name, fn.schedules, fn.asyncAttempts);
+const schedulers = async () => (await queue.getJobSchedulers()).map((s) => s.key).sort();
+
+/** The function as stored: what a fresh read returns. */
+let stored: FunctionRecord | undefined;
+const sync = (fn: FunctionRecord) => {
+  const o: SchedulerSyncOptions = {
+    queue,
+    fn,
+    jobOpts: tickJobOpts(fn.asyncAttempts),
+    claimKey: (id) => `${PREFIX}:schedules:claim:${id}`,
+    revKey: `${PREFIX}:schedules:rev:${fn.name}`,
+    current: async () => stored,
+    log: quiet,
+  };
+  return syncSchedulers(o);
+};
+
+beforeAll(async () => {
+  redis = await startRedis();
+  const url = new URL(redis.url);
+  queue = new Queue('report', {
+    connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
+    prefix: `${PREFIX}:async`,
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await queue?.close();
+  await redis?.close();
+});
+
+describe('syncing schedulers from lists of different ages', () => {
+  it('a gateway holding an old copy does not undo an edit, and the edit stays in place', async () => {
+    const v1 = record(1, '*/2 * * * * *');
+    const v2 = record(2, '*/5 * * * * *');
+    stored = v1;
+    await sync(v1); // A creates v1
+    expect(await schedulers()).toEqual(idOf(v1));
+    stored = v2;
+    await sync(v2); // A: PUT v2, then its sync
+    expect(await schedulers()).toEqual(idOf(v2));
+    await sync(v1); // B: a periodic sync that read the list before the PUT
+    expect(await schedulers()).toEqual(idOf(v2));
+    // Its fresh read came before the PUT too: the newest version acted on (v2) still wins.
+    stored = v1;
+    await sync(v1);
+    stored = v2;
+    expect(await schedulers()).toEqual(idOf(v2));
+    await sync(v2); // B: its sync on the change
+    await sync(v2); // A: its periodic sync
+    expect(await schedulers()).toEqual(idOf(v2));
+  });
+
+  it('a sync whose copy is newest by its list but not by the store acts on nothing', async () => {
+    const v3 = record(3, '*/3 * * * * *');
+    // v3's sync comes first of all (nobody has acted on v3 or later), but v4 is stored already.
+    stored = record(4, '*/5 * * * * *');
+    await sync(v3);
+    expect(await schedulers()).toEqual(idOf(record(2, '*/5 * * * * *')));
+  });
+
+  it('an edit undone at once brings the first schedule back at once: removing drops the claim', async () => {
+    const a = record(5, '*/7 * * * * *');
+    const none = record(6, undefined);
+    const back = record(7, '*/7 * * * * *');
+    for (const v of [a, none, back]) {
+      stored = v;
+      await sync(v);
+      expect(await schedulers()).toEqual(idOf(v));
+    }
+  });
+
+  it('a function deleted and created again (revision 1 anew) is newer than the old one', async () => {
+    const again = record(1, '*/9 * * * * *', '2026-02-01T00:00:00.000Z');
+    stored = again;
+    await sync(again);
+    expect(await schedulers()).toEqual(idOf(again));
+    await queue.obliterate({ force: true });
+  });
+});
