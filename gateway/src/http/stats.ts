@@ -1,7 +1,7 @@
 import { ThawError } from '@thaw/shared';
 import type { FastifyInstance } from 'fastify';
 import type { CallStats } from '../stats/call-stats.js';
-import { RETENTION_MS } from '../stats/call-stats.js';
+import { MAX_FUNCTIONS, RETENTION_MS } from '../stats/call-stats.js';
 import { parseSince } from './logs.js';
 
 export interface StatsRouteDeps {
@@ -9,6 +9,18 @@ export interface StatsRouteDeps {
 }
 
 const DEFAULT_SINCE = '15m';
+
+/**
+ * `since` once; `function` as a comma list, repeated or not: fastify's validator makes a lone
+ * value an array of one (coerceTypes 'array'), and refuses a repeated `since` (VALIDATION_FAILED).
+ */
+const QUERY = {
+  type: 'object',
+  properties: {
+    since: { type: 'string' },
+    function: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
 
 /** `since` (as the logs route reads it), no further back than the figures are kept. */
 export function statsSince(since: string | undefined, now: number): number {
@@ -21,16 +33,35 @@ export function statsSince(since: string | undefined, now: number): number {
 }
 
 /**
+ * The names of `function` (comma lists, repeated or not), each once; undefined for none. At
+ * most MAX_FUNCTIONS: each costs a Redis read per bucket.
+ */
+export function statsNames(values: string[] | undefined): string[] | undefined {
+  const names = new Set<string>();
+  for (const v of values ?? []) {
+    for (const n of v.split(',')) if (n.trim() !== '') names.add(n.trim());
+  }
+  if (names.size > MAX_FUNCTIONS) {
+    throw new ThawError(
+      'VALIDATION_FAILED',
+      `function: at most ${MAX_FUNCTIONS} names per request (${names.size} given): ask for fewer functions at a time`,
+    );
+  }
+  return names.size > 0 ? [...names] : undefined;
+}
+
+/**
  * `GET /v1/stats?since=15m&function=a,b`: per function, per 10-second bucket, calls, errors,
- * cold starts, rate and p50/p99 latency, summed over every gateway (admin token).
+ * cold starts, rate and p50/p99 latency, summed over every gateway (admin token). Without
+ * `function`, the MAX_FUNCTIONS functions called last.
  */
 export async function statsRoutes(app: FastifyInstance, d: StatsRouteDeps): Promise<void> {
-  app.get<{ Querystring: Record<string, string | undefined> }>('/v1/stats', async (req) => {
-    const since = statsSince(req.query.since, Date.now());
-    const names = (req.query.function ?? '')
-      .split(',')
-      .map((n) => n.trim())
-      .filter((n) => n !== '');
-    return d.stats.query(since, names.length > 0 ? names : undefined);
-  });
+  app.get<{ Querystring: { since?: string; function?: string[] } }>(
+    '/v1/stats',
+    { schema: { querystring: QUERY } },
+    async (req) => {
+      const since = statsSince(req.query.since, Date.now());
+      return d.stats.query(since, statsNames(req.query.function));
+    },
+  );
 }

@@ -16,8 +16,6 @@ export type Pending = Map<number, Map<string, Float64Array>>;
 export interface CallRecorderOptions {
   clock: StatsClock;
   bucketMs: number;
-  /** Counters a failed flush put back are dropped once their bucket is this old. */
-  keepMs: number;
 }
 
 /**
@@ -30,8 +28,6 @@ export class CallRecorder {
   /** The current bucket's counters (an entry of `pending`), and when it ends (monotonic ms). */
   private bucket = new Map<string, Float64Array>();
   private bucketEndsAt = Number.NEGATIVE_INFINITY;
-  /** Calls whose counters were dropped after failing to be written for keepMs. */
-  dropped = 0;
 
   constructor(private readonly o: CallRecorderOptions) {}
 
@@ -60,33 +56,6 @@ export class CallRecorder {
     this.pending = new Map();
     this.bucketEndsAt = Number.NEGATIVE_INFINITY;
     return out;
-  }
-
-  /**
-   * Puts back counters a flush could not write, for the next one; those of buckets older than
-   * keepMs are dropped instead (Redis lost for that long). Returns the calls dropped now.
-   */
-  restore(failed: Pending): number {
-    const oldest = this.o.clock.wall() - this.o.keepMs;
-    let dropped = 0;
-    for (const [t, fns] of failed) {
-      if (t < oldest) {
-        for (const c of fns.values()) dropped += c[CALLS] ?? 0;
-        continue;
-      }
-      let into = this.pending.get(t);
-      if (into === undefined) {
-        into = new Map();
-        this.pending.set(t, into);
-      }
-      for (const [name, c] of fns) {
-        const mine = into.get(name);
-        if (mine === undefined) into.set(name, c);
-        else for (let i = 0; i < SLOTS; i++) add(mine, i, c[i] ?? 0);
-      }
-    }
-    this.dropped += dropped;
-    return dropped;
   }
 
   private roll(end: number): void {

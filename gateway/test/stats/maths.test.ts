@@ -11,6 +11,7 @@ import {
 } from '../../src/stats/histogram.js';
 import { shape, window } from '../../src/stats/query.js';
 import { CallRecorder, type StatsClock } from '../../src/stats/recorder.js';
+import { Unflushed } from '../../src/stats/unflushed.js';
 
 /** A clock the test moves: `mono` for latencies, `wall` for buckets. */
 function fakeClock(wall: number): StatsClock & { advance(ms: number): void } {
@@ -70,7 +71,7 @@ describe('the latency histogram', () => {
 describe('the call recorder', () => {
   it('counts calls, errors, cold starts and latency per function per 10 s bucket', () => {
     const clock = fakeClock(T0 + 7000);
-    const r = new CallRecorder({ clock, bucketMs: 10_000, keepMs: 300_000 });
+    const r = new CallRecorder({ clock, bucketMs: 10_000 });
     let s = r.start();
     clock.advance(20);
     r.record('a', s, false, true);
@@ -99,19 +100,32 @@ describe('the call recorder', () => {
     expect(r.take().size).toBe(0);
   });
 
-  it('keeps what a failed flush put back, adds to it, and drops it past keepMs', () => {
+  it('keeps failed batches whole with their ids, oldest first, and drops buckets past keepMs', () => {
     const clock = fakeClock(T0);
-    const r = new CallRecorder({ clock, bucketMs: 10_000, keepMs: 60_000 });
+    const r = new CallRecorder({ clock, bucketMs: 10_000 });
+    const u = new Unflushed({ wall: () => clock.wall(), keepMs: 60_000 });
     r.record('a', r.start(), false, false);
-    const failed = r.take();
+    u.add(r.take());
+    clock.advance(30_000);
     r.record('a', r.start(), false, false);
-    expect(r.restore(failed)).toBe(0);
-    const again = r.take();
-    expect(again.get(T0)?.get('a')?.[0]).toBe(2);
-    clock.advance(61_000);
-    expect(r.restore(again)).toBe(2);
-    expect(r.dropped).toBe(2);
-    expect(r.take().size).toBe(0);
+    r.record('a', r.start(), false, false);
+    u.add(r.take());
+    u.add(r.take());
+    expect(u.size).toBe(2);
+    const first = u.first();
+    expect(first?.pending.get(T0)?.get('a')?.[0]).toBe(1);
+    expect(u.trim()).toBe(0);
+    clock.advance(31_000);
+    expect(u.trim()).toBe(1);
+    expect(u.size).toBe(1);
+    const second = u.first();
+    expect(second?.id).not.toBe(first?.id);
+    // Not merged into the first: the second batch holds its own two calls alone.
+    expect(second?.pending.get(T0 + 30_000)?.get('a')?.[0]).toBe(2);
+    clock.advance(30_000);
+    expect(u.trim()).toBe(2);
+    expect(u.dropped).toBe(3);
+    expect(u.size).toBe(0);
   });
 });
 

@@ -126,7 +126,7 @@ describe('GET /v1/stats', () => {
     expect(sum(fromB.body.functions[FN] ?? [], 'calls')).toBe(10);
   });
 
-  it('refuses a since beyond an hour, in the future, or unreadable, and needs the admin token', async () => {
+  it('refuses a since beyond an hour, in the future, unreadable or repeated, more than 100 names, and needs the admin token', async () => {
     const app = apps[0]?.app ?? (await gateway());
     for (const since of ['2h', '61m', 'soon', new Date(Date.now() + 60_000).toISOString()]) {
       const res = await stats(app, `since=${encodeURIComponent(since)}`);
@@ -134,6 +134,21 @@ describe('GET /v1/stats', () => {
       expect((res.body as unknown as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
     }
     expect((await stats(app, 'since=1h')).status).toBe(200);
+    // Repeated: `function` adds up (as a comma list would), a second `since` is refused.
+    const both = await stats(app, `function=${FN}&function=no-such-fn,${FN}`);
+    expect(both.status).toBe(200);
+    expect(Object.keys(both.body.functions)).toEqual([FN]);
+    const twice = await stats(app, 'since=5m&since=1m');
+    expect(twice.status).toBe(400);
+    expect((twice.body as unknown as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
+    // At most 100 names per request: each costs a Redis read per bucket.
+    const names = Array.from({ length: 101 }, (_, i) => `f${i}`);
+    const many = await stats(app, `function=${names.join(',')}`);
+    expect(many.status).toBe(400);
+    const error = (many.body as unknown as { error: { code: string; message: string } }).error;
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.message).toMatch(/at most 100 names/);
+    expect((await stats(app, `function=${names.slice(1).join('&function=')}`)).status).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/v1/stats' })).statusCode).toBe(401);
   });
 });
