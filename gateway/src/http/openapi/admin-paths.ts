@@ -216,14 +216,16 @@ export function adminPaths(): Json {
         {
           name: 'since',
           in: 'query',
-          description: 'How far back: an ISO 8601 time or a duration (30s, 5m, 1h), at most 1h.',
+          description: 'How far back: an ISO 8601 time or a duration (30s, 5m, 1h), at most 1h; once.',
           schema: { type: 'string', default: '15m' },
           example: '15m',
         },
         {
           name: 'function',
           in: 'query',
-          description: 'Only these functions (a comma list); names without figures are left out.',
+          description:
+            'Only these functions: a comma list (the parameter may be repeated), at most 100 names; ' +
+            'names without figures are left out. Without it: the 100 functions called last.',
           schema: { type: 'string' },
           example: 'hello,resize',
         },
