@@ -113,7 +113,7 @@ export class JetStreamTrigger {
   /**
    * True when the stream may be read now. Checked before every round, so a stream that did not
    * exist at the deploy (or was made again since) is checked once it appears, before any consumer
-   * is made on it.
+   * is made on it; and every STREAM_RETRY_MS during a round (its subjects may be changed).
    */
   async #streamAllowed(): Promise<boolean> {
     const why = await currentStreamRefusal(this.o.nc, this.o.stream, this.o.prefix);
@@ -134,10 +134,18 @@ export class JetStreamTrigger {
           await ensureConsumer(this.o);
           const consumer = await this.o.nc.jetstream().consumers.get(this.o.stream, this.o.consumer);
           const round = { failed: false };
+          const recheck = setInterval(() => {
+            // A failed check is the pulls' to notice; only a refusal ends the round here.
+            void this.#streamAllowed()
+              .catch(() => true)
+              .then((allowed) => {
+                if (!allowed) round.failed = true;
+              });
+          }, STREAM_RETRY_MS);
           const pullers = Math.min(this.o.concurrency, MAX_PULLERS);
           const pulls = await Promise.allSettled(
             Array.from({ length: pullers }, () => this.#pull(consumer, round)),
-          );
+          ).finally(() => clearInterval(recheck));
           const failed = pulls.find((p): p is PromiseRejectedResult => p.status === 'rejected');
           if (failed) throw failed.reason;
         }
@@ -172,9 +180,9 @@ export class JetStreamTrigger {
         if (!m) this.#slots.release();
       }
       if (!m) continue;
-      if (this.#stopped) {
+      if (this.#stopped || round.failed) {
         // Not started: another gateway may take it at once (on a closed connection it comes
-        // again after its ack wait).
+        // again after its ack wait); a stream refused since keeps it.
         try {
           m.nak();
         } catch {}

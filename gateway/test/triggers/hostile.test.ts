@@ -2,7 +2,7 @@
  * Triggers against a hostile publisher or deployer, on a real nats-server with JetStream: a
  * request's reply subject under thaw or NATS gets no result (an inbox does); a JetStream trigger
  * on an object store's stream, or on a stream made later that keeps thaw's subjects, reads
- * nothing and makes no consumer there; an idle JetStream trigger at a high asyncConcurrency keeps
+ * nothing and makes no consumer there, and one changed to keep them is read no more; an idle JetStream trigger at a high asyncConcurrency keeps
  * at most MAX_PULLERS pulls open, and still runs that many calls at once.
  */
 import { type Service, startNats } from '@thaw/devkit';
@@ -122,9 +122,12 @@ describe('a JetStream trigger', () => {
       const os = await client.jetstream().views.os(bucket);
       await os.putBlob({ name: 'sha256-abc' }, new TextEncoder().encode('IMAGE BYTES'));
       const late = `LATE${process.pid}`;
+      const changed = `CHG${process.pid}`;
+      await jsm.streams.add({ name: changed, subjects: [`chg${process.pid}.>`] });
       const triggers: Trigger[] = [
         { type: 'jetstream', stream: `OBJ_${bucket}`, maxDeliver: 5, path: '/' },
         { type: 'jetstream', stream: late, maxDeliver: 5, path: '/' },
+        { type: 'jetstream', stream: changed, maxDeliver: 5, path: '/' },
       ];
       const fn = record('reader', triggers);
       await expect(checkTriggerStreams(fn, PREFIX, client)).rejects.toThrow(
@@ -133,6 +136,10 @@ describe('a JetStream trigger', () => {
       const g = gateway(fn, ok);
       await g.triggers.sync([fn]);
       await until('the missing stream warned of', () => g.logged.some((l) => l.includes(late)), 5000);
+      // A stream read at first, then made to keep thaw's subjects too: read no more.
+      await client.jetstream().publish(`chg${process.pid}.a`, 'before');
+      await until('the call before the change', () => g.calls.length === 1, 5000);
+      await jsm.streams.update(changed, { subjects: [`chg${process.pid}.>`, `${PREFIX}.chg.>`] });
       await jsm.streams.add({ name: late, subjects: [`${PREFIX}.late.>`] });
       await client.jetstream().publish(`${PREFIX}.late.x`, 'thaw message');
       await expect(checkTriggerStreams(fn, PREFIX, client)).rejects.toThrow(/OBJ_/);
@@ -144,8 +151,15 @@ describe('a JetStream trigger', () => {
         () => g.logged.some((l) => l.includes(`stream "${late}" keeps`)),
         STREAM_RETRY_MS + 5000,
       );
+      await until(
+        'the changed stream refused',
+        () => g.logged.some((l) => l.includes(`stream "${changed}" keeps`)),
+        STREAM_RETRY_MS + 5000,
+      );
+      await client.jetstream().publish(`chg${process.pid}.b`, 'after');
+      await new Promise((r) => setTimeout(r, 1000));
       expect(g.logged.filter((l) => /refuses to read: stream "OBJ_/.test(l))).toHaveLength(1);
-      expect(g.calls).toEqual([]);
+      expect(g.calls.map((c) => c.body.toString())).toEqual(['before']);
       for (const [stream, t] of [
         [`OBJ_${bucket}`, triggers[0]],
         [late, triggers[1]],
@@ -156,6 +170,7 @@ describe('a JetStream trigger', () => {
       await g.triggers.close();
       await os.destroy();
       await jsm.streams.delete(late);
+      await jsm.streams.delete(changed);
     },
     STREAM_RETRY_MS + 20_000,
   );
