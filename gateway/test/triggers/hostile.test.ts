@@ -2,8 +2,9 @@
  * Triggers against a hostile publisher or deployer, on a real nats-server with JetStream: a
  * request's reply subject under thaw or NATS gets no result (an inbox does); a JetStream trigger
  * on an object store's stream, or on a stream made later that keeps thaw's subjects, reads
- * nothing and makes no consumer there, and one changed to keep them is read no more; an idle JetStream trigger at a high asyncConcurrency keeps
- * at most MAX_PULLERS pulls open, and still runs that many calls at once.
+ * nothing and makes no consumer there, and one changed to keep them is read no more; an idle
+ * JetStream trigger at a high asyncConcurrency keeps at most MAX_PULLERS pulls open, and still
+ * runs that many calls at once.
  */
 import { type Service, startNats } from '@thaw/devkit';
 import { createLogger, type FunctionRecord, type Logger, type Trigger } from '@thaw/shared';
