@@ -85,3 +85,12 @@ describe('scheduler sync', () => {
     });
   });
 });
+
+describe('a schedule body', () => {
+  it('is at most 4 KiB: every tick keeps a copy', () => {
+    expect(Schedule.safeParse({ cron: '* * * * *', body: 'x'.repeat(4096) }).success).toBe(true);
+    const big = Schedule.safeParse({ cron: '* * * * *', body: 'x'.repeat(4097) });
+    expect(big.success).toBe(false);
+    expect(big.error?.issues[0]?.path).toEqual(['body']);
+  });
+});

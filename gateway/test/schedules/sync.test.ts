@@ -2,7 +2,7 @@ import { type Service, startRedis } from '@thaw/devkit';
 import { createLogger, FunctionRecord } from '@thaw/shared';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tickJobOpts } from '../../src/async/calls.js';
+import { KEEP_TICKS, tickJobOpts } from '../../src/async/calls.js';
 import { scheduleIds } from '../../src/schedules/ids.js';
 import { type SchedulerSyncOptions, syncSchedulers } from '../../src/schedules/sync.js';
 
@@ -59,6 +59,12 @@ describe('syncing schedulers from lists of different ages', () => {
     stored = v1;
     await sync(v1); // A creates v1
     expect(await schedulers()).toEqual(idOf(v1));
+    // Each tick keeps its result for a while, but a per-second schedule not 86 400 of them.
+    const made = await queue.getJobScheduler(idOf(v1)[0] as string);
+    expect(made?.template?.opts).toMatchObject({
+      removeOnComplete: { count: KEEP_TICKS },
+      removeOnFail: { count: KEEP_TICKS },
+    });
     stored = v2;
     await sync(v2); // A: PUT v2, then its sync
     expect(await schedulers()).toEqual(idOf(v2));

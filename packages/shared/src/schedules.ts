@@ -3,6 +3,8 @@ import { z } from 'zod';
 
 /** Schedules one function may carry. */
 export const MAX_SCHEDULES = 10;
+/** Characters in a schedule's body: each tick's call keeps a copy (docs/schedules.md). */
+export const MAX_SCHEDULE_BODY = 4096;
 
 /** Whether `tz` is an IANA time zone this Node knows. */
 function knownZone(tz: string): boolean {
@@ -31,11 +33,8 @@ export const Schedule = z
       .max(1024)
       .regex(/^\/[^\s#]*$/, 'must start with "/" and hold no spaces or "#"')
       .default('/'),
-    /** The request body of each tick (text). */
-    body: z
-      .string()
-      .max(64 * 1024)
-      .default(''),
+    /** The request body of each tick (text), kept with every tick's call. */
+    body: z.string().max(MAX_SCHEDULE_BODY).default(''),
   })
   .superRefine((s, ctx) => {
     const fields = s.cron.trim().split(/\s+/).length;
