@@ -103,7 +103,8 @@ export class StatsStore {
       }
     }
     const reply = (await this.access.run('write', () =>
-      this.o.redis.eval(APPLY_BATCH, keys.length, ...keys, ...args),
+      // One array, not spread: a batch of many functions has more arguments than a call takes.
+      this.o.redis.eval(APPLY_BATCH, keys.length, keys.concat(args.map(String))),
     )) as number;
     return { already: reply === -1, refused: Math.max(0, reply) };
   }
