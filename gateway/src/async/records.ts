@@ -71,13 +71,22 @@ export interface CallView {
   callback?: CallbackRecord | { status: 'pending' };
 }
 
+/** What of a call's job the API shows. */
+export type CallJob = Pick<
+  Job<CallData, StoredAnswer>,
+  | 'id'
+  | 'data'
+  | 'returnvalue'
+  | 'attemptsMade'
+  | 'opts'
+  | 'timestamp'
+  | 'processedOn'
+  | 'finishedOn'
+  | 'failedReason'
+>;
+
 /** A call as the API shows it, from its job and the job's state. */
-export function callView(
-  job: Job<CallData, StoredAnswer>,
-  state: JobState | 'unknown',
-  fn: string,
-  callId: string,
-): CallView {
+export function callView(job: CallJob, state: JobState | 'unknown', fn: string, callId: string): CallView {
   const status: CallStatus =
     state === 'completed'
       ? 'succeeded'

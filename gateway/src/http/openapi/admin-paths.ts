@@ -301,7 +301,7 @@ export function adminPaths(): Json {
         summary: "A function's calls, async and its schedules' ticks, newest first",
         responses: {
           '200': response(
-            "The calls (a schedule's upcoming tick is not one until it is due).",
+            "The calls (a schedule's upcoming tick is not one until it is due). A request or answer stored larger than 16 KiB is listed without its body (`response.body` empty, `truncated` true): GET /v1/calls/{callId} has it.",
             {
               type: 'object',
               properties: { calls: { type: 'array', items: ref('CallView') } },
