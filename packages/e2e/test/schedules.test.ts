@@ -36,6 +36,33 @@ createServer((req, res) => {
 }).listen(Number(process.env.PORT ?? 8080), '0.0.0.0');
 `;
 
+/**
+ * The ticks of `seen` missing from the per-second grid, split by whether BullMQ meant to skip
+ * them. The next tick's job is made when a worker picks the current one up, for the next tick
+ * after that moment: a pickup later than the next tick was due skips it by design (docs/
+ * schedules.md, "Missed ticks"), which a busy 2-core machine may cause. Such a gap is excused:
+ * `startedAt(p)` is when the tick before it was picked up.
+ */
+function gaps(
+  seen: ReadonlySet<number>,
+  from: number,
+  to: number,
+  startedAt: (tick: number) => number | undefined,
+): { missing: number[]; excused: number[] } {
+  const missing: number[] = [];
+  const excused: number[] = [];
+  let before: number | undefined;
+  for (let t = from; t <= to; t += 1000) {
+    if (seen.has(t)) {
+      before = t;
+      continue;
+    }
+    const picked = before === undefined ? undefined : startedAt(before);
+    (picked !== undefined && picked >= t ? excused : missing).push(t);
+  }
+  return { missing, excused };
+}
+
 const THAW_CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 const rt = scratchRuntimeOptions('sched');
 let platform: Platform;
@@ -103,21 +130,29 @@ describe('cron schedules across two gateways', () => {
         .sort((a, b) => a - b);
       const firstTick = ticks[0] as number;
       expect(firstTick - start).toBeLessThan(5000);
-      const missing: string[] = [];
-      for (let t = firstTick; t <= readAt - SETTLE_MS; t += 1000) {
-        if (!seen[new Date(t).toISOString()]) missing.push(new Date(t).toISOString());
-      }
+      // Exactly once, strictly: no tick reached the function twice.
       const twice = Object.entries(seen).filter(([, n]) => n !== 1);
-      expect({ missing, twice }).toEqual({ missing: [], twice: [] });
-      // The window held the kill, and ticks on both sides of it.
-      expect(ticks.filter((t) => t < killedAt).length).toBeGreaterThan(60);
-      expect(ticks.filter((t) => t > killedAt).length).toBeGreaterThan(60);
+      expect(twice).toEqual([]);
 
       // The calls list agrees: each tick one call, succeeded first time.
       const list = await platform.fetch(
         `${second}/v1/calls?function=every-second&limit=200&status=succeeded`,
       );
-      const { calls } = (await list.json()) as { calls: { callId: string; scheduledAt?: string }[] };
+      const { calls } = (await list.json()) as {
+        calls: { callId: string; scheduledAt?: string; startedAt?: string }[];
+      };
+      const started = new Map(
+        calls.map((c) => [Date.parse(c.scheduledAt ?? ''), Date.parse(c.startedAt ?? '')]),
+      );
+      // No gap, but those BullMQ makes when a pickup is late: each excused by its predecessor's
+      // pickup time, and few.
+      const { missing, excused } = gaps(new Set(ticks), firstTick, readAt - SETTLE_MS, (t) => started.get(t));
+      expect(missing.map((t) => new Date(t).toISOString())).toEqual([]);
+      expect(excused.length).toBeLessThan(ticks.length / 10);
+      // The window held the kill, and ticks on both sides of it.
+      expect(ticks.filter((t) => t < killedAt).length).toBeGreaterThan(60);
+      expect(ticks.filter((t) => t > killedAt).length).toBeGreaterThan(60);
+
       const listed = calls.map((c) => c.scheduledAt as string);
       expect(new Set(listed).size).toBe(listed.length);
       for (const t of ticks.filter((t) => t <= readAt - SETTLE_MS)) {
