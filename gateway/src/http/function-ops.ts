@@ -17,6 +17,7 @@ import { functionNotFound } from '../store/errors.js';
 import type { FunctionStore } from '../store/functions.js';
 import type { ImageStore } from '../store/images.js';
 import { checkTriggers, thawPrefix } from '../triggers/check.js';
+import { checkTriggerStreams } from '../triggers/streams.js';
 import { newToken, sha256Hex } from './auth.js';
 
 /**
@@ -71,6 +72,7 @@ export async function createFunction(
 ): Promise<{ status: 201 | 202; fn: FunctionRecord; shown: ShownFunction }> {
   const fromRegistry = checkImage(spec.image);
   checkTriggers(spec, thawPrefix(d.subjects));
+  await checkTriggerStreams(spec, thawPrefix(d.subjects), d.nc);
   const now = new Date().toISOString();
   const token = invokeToken(spec);
   const fn: FunctionRecord = {
@@ -122,6 +124,7 @@ export async function updateFunction(
   }
   const fromRegistry = checkImage(spec.image);
   checkTriggers(spec, thawPrefix(d.subjects));
+  await checkTriggerStreams(spec, thawPrefix(d.subjects), d.nc);
   const owner = randomUUID();
   if (!(await d.functions.claimUpdate(name, owner, UPDATE_CLAIM_MS))) {
     throw new ThawError(
