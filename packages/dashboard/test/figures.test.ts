@@ -45,12 +45,13 @@ describe('chartSpec', () => {
       data: { values: unknown[] };
       facet: { row: { field: string; sort: string[] } };
       resolve: { scale: { y: string } };
-      spec: { width: number };
+      spec: { width: number; encoding: { y: { scale: { type: string } } } };
     };
     expect(spec.data.values).toBe(rows);
     expect(spec.facet.row).toMatchObject({ field: 'panel', sort: PANELS });
     expect(spec.resolve.scale.y).toBe('independent');
     expect(spec.spec.width).toBe(640);
+    expect(spec.spec.encoding.y.scale.type).toBe('symlog');
     expect(CHART_MARGIN_PX).toBeGreaterThan(0);
   });
 });

@@ -43,7 +43,15 @@ export function chartSpec(rows: ChartRow[], width: number): VisualizationSpec {
       mark: { type: 'line', point: { size: 12 } },
       encoding: {
         x: { field: 't', type: 'temporal', title: null },
-        y: { field: 'value', type: 'quantitative', title: null, axis: { format: '~r' } },
+        // symlog: one slow call (a cold start, a pull) must not flatten every other point, and
+        // unlike log it draws the zeros of quiet buckets.
+        y: {
+          field: 'value',
+          type: 'quantitative',
+          title: null,
+          scale: { type: 'symlog' },
+          axis: { format: '~r' },
+        },
         color: { field: 'series', type: 'nominal', title: null },
       },
     },
