@@ -1,4 +1,4 @@
-import { unwrap } from '@thaw/client';
+import { type components, unwrap } from '@thaw/client';
 import type { Io } from './commands.js';
 import { CliError, Exit } from './errors.js';
 import { table } from './format.js';
@@ -7,16 +7,8 @@ import type { Target } from './target.js';
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
 
-/** One bucket of GET /v1/stats, as the CLI prints it. */
-export interface StatsRow {
-  t: string;
-  calls: number;
-  errors: number;
-  cold: number;
-  ratePerSec: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-}
+/** One bucket of GET /v1/stats (the generated client's type of it). */
+export type StatsRow = components['schemas']['CallStats']['functions'][string][number];
 
 const msText = (ms: number | null) => (ms === null ? '-' : ms < 10 ? ms.toFixed(2) : String(Math.round(ms)));
 
