@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CHART_MARGIN_PX, chartRows, chartSpec, PANELS } from '../ui/figures';
 import type { StatsPoint } from '../ui/types';
 
-const point = (t: string | number, p: Partial<StatsPoint> = {}): StatsPoint => ({
+const point = (t: string, p: Partial<StatsPoint> = {}): StatsPoint => ({
   t,
   calls: 3,
   errors: 1,
@@ -14,11 +14,8 @@ const point = (t: string | number, p: Partial<StatsPoint> = {}): StatsPoint => (
 });
 
 describe('chartRows', () => {
-  it('gives one row per panel and series at each bucket, ISO or epoch times alike', () => {
-    const rows = chartRows([
-      point('2026-12-06T10:00:00.000Z'),
-      point(Date.parse('2026-12-06T10:00:10.000Z')),
-    ]);
+  it('gives one row per panel and series at each bucket, at its ISO time in ms', () => {
+    const rows = chartRows([point('2026-12-06T10:00:00.000Z'), point('2026-12-06T10:00:10.000Z')]);
     expect(rows.slice(0, 5)).toEqual([
       { t: Date.parse('2026-12-06T10:00:00.000Z'), panel: 'calls per second', series: 'rate', value: 0.3 },
       { t: Date.parse('2026-12-06T10:00:00.000Z'), panel: 'latency (ms)', series: 'p50', value: 12 },
@@ -32,7 +29,9 @@ describe('chartRows', () => {
   });
 
   it('draws no latency for a bucket without calls (null percentiles), and no NaN', () => {
-    const rows = chartRows([point(0, { calls: 0, ratePerSec: 0, p50Ms: null, p99Ms: null })]);
+    const rows = chartRows([
+      point('2026-12-06T10:00:00.000Z', { calls: 0, ratePerSec: 0, p50Ms: null, p99Ms: null }),
+    ]);
     expect(rows.map((r) => r.series)).toEqual(['rate', 'cold', 'errors']);
     expect(rows.every((r) => Number.isFinite(r.value) && Number.isFinite(r.t))).toBe(true);
   });
@@ -40,7 +39,7 @@ describe('chartRows', () => {
 
 describe('chartSpec', () => {
   it('facets the panels in a fixed order, each with its own y scale, at the given width', () => {
-    const rows = chartRows([point(0)]);
+    const rows = chartRows([point('2026-12-06T10:00:00.000Z')]);
     const spec = chartSpec(rows, 640) as unknown as {
       data: { values: unknown[] };
       facet: { row: { field: string; sort: string[] } };

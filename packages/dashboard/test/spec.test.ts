@@ -14,8 +14,14 @@ const record: FunctionRecord = {
   minInstances: 0,
   maxInstances: 10,
   concurrency: 1,
+  diskMiB: 256,
+  port: 8080,
+  asyncConcurrency: 10,
+  asyncAttempts: 3,
+  protocol: 'http',
   invokeAuth: 'token',
-  schedules: [{ cron: '*/5 * * * *', path: '/tick' }],
+  schedules: [{ cron: '*/5 * * * *', method: 'POST', path: '/tick', body: '' }],
+  triggers: [],
   createdAt: '2026-12-06T10:00:00.000Z',
   updatedAt: '2026-12-06T10:05:00.000Z',
 };
@@ -45,8 +51,14 @@ describe('updatedSpec', () => {
       minInstances: 0,
       maxInstances: 10,
       concurrency: 1,
+      diskMiB: 256,
+      port: 8080,
+      asyncConcurrency: 10,
+      asyncAttempts: 3,
+      protocol: 'http',
       invokeAuth: 'token',
-      schedules: [{ cron: '*/5 * * * *', path: '/tick' }],
+      schedules: [{ cron: '*/5 * * * *', method: 'POST', path: '/tick', body: '' }],
+      triggers: [],
     });
   });
 });

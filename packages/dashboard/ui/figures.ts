@@ -11,12 +11,10 @@ export interface ChartRow {
 }
 
 /** One row per panel, series and time: Vega-Lite facets the panels, each with its own y scale. */
-export function chartRows(
-  points: StatsPoint[],
-): { t: number; panel: string; series: string; value: number }[] {
-  const rows: { t: number; panel: string; series: string; value: number }[] = [];
+export function chartRows(points: StatsPoint[]): ChartRow[] {
+  const rows: ChartRow[] = [];
   for (const p of points) {
-    const t = typeof p.t === 'number' ? p.t : Date.parse(p.t);
+    const t = Date.parse(p.t);
     rows.push({ t, panel: 'calls per second', series: 'rate', value: p.ratePerSec });
     if (p.p50Ms !== null) rows.push({ t, panel: 'latency (ms)', series: 'p50', value: p.p50Ms });
     if (p.p99Ms !== null) rows.push({ t, panel: 'latency (ms)', series: 'p99', value: p.p99Ms });

@@ -1,69 +1,19 @@
-// What the page reads from the API (the parts it shows); @thaw/shared holds the full schemas.
+// What the page reads from the API: the generated client's types of it (the OpenAPI document),
+// so a change of the API that breaks the page breaks its build.
+import type { components } from '@thaw/client';
 
-export type InstanceState = 'running' | 'frozen';
+type Schemas = components['schemas'];
 
-export interface Instance {
-  id: string;
-  state: InstanceState;
-  busy: number;
-  revision: number;
-  memoryMiB?: number;
-}
+export type FunctionRecord = Schemas['FunctionRecord'];
+export type FunctionView = Schemas['FunctionView'];
+export type WorkerInstances = FunctionView['workers'][number];
+export type Worker = Schemas['WorkerHeartbeat'];
+export type Instance = Worker['functions'][number]['instances'][number];
+export type InstanceState = Instance['state'];
+export type Stats = Schemas['CallStats'];
+export type StatsPoint = Stats['functions'][string][number];
 
-export interface FunctionRecord {
-  name: string;
-  image: string;
-  imageDigest?: string;
-  revision: number;
-  status: 'pulling' | 'ready' | 'failed';
-  reason?: string;
-  env: Record<string, string>;
-  memoryMiB: number;
-  timeoutMs: number;
-  minInstances: number;
-  maxInstances: number;
-  concurrency: number;
-  createdAt: string;
-  updatedAt: string;
-  [field: string]: unknown;
-}
-
-export interface WorkerInstances {
-  worker: string;
-  draining: boolean;
-  starting: number;
-  instances: Instance[];
-}
-
-export interface FunctionView extends FunctionRecord {
-  workers: WorkerInstances[];
-}
-
-export interface Worker {
-  workerId: string;
-  draining: boolean;
-  memory: { budgetMiB: number; committedMiB: number };
-  functions: { name: string; starting: number; instances: Instance[] }[];
-  lastSeenMs: number;
-}
-
-export interface StatsPoint {
-  t: string | number;
-  calls: number;
-  errors: number;
-  cold: number;
-  ratePerSec: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-}
-
-export interface Stats {
-  bucketSeconds: number;
-  from: string | number;
-  to: string | number;
-  functions: Record<string, StatsPoint[]>;
-}
-
+/** One line of GET /v1/functions/:name/logs?format=json (NDJSON, not in the document's schemas). */
 export interface LogEntry {
   t: string;
   instance: string;
