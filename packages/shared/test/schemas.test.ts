@@ -20,6 +20,8 @@ describe('FunctionSpec', () => {
       asyncConcurrency: 10,
       asyncAttempts: 3,
       protocol: 'http',
+      schedules: [],
+      triggers: [],
     });
   });
   it.each([
