@@ -1,10 +1,12 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { call, describe, isApiError } from '../api';
 import { LogLines, type TailItem } from '../log-lines';
 import { REFRESH_MS } from '../poll';
 
 /** Lines kept on the page; older ones scroll away. */
 const KEPT_LINES = 300;
+/** How near the bottom a reader counts as following the newest lines. */
+const SCROLL_SLACK_PX = 8;
 /** The history shown when the tail opens. */
 const FIRST_WINDOW = '15m';
 
@@ -17,6 +19,13 @@ const FIRST_WINDOW = '15m';
 export function LogTail(props: { name: string }) {
   const [items, setItems] = useState<TailItem[]>([]);
   const [error, setError] = useState<string | undefined>();
+  const box = useRef<HTMLPreElement>(null);
+  // A tail shows the newest lines: it follows the bottom unless the reader scrolled up.
+  const atBottom = useRef(true);
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [items]);
   useEffect(() => {
     const ac = new AbortController();
     const lines = new LogLines();
@@ -63,7 +72,15 @@ export function LogTail(props: { name: string }) {
           {error}
         </p>
       )}
-      <pre class="logs" id="logs">
+      <pre
+        class="logs"
+        id="logs"
+        ref={box}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          atBottom.current = el.scrollTop + el.clientHeight >= el.scrollHeight - SCROLL_SLACK_PX;
+        }}
+      >
         {items.length === 0
           ? 'No lines yet.'
           : items.map((item, i) =>
