@@ -184,6 +184,7 @@ export class AsyncCalls {
       }
     }
     for (const fn of functions) {
+      if (this.closed) return;
       await syncSchedulers({
         queue: this.queue(fn.name),
         fn,
@@ -195,6 +196,7 @@ export class AsyncCalls {
       }).catch((err: Error) =>
         this.o.log.warn({ err: err.message, fn: fn.name }, 'syncing schedules failed'),
       );
+      if (this.closed) return;
       const current = this.workers.get(fn.name);
       if (current && current.concurrency === fn.asyncConcurrency) continue;
       if (current) current.concurrency = fn.asyncConcurrency;
@@ -254,6 +256,9 @@ export class AsyncCalls {
 
   async close(): Promise<void> {
     this.closed = true;
+    // A sync under way would otherwise go on opening queues and consumers after they are closed:
+    // left running, a consumer's connection fails later with nobody to handle it.
+    await this.syncing;
     await Promise.allSettled([...this.workers.values()].map((w) => w.close()));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
   }

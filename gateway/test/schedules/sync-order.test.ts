@@ -59,4 +59,45 @@ describe('AsyncCalls.sync', () => {
       await queue.close();
     }
   });
+
+  it('closes after a sync under way, which opens no consumer once closing', async () => {
+    const url = new URL(redis.url);
+    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+    const fn = FunctionRecord.parse({
+      name: 'late',
+      image: `sha256:${'a'.repeat(64)}`,
+      schedules: [{ cron: '0 0 1 1 *' }],
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    const calls = new AsyncCalls({
+      allowPrivateCallbacks: false,
+      outageBudgetMs: 1000,
+      connection,
+      prefix: PREFIX,
+      // The sync is inside this read when close() is called.
+      current: async () => {
+        await sleep(300);
+        return fn;
+      },
+      invoke: async () => {
+        throw new Error('no call expected');
+      },
+      log: createLogger('sync-order-test', 'silent'),
+      lockMs: 30_000,
+    });
+    const queue = new Queue('late', { connection, prefix: `${PREFIX}:async` });
+    try {
+      const syncing = calls.sync([fn]);
+      await sleep(50);
+      await calls.close();
+      await syncing;
+      // A consumer opened after close() would be connected still, with nobody to close it.
+      await sleep(200);
+      expect(await queue.getWorkersCount()).toBe(0);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
 });
