@@ -56,14 +56,17 @@ export interface SchedulerSyncOptions {
 export const SCHEDULE_REV_TTL_MS = 24 * 3600_000;
 
 /**
- * Records (createdAt, revision) as the newest acted on, unless a newer one is: 1 if `fn` is
- * the newest, 0 if a sync has already acted on a later version. createdAt first, so a function
- * deleted and created again (revision 1 anew) is newer than the old one's last revision.
+ * Records (createdAt, revision) as the newest acted on, unless a later revision of the same
+ * function is: 1 if `fn` may be acted on, 0 if a sync has already acted on a later revision.
+ * Revisions are compared only within one createdAt: createdAt is the wall clock of whichever
+ * gateway handled the create, so a function deleted and created again through a gateway whose
+ * clock is behind would look older than the one it replaces. Another createdAt overwrites; an
+ * old copy of a deleted function is then stopped by the fresh read before any act.
  */
 const NEWEST_REV = `
 local c = redis.call('HGET', KEYS[1], 'createdAt')
 local r = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
-if c and (c > ARGV[1] or (c == ARGV[1] and r > tonumber(ARGV[2]))) then return 0 end
+if c == ARGV[1] and r > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'createdAt', ARGV[1], 'revision', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -82,8 +85,9 @@ function sameVersion(a: FunctionRecord | undefined, b: FunctionRecord): boolean 
  * Gateways sync from lists read at different times, so a sync may carry an older version of the
  * function than another has already applied: it would put the old schedules back. A sync acts
  * only on the newest version seen (NEWEST_REV), and on the version still stored when it is about
- * to remove or create (a read just before). A race left between that read and the act is undone
- * by the next sync: removing a scheduler drops its claim, so re-creating it is not blocked.
+ * to remove or create (a read just before, and one after a create). A race left between that read
+ * and the act is undone by the next sync: removing a scheduler drops its claim, so re-creating it
+ * is not blocked.
  */
 export async function syncSchedulers(o: SchedulerSyncOptions): Promise<void> {
   const { queue, fn } = o;
@@ -123,16 +127,32 @@ export async function syncSchedulers(o: SchedulerSyncOptions): Promise<void> {
       { pattern: normalCron(s.cron), tz: s.timezone ?? 'UTC' },
       { name: 'call', data: tickData(fn.name, s, id), opts: o.jobOpts },
     );
+    // The function may have been deleted (or edited) between the read above and the upsert,
+    // and its gateway found nothing to remove yet: a deleted function is never listed again, so
+    // no later sync would undo this scheduler.
+    if (!sameVersion(await o.current(), fn)) {
+      await queue.removeJobScheduler(id);
+      await client.runCommand('del', [o.claimKey(id)]);
+      return;
+    }
     o.log.info({ fn: fn.name, schedule: id, cron: s.cron }, 'schedule created');
   }
 }
 
-/** Removes every scheduler of a queue (its function was deleted). */
-export async function removeSchedulers(queue: Queue, claimKey: (id: string) => string): Promise<void> {
+/**
+ * Removes every scheduler of a queue (its function was deleted), and forgets the newest version
+ * acted on: the function created again starts afresh.
+ */
+export async function removeSchedulers(
+  queue: Queue,
+  claimKey: (id: string) => string,
+  revKey: string,
+): Promise<void> {
   const client = await queue.client;
   for (const s of await queue.getJobSchedulers()) {
     await queue.removeJobScheduler(s.key);
     // A function created again at once with the same schedule must not wait out the old claim.
     await client.runCommand('del', [claimKey(s.key)]);
   }
+  await client.runCommand('del', [revKey]);
 }

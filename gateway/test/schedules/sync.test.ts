@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEEP_TICKS, tickJobOpts } from '../../src/async/calls.js';
 import { scheduleIds } from '../../src/schedules/ids.js';
-import { type SchedulerSyncOptions, syncSchedulers } from '../../src/schedules/sync.js';
+import { removeSchedulers, type SchedulerSyncOptions, syncSchedulers } from '../../src/schedules/sync.js';
 
 const PREFIX = 'syncsch';
 const quiet = createLogger('schedules-sync-test', 'silent');
@@ -25,14 +25,16 @@ const schedulers = async () => (await queue.getJobSchedulers()).map((s) => s.key
 
 /** The function as stored: what a fresh read returns. */
 let stored: FunctionRecord | undefined;
-const sync = (fn: FunctionRecord) => {
+const claimKey = (id: string) => `${PREFIX}:schedules:claim:${id}`;
+const revKey = `${PREFIX}:schedules:rev:report`;
+const sync = (fn: FunctionRecord, current = async () => stored) => {
   const o: SchedulerSyncOptions = {
     queue,
     fn,
     jobOpts: tickJobOpts(fn.asyncAttempts),
-    claimKey: (id) => `${PREFIX}:schedules:claim:${id}`,
-    revKey: `${PREFIX}:schedules:rev:${fn.name}`,
-    current: async () => stored,
+    claimKey,
+    revKey,
+    current,
     log: quiet,
   };
   return syncSchedulers(o);
@@ -104,6 +106,40 @@ describe('syncing schedulers from lists of different ages', () => {
     stored = again;
     await sync(again);
     expect(await schedulers()).toEqual(idOf(again));
+  });
+
+  it('a function created again through a gateway whose clock is behind gets its schedulers', async () => {
+    // createdAt is the creating gateway's wall clock: earlier than the deleted one's here.
+    const behind = record(1, '*/11 * * * * *', '2026-01-15T00:00:00.000Z');
+    stored = behind;
+    await sync(behind);
+    expect(await schedulers()).toEqual(idOf(behind));
+  });
+
+  it('deleting forgets the version: one created again in the same millisecond is acted on', async () => {
+    const at = '2026-03-01T00:00:00.000Z';
+    const old = record(3, '*/13 * * * * *', at);
+    stored = old;
+    await sync(old);
+    stored = undefined;
+    await removeSchedulers(queue, claimKey, revKey);
+    expect(await schedulers()).toEqual([]);
+    const again = record(1, '*/17 * * * * *', at);
+    stored = again;
+    await sync(again);
+    expect(await schedulers()).toEqual(idOf(again));
+  });
+
+  it('a function deleted while its scheduler is being created keeps no scheduler', async () => {
+    await removeSchedulers(queue, claimKey, revKey);
+    const fn = record(1, '*/19 * * * * *', '2026-04-01T00:00:00.000Z');
+    // Stored for the reads before the create; deleted (and discarded, nothing to remove yet)
+    // before the upsert lands.
+    let reads = 0;
+    await sync(fn, async () => (++reads <= 2 ? fn : undefined));
+    expect(reads).toBe(3);
+    expect(await schedulers()).toEqual([]);
+    expect(await (await queue.client).runCommand('exists', [claimKey(idOf(fn)[0] as string)])).toBe(0);
     await queue.obliterate({ force: true });
   });
 });
