@@ -162,17 +162,38 @@ export class AsyncCalls {
     return this.reading(fn, (q) => listCalls(q, fn, o));
   }
 
+  /** A list waiting for the sync under way, and the run that will apply it. */
+  private pending?: { functions: FunctionRecord[]; run: Promise<void> };
+
   /**
    * Consumes the queues of `functions` (and stops consuming those of the others). Syncs run one
    * at a time, in call order: the periodic one and those on changes would otherwise interleave.
+   * At most one list waits: a newer one replaces it (its callers are answered when the newer
+   * one is applied), so syncs slower than the changes do not pile up.
    */
   sync(functions: FunctionRecord[]): Promise<void> {
-    const next = this.syncing.then(() => this.syncNow(functions));
+    if (this.pending) {
+      this.pending.functions = functions;
+      return this.pending.run;
+    }
+    const pending = { functions, run: Promise.resolve() };
+    pending.run = this.serial(() => {
+      this.pending = undefined;
+      return this.syncNow(pending.functions);
+    });
+    this.pending = pending;
+    return pending.run;
+  }
+
+  /** Runs `step` after the syncs and discards already called. */
+  private serial(step: () => Promise<void>): Promise<void> {
+    const next = this.syncing.then(step);
     this.syncing = next.catch(() => undefined);
     return next;
   }
 
   private claimKey = (id: string): string => `${this.o.prefix}:schedules:claim:${id}`;
+  private revKey = (fn: string): string => `${this.o.prefix}:schedules:rev:${fn}`;
 
   private async syncNow(functions: FunctionRecord[]): Promise<void> {
     if (this.closed) return;
@@ -180,7 +201,11 @@ export class AsyncCalls {
     for (const [name, w] of this.workers) {
       if (!wanted.has(name)) {
         this.workers.delete(name);
-        await w.close().catch(() => undefined);
+        await closeWorker(w);
+        // Its queue too: each holds a Redis connection, one per deleted function otherwise.
+        const q = this.queues.get(name);
+        this.queues.delete(name);
+        await q?.close().catch(() => undefined);
       }
     }
     for (const fn of functions) {
@@ -190,7 +215,7 @@ export class AsyncCalls {
         fn,
         jobOpts: tickJobOpts(fn.asyncAttempts),
         claimKey: this.claimKey,
-        revKey: `${this.o.prefix}:schedules:rev:${fn.name}`,
+        revKey: this.revKey(fn.name),
         current: () => this.o.current(fn.name),
         log: this.o.log,
       }).catch((err: Error) =>
@@ -211,12 +236,18 @@ export class AsyncCalls {
    * A deleted function's calls that have not run are dropped, and its schedules; results
    * already kept stay.
    */
-  async discard(fn: string): Promise<void> {
+  discard(fn: string): Promise<void> {
+    // After the syncs already called: one under way could otherwise create a scheduler or a
+    // consumer for the function after it was discarded.
+    return this.serial(() => this.discardNow(fn));
+  }
+
+  private async discardNow(fn: string): Promise<void> {
     const w = this.workers.get(fn);
     this.workers.delete(fn);
-    await w?.close().catch(() => undefined);
+    if (w) await closeWorker(w);
     const q = this.queue(fn);
-    await removeSchedulers(q, this.claimKey).catch((err: Error) =>
+    await removeSchedulers(q, this.claimKey, this.revKey(fn)).catch((err: Error) =>
       this.o.log.warn({ err: err.message, fn }, 'removing the schedules of a deleted function failed'),
     );
     await q.drain(true).catch(() => undefined);
@@ -259,7 +290,16 @@ export class AsyncCalls {
     // A sync under way would otherwise go on opening queues and consumers after they are closed:
     // left running, a consumer's connection fails later with nobody to handle it.
     await this.syncing;
-    await Promise.allSettled([...this.workers.values()].map((w) => w.close()));
+    await Promise.all([...this.workers.values()].map(closeWorker));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
   }
+}
+
+/**
+ * Closes a consumer once it has connected: one closed while still connecting (a function
+ * deleted just after it was listed) leaves a "Connection is closed" rejection nobody handles.
+ */
+async function closeWorker(w: Worker): Promise<void> {
+  await w.waitUntilReady().catch(() => undefined);
+  await w.close().catch(() => undefined);
 }

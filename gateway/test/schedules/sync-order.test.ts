@@ -100,4 +100,123 @@ describe('AsyncCalls.sync', () => {
       await queue.close();
     }
   });
+
+  it('a newer list replaces one waiting: a list overtaken before its turn is never applied', async () => {
+    const fns = ['first', 'skipped', 'last'].map((name) =>
+      FunctionRecord.parse({
+        name,
+        image: `sha256:${'a'.repeat(64)}`,
+        schedules: [{ cron: '0 0 1 1 *' }],
+        createdAt: '2026-01-01T00:00:00.000Z',
+        updatedAt: '2026-01-01T00:00:00.000Z',
+      }),
+    );
+    const [first, skipped, last] = fns as [FunctionRecord, FunctionRecord, FunctionRecord];
+    const read: string[] = [];
+    const calls = new AsyncCalls({
+      ...options(),
+      current: async (name) => {
+        read.push(name);
+        await sleep(100);
+        return fns.find((f) => f.name === name);
+      },
+    });
+    try {
+      const one = calls.sync([first]);
+      await sleep(30);
+      // Both arrive while the first is under way: only the newest of them is applied.
+      await Promise.all([one, calls.sync([skipped]), calls.sync([last])]);
+      expect(read).not.toContain('skipped');
+      expect(read).toContain('last');
+    } finally {
+      await calls.close();
+      await obliterate(fns.map((f) => f.name));
+    }
+  });
+
+  it('a function dropped from the list leaves no Redis connection behind', async () => {
+    const fn = FunctionRecord.parse({
+      name: 'dropped',
+      image: `sha256:${'a'.repeat(64)}`,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    const calls = new AsyncCalls({ ...options(), current: async () => fn });
+    const probe = new Queue('probe', { connection: connection(), prefix: `${PREFIX}:async` });
+    const clients = async () =>
+      String(await (await probe.client).runCommand('client', ['list']))
+        .split('\n')
+        .filter((l) => l.trim()).length;
+    try {
+      const before = await clients();
+      await calls.sync([fn]);
+      expect(await clients()).toBeGreaterThan(before);
+      await calls.sync([]); // it was deleted, on another gateway
+      await sleep(200);
+      expect(await clients()).toBe(before);
+    } finally {
+      await calls.close();
+      await probe.close();
+      await obliterate(['dropped']);
+    }
+  });
+
+  it('a discard waits for the sync under way: no scheduler or consumer outlives it', async () => {
+    const fn = FunctionRecord.parse({
+      name: 'gone',
+      image: `sha256:${'a'.repeat(64)}`,
+      schedules: [{ cron: '0 0 1 1 *' }],
+      createdAt: '2026-01-01T00:00:00.000Z',
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    });
+    // The store still has it for the sync's reads: the delete lands in between on this gateway.
+    const calls = new AsyncCalls({
+      ...options(),
+      current: async () => {
+        await sleep(200);
+        return fn;
+      },
+    });
+    const queue = new Queue('gone', { connection: connection(), prefix: `${PREFIX}:async` });
+    try {
+      const syncing = calls.sync([fn]);
+      await sleep(50);
+      await Promise.all([syncing, calls.discard('gone')]);
+      await sleep(200);
+      expect(await queue.getJobSchedulersCount()).toBe(0);
+      expect(await queue.getWorkersCount()).toBe(0);
+    } finally {
+      await calls.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
 });
+
+function connection() {
+  const url = new URL(redis.url);
+  return { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
+}
+
+function options(): ConstructorParameters<typeof AsyncCalls>[0] {
+  return {
+    allowPrivateCallbacks: false,
+    outageBudgetMs: 1000,
+    connection: connection(),
+    prefix: PREFIX,
+    current: async () => undefined,
+    invoke: async () => {
+      throw new Error('no call expected');
+    },
+    log: createLogger('sync-order-test', 'silent'),
+    lockMs: 30_000,
+  };
+}
+
+async function obliterate(names: string[]): Promise<void> {
+  for (const name of names) {
+    const q = new Queue(name, { connection: connection(), prefix: `${PREFIX}:async` });
+    await q.obliterate({ force: true });
+    await q.close();
+  }
+}
