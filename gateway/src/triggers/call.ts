@@ -1,4 +1,4 @@
-import { type FunctionRecord, ThawError } from '@thaw/shared';
+import { type FunctionRecord, ThawError, TRIGGER_HOPS_HEADER } from '@thaw/shared';
 import type { NatsConnection } from 'nats';
 import type { Envelope, Invoke } from '../calls/types.js';
 import { asThawError, type Outcome, resultOf } from './mapping.js';
@@ -22,16 +22,21 @@ export async function callFunction(d: CallDeps, fn: string, env: Envelope): Prom
   }
 }
 
-/** Publishes a call's result to each subject given (the requester's inbox, the trigger's replySubject). */
+/**
+ * Publishes a call's result to each subject given (the requester's inbox, the trigger's
+ * replySubject), with the hop count of the message that made the call (`hops`) plus one.
+ */
 export function publishResult(
   nc: NatsConnection,
   to: (string | undefined)[],
   fn: string,
   subject: string,
   outcome: Outcome,
+  hops: number,
 ): void {
   const targets = to.filter((s): s is string => s !== undefined && s !== '');
   if (targets.length === 0) return;
   const { data, headers } = resultOf(fn, subject, outcome);
+  headers.set(TRIGGER_HOPS_HEADER, String(hops + 1));
   for (const t of targets) nc.publish(t, data, { headers });
 }

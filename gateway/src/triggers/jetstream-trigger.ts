@@ -9,10 +9,11 @@ import {
   nanos,
 } from 'nats';
 import { type CallDeps, callFunction, publishResult } from './call.js';
+import { hopsOf, messageRefusal, Skips } from './guard.js';
 import { envelopeOf, retryDelay, settled } from './mapping.js';
 import { ReplyCheck } from './reply.js';
 import { Slots } from './slots.js';
-import { currentStreamRefusal } from './streams.js';
+import { currentStream, streamRefusal } from './streams.js';
 
 /** While a trigger's stream (or JetStream) is missing, it is looked for again this often. */
 export const STREAM_RETRY_MS = 10_000;
@@ -99,6 +100,7 @@ export class JetStreamTrigger {
   readonly #running = new Set<Promise<void>>();
   readonly #slots: Slots;
   readonly #replies: ReplyCheck;
+  readonly #skips: Skips;
   #stopped = false;
   #wake: (() => void) | undefined;
   /** The last refusal logged (a stream refused is checked every STREAM_RETRY_MS, logged once). */
@@ -106,7 +108,9 @@ export class JetStreamTrigger {
 
   constructor(readonly o: JetStreamTriggerOptions) {
     this.#slots = new Slots(o.concurrency);
-    this.#replies = new ReplyCheck({ fn: o.fn, prefix: o.prefix, heard: [], log: o.log });
+    // Until the stream is seen: its subjects are the heard ones (#streamAllowed) without a filter.
+    this.#replies = new ReplyCheck({ fn: o.fn, prefix: o.prefix, heard: this.#heard([]), log: o.log });
+    this.#skips = new Skips({ fn: o.fn, log: o.log });
     void this.#run();
   }
 
@@ -116,7 +120,10 @@ export class JetStreamTrigger {
    * is made on it; and every STREAM_RETRY_MS during a round (its subjects may be changed).
    */
   async #streamAllowed(): Promise<boolean> {
-    const why = await currentStreamRefusal(this.o.nc, this.o.stream, this.o.prefix);
+    const config = await currentStream(this.o.nc, this.o.stream);
+    const why = config && streamRefusal(config, this.o.prefix);
+    // A result published where the stream keeps it would be read again: a loop.
+    if (config) this.#replies.heard = this.#heard(config.subjects ?? []);
     if (why !== undefined && why !== this.#refusal) {
       this.o.log.error(
         { fn: this.o.fn, stream: this.o.stream },
@@ -125,6 +132,11 @@ export class JetStreamTrigger {
     }
     this.#refusal = why;
     return why === undefined;
+  }
+
+  /** What the trigger reads: its filter, or all the stream keeps. */
+  #heard(streamSubjects: string[]): string[] {
+    return this.o.filterSubject !== undefined ? [this.o.filterSubject] : streamSubjects;
   }
 
   async #run(): Promise<void> {
@@ -208,6 +220,15 @@ export class JetStreamTrigger {
   }
 
   async #handle(m: JsMsg): Promise<void> {
+    const hops = hopsOf(m.headers);
+    // Whatever the stream's settings (a mirror or source copies subjects not checked; a stream
+    // keeps what it captured before it was changed): such a message is never called.
+    const why = messageRefusal(m.subject, hops, this.o.prefix);
+    if (why !== undefined) {
+      m.term();
+      this.#skips.note(m.subject, why);
+      return;
+    }
     const delivery = m.info.deliveryCount;
     const working = setInterval(() => m.working(), ackWaitMs(this.o.timeoutMs) / 2);
     try {
@@ -220,10 +241,12 @@ export class JetStreamTrigger {
       const outcome = await callFunction(this.o, this.o.fn, env);
       if (settled(outcome)) {
         // Published before the ack: a gateway dying between the two repeats the result, never loses it.
-        publishResult(this.o.nc, this.#replies.filter([this.o.replySubject]), this.o.fn, m.subject, outcome);
+        const to = this.#replies.filter([this.o.replySubject]);
+        publishResult(this.o.nc, to, this.o.fn, m.subject, outcome, hops);
         m.ack();
       } else if (delivery >= this.o.maxDeliver) {
-        publishResult(this.o.nc, this.#replies.filter([this.o.replySubject]), this.o.fn, m.subject, outcome);
+        const to = this.#replies.filter([this.o.replySubject]);
+        publishResult(this.o.nc, to, this.o.fn, m.subject, outcome, hops);
         m.term();
         this.o.log.warn(
           { fn: this.o.fn, stream: this.o.stream, sequence: m.info.streamSequence, status: outcome.status },

@@ -1,6 +1,7 @@
 import { type Logger, ThawError } from '@thaw/shared';
 import type { Msg, Subscription } from 'nats';
 import { type CallDeps, callFunction, publishResult } from './call.js';
+import { hopsOf, messageRefusal, Skips } from './guard.js';
 import { envelopeOf } from './mapping.js';
 import { ReplyCheck } from './reply.js';
 import { Slots } from './slots.js';
@@ -35,12 +36,14 @@ export class NatsTrigger {
   readonly #slots: Slots;
   readonly #waiting: Msg[] = [];
   readonly #replies: ReplyCheck;
+  readonly #skips: Skips;
   #refused = 0;
   #refusalLogged = 0;
 
   constructor(readonly o: NatsTriggerOptions) {
     this.#slots = new Slots(o.concurrency);
     this.#replies = new ReplyCheck({ fn: o.fn, prefix: o.prefix, heard: [o.subject], log: o.log });
+    this.#skips = new Skips({ fn: o.fn, log: o.log });
     this.#sub = o.nc.subscribe(o.subject, {
       queue: o.queue,
       callback: (err, msg) => {
@@ -52,6 +55,12 @@ export class NatsTrigger {
   }
 
   #take(msg: Msg): void {
+    // A loop's last message (or one on a subject the trigger may not read) is dropped, unanswered.
+    const why = messageRefusal(msg.subject, hopsOf(msg.headers), this.o.prefix);
+    if (why !== undefined) {
+      this.#skips.note(msg.subject, why);
+      return;
+    }
     if (this.#slots.tryAcquire()) {
       this.#run(msg);
       return;
@@ -66,7 +75,9 @@ export class NatsTrigger {
   #run(msg: Msg): void {
     const env = envelopeOf(msg, this.o.path, { type: 'nats' });
     void callFunction(this.o, this.o.fn, env)
-      .then((outcome) => publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, outcome))
+      .then((outcome) =>
+        publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, outcome, hopsOf(msg.headers)),
+      )
       .catch((err: Error) =>
         this.o.log.warn({ fn: this.o.fn, err: err.message }, 'publishing a trigger result failed'),
       )
@@ -88,7 +99,7 @@ export class NatsTrigger {
       'OVERLOADED',
       `trigger on "${this.o.subject}" has ${this.o.concurrency} calls running and ${MAX_WAITING_MESSAGES} messages waiting on this gateway`,
     );
-    publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, err);
+    publishResult(this.o.nc, this.#to(msg), this.o.fn, msg.subject, err, hopsOf(msg.headers));
     this.#refused++;
     const now = Date.now();
     if (now - this.#refusalLogged >= REFUSAL_LOG_EVERY_MS) {

@@ -23,7 +23,7 @@ export function unsafeReplySubject(subject: string, prefix: string, heard: strin
 export interface ReplyCheckOptions {
   fn: string;
   prefix: string;
-  /** The subjects the trigger listens on. */
+  /** The subjects the trigger listens on (a JetStream trigger's: its stream's, updated as it is read). */
   heard: string[];
   log: Logger;
 }
@@ -33,13 +33,18 @@ export class ReplyCheck {
   #dropped = 0;
   #logged = 0;
 
-  constructor(readonly o: ReplyCheckOptions) {}
+  /** The subjects the trigger listens on now. */
+  heard: string[];
+
+  constructor(readonly o: ReplyCheckOptions) {
+    this.heard = o.heard;
+  }
 
   /** The subjects of `to` a result may be published to. */
   filter(to: (string | undefined)[]): string[] {
     return to.filter((s): s is string => {
       if (s === undefined || s === '') return false;
-      const why = unsafeReplySubject(s, this.o.prefix, this.o.heard);
+      const why = unsafeReplySubject(s, this.o.prefix, this.heard);
       if (why === undefined) return true;
       this.#dropped++;
       const now = Date.now();

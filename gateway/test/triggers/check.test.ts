@@ -2,13 +2,17 @@
  * The checks that keep triggers off NATS's and thaw's own subjects and streams (pure: the
  * real-NATS side is hostile.test.ts): a replySubject of NATS itself is refused by the schema,
  * a stream named like an object store, key-value bucket or thaw's own by checkTriggers, a stream
- * keeping such subjects by streamRefusal, and a request's unsafe reply subject by ReplyCheck.
+ * keeping such subjects by streamRefusal (or the trigger's replySubject: replyRefusal), a message
+ * on such subjects or at the end of a chain of MAX_TRIGGER_HOPS results by messageRefusal, and a
+ * request's unsafe reply subject by ReplyCheck.
  */
-import { createLogger, FunctionSpec, type Logger } from '@thaw/shared';
+import { createLogger, FunctionSpec, type Logger, MAX_TRIGGER_HOPS, TRIGGER_HOPS_HEADER } from '@thaw/shared';
+import { headers } from 'nats';
 import { describe, expect, it } from 'vitest';
 import { checkTriggers } from '../../src/triggers/check.js';
+import { hopsOf, messageRefusal } from '../../src/triggers/guard.js';
 import { ReplyCheck, unsafeReplySubject } from '../../src/triggers/reply.js';
-import { streamRefusal } from '../../src/triggers/streams.js';
+import { replyRefusal, streamRefusal } from '../../src/triggers/streams.js';
 
 const image = `sha256:${'a'.repeat(64)}`;
 const spec = (triggers: unknown[]) => FunctionSpec.safeParse({ name: 'f', image, triggers });
@@ -42,11 +46,45 @@ describe('a JetStream trigger stream', () => {
     expect(c(['$O.imgs.C.>'])).toMatch(/NATS itself/);
     expect(c(['orders.>', '*.>'])).toMatch(/NATS itself/);
     expect(c(['>'])).toMatch(/NATS itself/);
+    expect(c(['_INBOX.>'])).toMatch(/NATS itself/);
+    expect(c(['_INBOX_x.*'])).toMatch(/NATS itself/);
     expect(c(['thaw.invoke.>'])).toMatch(/thaw's own subjects/);
     expect(c(['thaw'])).toBeUndefined();
     expect(c([], { mirror: { name: 'OBJ_thaw-images' } })).toMatch(/copies another/);
     expect(c([], { sources: [{ name: 'KV_x' }] })).toMatch(/copies another/);
     expect(c(['orders.>', 'payments.*'])).toBeUndefined();
+  });
+
+  it("is refused when it keeps the trigger's replySubject and the trigger has no filter", () => {
+    const config = { name: 'S', subjects: ['orders.>'] };
+    expect(replyRefusal(config, { replySubject: 'orders.done' })).toMatch(/kept by stream "S"/);
+    expect(
+      replyRefusal(config, { replySubject: 'orders.done', filterSubject: 'orders.new' }),
+    ).toBeUndefined();
+    expect(replyRefusal(config, { replySubject: 'results.done' })).toBeUndefined();
+    expect(replyRefusal(config, {})).toBeUndefined();
+  });
+});
+
+describe('a message on a trigger', () => {
+  it('is not called on subjects of NATS or thaw, nor at MAX_TRIGGER_HOPS', () => {
+    expect(messageRefusal('orders.new', 0, 'thaw')).toBeUndefined();
+    expect(messageRefusal('orders.new', MAX_TRIGGER_HOPS - 1, 'thaw')).toBeUndefined();
+    expect(messageRefusal('orders.new', MAX_TRIGGER_HOPS, 'thaw')).toMatch(/a loop\?/);
+    expect(messageRefusal('_INBOX.abc.1', 0, 'thaw')).toMatch(/NATS itself/);
+    expect(messageRefusal('$JS.API.INFO', 0, 'thaw')).toMatch(/NATS itself/);
+    expect(messageRefusal('thaw.invoke.f', 0, 'thaw')).toMatch(/thaw's own/);
+    expect(messageRefusal('thaw', 0, 'thaw')).toMatch(/thaw's own/);
+  });
+
+  it('carries its hop count in thaw-trigger-hops (0 when none or not a count)', () => {
+    const h = (v?: string) => {
+      const hs = headers();
+      if (v !== undefined) hs.set(TRIGGER_HOPS_HEADER, v);
+      return hopsOf(hs);
+    };
+    expect([h(), h('3'), h('-2'), h('x'), h('')]).toEqual([0, 3, 0, 0, 0]);
+    expect(hopsOf(undefined)).toBe(0);
   });
 });
 

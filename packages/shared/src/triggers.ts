@@ -63,3 +63,12 @@ export const Trigger = z.discriminatedUnion('type', [
   }),
 ]);
 export type Trigger = z.infer<typeof Trigger>;
+
+/**
+ * The header on every result a trigger publishes: the incoming message's count plus one (0 when
+ * it has none). A message arriving with MAX_TRIGGER_HOPS or more is not called, so functions whose
+ * triggers and reply subjects point at each other stop after that many calls.
+ */
+export const TRIGGER_HOPS_HEADER = 'thaw-trigger-hops';
+/** Calls one chain of trigger results may make (docs/triggers.md). */
+export const MAX_TRIGGER_HOPS = 8;
