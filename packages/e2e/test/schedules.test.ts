@@ -115,6 +115,7 @@ describe('cron schedules across two gateways', () => {
       // Between two ticks: a tick the dead gateway was running would be run again (at least once).
       await sleep(1500 - (Date.now() % 1000));
       const first = platform.gateway;
+      const killing = Date.now();
       first.kill('SIGKILL');
       await new Promise((r) => (first.signalCode !== null ? r(undefined) : first.once('exit', r)));
       const killedAt = Date.now();
@@ -130,20 +131,30 @@ describe('cron schedules across two gateways', () => {
         .sort((a, b) => a - b);
       const firstTick = ticks[0] as number;
       expect(firstTick - start).toBeLessThan(5000);
-      // Exactly once, strictly: no tick reached the function twice.
-      const twice = Object.entries(seen).filter(([, n]) => n !== 1);
-      expect(twice).toEqual([]);
 
       // The calls list agrees: each tick one call, succeeded first time.
       const list = await platform.fetch(
         `${second}/v1/calls?function=every-second&limit=200&status=succeeded`,
       );
       const { calls } = (await list.json()) as {
-        calls: { callId: string; scheduledAt?: string; startedAt?: string }[];
+        calls: { callId: string; scheduledAt?: string; startedAt?: string; finishedAt?: string }[];
       };
       const started = new Map(
         calls.map((c) => [Date.parse(c.scheduledAt ?? ''), Date.parse(c.startedAt ?? '')]),
       );
+      const finished = new Map(
+        calls.map((c) => [Date.parse(c.scheduledAt ?? ''), Date.parse(c.finishedAt ?? '')]),
+      );
+      // Exactly once, but where a gateway dies: a tick the killed gateway was running (picked up
+      // late, say) is run again by the other once its lock expires (at least once, docs/
+      // schedules.md). Such a tick was due before the kill and finished (its second run) after
+      // it; one at most, reached twice at most. Every other tick, strictly once.
+      const twice = Object.entries(seen).filter(([, n]) => n !== 1);
+      const heldAtKill = ([at, n]: [string, number]) =>
+        n === 2 && Date.parse(at) <= killedAt && (finished.get(Date.parse(at)) ?? 0) > killing;
+      expect(twice.filter((e) => !heldAtKill(e))).toEqual([]);
+      expect(twice.length).toBeLessThanOrEqual(1);
+
       // No gap, but those BullMQ makes when a pickup is late: each excused by its predecessor's
       // pickup time, and few.
       const { missing, excused } = gaps(new Set(ticks), firstTick, readAt - SETTLE_MS, (t) => started.get(t));
