@@ -14,6 +14,7 @@ import type { Answer, Envelope } from '../../src/calls/types.js';
 import { MAX_PULLERS, STREAM_RETRY_MS } from '../../src/triggers/jetstream-trigger.js';
 import { checkTriggerStreams } from '../../src/triggers/streams.js';
 import { Triggers, triggerName } from '../../src/triggers/triggers.js';
+import { triggerRecord } from './records.js';
 
 const PREFIX = `hst${process.pid}`;
 let nats: Service;
@@ -31,20 +32,6 @@ afterAll(async () => {
   await client?.close();
   await nats?.close();
 });
-
-function record(name: string, triggers: Trigger[], asyncConcurrency = 4): FunctionRecord {
-  return {
-    name,
-    image: `sha256:${'0'.repeat(64)}`,
-    triggers,
-    timeoutMs: 2000,
-    asyncConcurrency,
-    revision: 1,
-    status: 'ready',
-    createdAt: '',
-    updatedAt: '',
-  } as FunctionRecord;
-}
 
 /** One gateway's Triggers for `fn`; every call is recorded and answered by `answer`. */
 function gateway(fn: FunctionRecord, answer: (env: Envelope) => Promise<Answer>) {
@@ -88,7 +75,7 @@ const ok = async (env: Envelope): Promise<Answer> => ({ status: 200, headers: {}
 describe('a request to a subject trigger', () => {
   it("gets no result on a reply subject of thaw or NATS, nor on the trigger's own", async () => {
     const subject = `orders${process.pid}`;
-    const fn = record('echo', [{ type: 'nats', subject, path: '/' }]);
+    const fn = triggerRecord('echo', [{ type: 'nats', subject, path: '/' }]);
     const g = gateway(fn, ok);
     const removed = collect(`${PREFIX}.functions.removed`);
     const api = collect(`$JS.API.STREAM.INFO.NOPE${process.pid}`);
@@ -130,7 +117,7 @@ describe('a JetStream trigger', () => {
         { type: 'jetstream', stream: late, maxDeliver: 5, path: '/' },
         { type: 'jetstream', stream: changed, maxDeliver: 5, path: '/' },
       ];
-      const fn = record('reader', triggers);
+      const fn = triggerRecord('reader', triggers);
       await expect(checkTriggerStreams(fn, PREFIX, client)).rejects.toThrow(
         /triggers\[0\]\.stream: stream "OBJ_.*" holds an object store/,
       );
@@ -180,7 +167,7 @@ describe('a JetStream trigger', () => {
     const stream = `IDLE${process.pid}`;
     await jsm.streams.add({ name: stream, subjects: [`idle${process.pid}.>`] });
     const trigger: Trigger = { type: 'jetstream', stream, maxDeliver: 5, path: '/' };
-    const fn = record('idle', [trigger], 1000);
+    const fn = triggerRecord('idle', [trigger], 1000);
     const name = triggerName(PREFIX, 'idle', trigger);
     const pulls = collect(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`);
     await client.flush();

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Answer, Envelope } from '../../src/calls/types.js';
 import { checkTriggerStreams } from '../../src/triggers/streams.js';
 import { Triggers, triggerName } from '../../src/triggers/triggers.js';
+import { triggerRecord } from './records.js';
 
 const PREFIX = `lps${process.pid}`;
 const ID = process.pid;
@@ -37,20 +38,6 @@ afterAll(async () => {
   await client?.close();
   await nats?.close();
 });
-
-function record(name: string, triggers: Trigger[]): FunctionRecord {
-  return {
-    name,
-    image: `sha256:${'0'.repeat(64)}`,
-    triggers,
-    timeoutMs: 2000,
-    asyncConcurrency: 4,
-    revision: 1,
-    status: 'ready',
-    createdAt: '',
-    updatedAt: '',
-  } as FunctionRecord;
-}
 
 /** One gateway's Triggers for `fns`; every call is recorded (function, body) and echoed. */
 function gateway(fns: FunctionRecord[]) {
@@ -93,7 +80,7 @@ describe('a JetStream trigger', () => {
     // Named like no refused stream and keeping no subject itself: the stream checks let it be read.
     await jsm.streams.add({ name: copy, sources: [{ name: src }, { name: app }] });
     const trigger: Trigger = { type: 'jetstream', stream: copy, maxDeliver: 5, path: '/' };
-    const fn = record('copier', [trigger]);
+    const fn = triggerRecord('copier', [trigger]);
     await expect(checkTriggerStreams(fn, PREFIX, client)).resolves.toBeUndefined();
     const g = gateway([fn]);
     await g.triggers.sync([fn]);
@@ -134,7 +121,7 @@ describe('a JetStream trigger', () => {
       path: '/',
       replySubject: `loop${ID}.result`,
     };
-    const fn = record('looper', [trigger]);
+    const fn = triggerRecord('looper', [trigger]);
     await expect(checkTriggerStreams(fn, PREFIX, client)).rejects.toThrow(
       /triggers\[0\]\.replySubject: "loop\d+\.result" is kept by stream "LOOP\d+"/,
     );
@@ -155,8 +142,8 @@ describe('a JetStream trigger', () => {
 describe('two subject triggers answering each other', () => {
   it('stop after MAX_TRIGGER_HOPS calls, each result counting one more hop', async () => {
     const [ping, pong] = [`ping${ID}`, `pong${ID}`];
-    const a = record('a', [{ type: 'nats', subject: ping, path: '/', replySubject: pong }]);
-    const b = record('b', [{ type: 'nats', subject: pong, path: '/', replySubject: ping }]);
+    const a = triggerRecord('a', [{ type: 'nats', subject: ping, path: '/', replySubject: pong }]);
+    const b = triggerRecord('b', [{ type: 'nats', subject: pong, path: '/', replySubject: ping }]);
     const g = gateway([a, b]);
     const seen: Msg[] = [];
     client.subscribe(pong, { callback: (_e, m) => seen.push(m) });

@@ -14,6 +14,7 @@ import type { Answer, Envelope } from '../../src/calls/types.js';
 import { STREAM_RETRY_MS } from '../../src/triggers/jetstream-trigger.js';
 import { MAX_WAITING_MESSAGES } from '../../src/triggers/nats-trigger.js';
 import { Triggers, triggerName } from '../../src/triggers/triggers.js';
+import { triggerRecord } from './records.js';
 
 const PREFIX = `trg${process.pid}`;
 let nats: Service;
@@ -31,20 +32,6 @@ afterAll(async () => {
 });
 
 const client = () => ncs[2] as NatsConnection;
-
-function record(name: string, triggers: Trigger[]): FunctionRecord {
-  return {
-    name,
-    image: `sha256:${'0'.repeat(64)}`,
-    triggers,
-    timeoutMs: 2000,
-    asyncConcurrency: 4,
-    revision: 1,
-    status: 'ready',
-    createdAt: '',
-    updatedAt: '',
-  } as FunctionRecord;
-}
 
 interface Call {
   gateway: number;
@@ -95,7 +82,7 @@ const ok = (body: string): Answer => ({
 
 describe('NATS subject triggers', () => {
   it('make one call per message across two gateways, answer requests, and publish every result', async () => {
-    const fn = record('sub', [
+    const fn = triggerRecord('sub', [
       { type: 'nats', subject: `orders${process.pid}.*`, path: '/o', replySubject: `res${process.pid}` },
     ]);
     const g = gateways(fn, (env) => ok(`done ${env.body.toString()}`));
@@ -128,10 +115,11 @@ describe('NATS subject triggers', () => {
 describe('a flood on a subject trigger', () => {
   it('runs asyncConcurrency calls at once per gateway, keeps the next ones waiting, refuses the rest', async () => {
     const subject = `flood${process.pid}`;
-    const fn = {
-      ...record('flood', [{ type: 'nats', subject, path: '/', replySubject: `floodres${process.pid}` }]),
-      asyncConcurrency: 2,
-    };
+    const fn = triggerRecord(
+      'flood',
+      [{ type: 'nats', subject, path: '/', replySubject: `floodres${process.pid}` }],
+      2,
+    );
     let running = 0;
     let most = 0;
     let release: () => void = () => undefined;
@@ -180,7 +168,7 @@ describe('JetStream triggers', () => {
       path: '/js',
       replySubject: `jsres${process.pid}`,
     };
-    const fn = record('jsfn', [trigger]);
+    const fn = triggerRecord('jsfn', [trigger]);
     const seen = new Map<string, number>();
     const g = gateways(fn, (env) => {
       const what = env.body.toString();
@@ -223,7 +211,7 @@ describe('JetStream triggers', () => {
     'waits for a stream that does not exist yet, with a warning',
     async () => {
       const stream = `LATE${process.pid}`;
-      const fn = record('late', [{ type: 'jetstream', stream, maxDeliver: 5, path: '/' }]);
+      const fn = triggerRecord('late', [{ type: 'jetstream', stream, maxDeliver: 5, path: '/' }]);
       const warnings: string[] = [];
       const log = createLogger('triggers-test', 'silent');
       log.warn = ((_o: unknown, msg?: string) => {
