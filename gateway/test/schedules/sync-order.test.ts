@@ -18,22 +18,11 @@ afterAll(async () => {
 
 describe('AsyncCalls.sync', () => {
   it('runs one sync at a time, in call order', async () => {
-    const url = new URL(redis.url);
-    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-    const fn = FunctionRecord.parse({
-      name: 'report',
-      image: `sha256:${'a'.repeat(64)}`,
-      schedules: [{ cron: '0 0 1 1 *' }],
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    });
+    const fn = scheduled('report');
     let inFlight = 0;
     let most = 0;
     const calls = new AsyncCalls({
-      allowPrivateCallbacks: false,
-      outageBudgetMs: 1000,
-      connection,
-      prefix: PREFIX,
+      ...options(),
       // Slow enough that two overlapping syncs would both be inside it.
       current: async () => {
         most = Math.max(most, ++inFlight);
@@ -41,13 +30,8 @@ describe('AsyncCalls.sync', () => {
         inFlight--;
         return fn;
       },
-      invoke: async () => {
-        throw new Error('no call expected');
-      },
-      log: createLogger('sync-order-test', 'silent'),
-      lockMs: 30_000,
     });
-    const queue = new Queue('report', { connection, prefix: `${PREFIX}:async` });
+    const queue = new Queue('report', { connection: connection(), prefix: `${PREFIX}:async` });
     try {
       // The periodic sync and one on a change, at once.
       await Promise.all([calls.sync([fn]), calls.sync([fn])]);
@@ -61,32 +45,16 @@ describe('AsyncCalls.sync', () => {
   });
 
   it('closes after a sync under way, which opens no consumer once closing', async () => {
-    const url = new URL(redis.url);
-    const connection = { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null };
-    const fn = FunctionRecord.parse({
-      name: 'late',
-      image: `sha256:${'a'.repeat(64)}`,
-      schedules: [{ cron: '0 0 1 1 *' }],
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    });
+    const fn = scheduled('late');
     const calls = new AsyncCalls({
-      allowPrivateCallbacks: false,
-      outageBudgetMs: 1000,
-      connection,
-      prefix: PREFIX,
+      ...options(),
       // The sync is inside this read when close() is called.
       current: async () => {
         await sleep(300);
         return fn;
       },
-      invoke: async () => {
-        throw new Error('no call expected');
-      },
-      log: createLogger('sync-order-test', 'silent'),
-      lockMs: 30_000,
     });
-    const queue = new Queue('late', { connection, prefix: `${PREFIX}:async` });
+    const queue = new Queue('late', { connection: connection(), prefix: `${PREFIX}:async` });
     try {
       const syncing = calls.sync([fn]);
       await sleep(50);
@@ -102,15 +70,7 @@ describe('AsyncCalls.sync', () => {
   });
 
   it('a newer list replaces one waiting: a list overtaken before its turn is never applied', async () => {
-    const fns = ['first', 'skipped', 'last'].map((name) =>
-      FunctionRecord.parse({
-        name,
-        image: `sha256:${'a'.repeat(64)}`,
-        schedules: [{ cron: '0 0 1 1 *' }],
-        createdAt: '2026-01-01T00:00:00.000Z',
-        updatedAt: '2026-01-01T00:00:00.000Z',
-      }),
-    );
+    const fns = ['first', 'skipped', 'last'].map((name) => scheduled(name));
     const [first, skipped, last] = fns as [FunctionRecord, FunctionRecord, FunctionRecord];
     const read: string[] = [];
     const calls = new AsyncCalls({
@@ -135,12 +95,7 @@ describe('AsyncCalls.sync', () => {
   });
 
   it('a function dropped from the list leaves no Redis connection behind', async () => {
-    const fn = FunctionRecord.parse({
-      name: 'dropped',
-      image: `sha256:${'a'.repeat(64)}`,
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    });
+    const fn = unscheduled('dropped');
     const calls = new AsyncCalls({ ...options(), current: async () => fn });
     const probe = new Queue('probe', { connection: connection(), prefix: `${PREFIX}:async` });
     const clients = async () =>
@@ -162,13 +117,7 @@ describe('AsyncCalls.sync', () => {
   });
 
   it('a discard waits for the sync under way: no scheduler or consumer outlives it', async () => {
-    const fn = FunctionRecord.parse({
-      name: 'gone',
-      image: `sha256:${'a'.repeat(64)}`,
-      schedules: [{ cron: '0 0 1 1 *' }],
-      createdAt: '2026-01-01T00:00:00.000Z',
-      updatedAt: '2026-01-01T00:00:00.000Z',
-    });
+    const fn = scheduled('gone');
     // The store still has it for the sync's reads: the delete lands in between on this gateway.
     const calls = new AsyncCalls({
       ...options(),
@@ -219,4 +168,18 @@ async function obliterate(names: string[]): Promise<void> {
     await q.obliterate({ force: true });
     await q.close();
   }
+}
+
+/** A function with one schedule (once a year: no tick comes during a test). */
+function scheduled(name: string): FunctionRecord {
+  return FunctionRecord.parse({ ...unscheduled(name), schedules: [{ cron: '0 0 1 1 *' }] });
+}
+
+function unscheduled(name: string): FunctionRecord {
+  return FunctionRecord.parse({
+    name,
+    image: `sha256:${'a'.repeat(64)}`,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  });
 }
