@@ -49,6 +49,7 @@ export interface AppDeps {
         | 'THAW_JS_REPLICAS'
         | 'THAW_ACCESS_KEYS_SECRET'
         | 'REDIS_SENTINELS'
+        | 'THAW_DIRECT'
       >
     >;
   logger: Logger;
@@ -70,10 +71,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const subjects = makeSubjects(config.THAW_PREFIX);
   const { functions, images } = openStores({ redis, prefix: config.THAW_PREFIX, log });
   const view = new ClusterView({ nc, subjects, log });
-  const caller = new Caller({ nc, liveness: view, replaySubject: subjects.replay });
+  const caller = new Caller({
+    nc,
+    liveness: view,
+    replaySubject: subjects.replay,
+    direct: config.THAW_DIRECT === 'off' ? undefined : view,
+  });
   const client = new WorkerClient({ nc, subjects, timeoutMs: config.PLACE_TIMEOUT_MS });
   // The metrics read the async counts only when scraped, once asyncCalls exists.
-  const metrics = new GatewayMetrics({ view, asyncCounts: () => asyncCalls.counts() });
+  const metrics = new GatewayMetrics({ view, asyncCounts: () => asyncCalls.counts(), sends: caller.sends });
   const placer = new Placer({
     view,
     client,

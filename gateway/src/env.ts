@@ -102,6 +102,12 @@ const Env = z
      * (default): no clock is read and no header is sent for it.
      */
     THAW_TIMINGS: z.enum(['0', '1']).default('0'),
+    /**
+     * "on" (default): a call goes straight to a worker that holds its function over the worker's
+     * direct link (TCP, docs/direct-link.md), NATS staying the control plane and the fallback.
+     * "off": every call goes through NATS.
+     */
+    THAW_DIRECT: z.enum(['on', 'off']).default('on'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .extend(NatsEnv.shape);

@@ -1,8 +1,11 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { CallSends } from './calls/caller.js';
 import type { ClusterView } from './cluster/view.js';
 
 export interface GatewayMetricsOptions {
   view: Pick<ClusterView, 'list'>;
+  /** Calls sent so far, by transport (Caller.sends). */
+  sends?: CallSends;
   /** Async calls by state, when async calls are kept. */
   asyncCounts?: () => Promise<Record<string, number>>;
 }
@@ -14,7 +17,7 @@ export class GatewayMetrics {
   readonly duration: Histogram<'function'>;
   readonly placements: Counter<'result'>;
 
-  constructor({ view, asyncCounts }: GatewayMetricsOptions) {
+  constructor({ view, asyncCounts, sends }: GatewayMetricsOptions) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'thaw_gateway_' });
     // Gauges that prom-client names *_total, which Prometheus reserves for counters (promtool
@@ -49,6 +52,18 @@ export class GatewayMetrics {
       async collect() {
         if (!asyncCounts) return;
         for (const [state, n] of Object.entries(await asyncCounts())) this.set({ state }, n);
+      },
+    });
+    new Counter({
+      name: 'thaw_gateway_call_sends_total',
+      help: 'Calls sent to workers, by transport: "direct" (a worker\'s direct link) or "nats" (first tries with no link to use, resends, fallbacks).',
+      labelNames: ['via'],
+      registers,
+      collect() {
+        if (!sends) return;
+        this.reset();
+        this.inc({ via: 'direct' }, sends.direct);
+        this.inc({ via: 'nats' }, sends.nats);
       },
     });
     new Gauge({

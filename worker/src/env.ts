@@ -120,6 +120,18 @@ const Env = z
     /** Port of GET /metrics (Prometheus); 0 picks a free one (tests). */
     THAW_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     THAW_METRICS_HOST: z.string().default('0.0.0.0'),
+    /**
+     * "on": gateways send calls over a TCP link straight to this worker (docs/direct-link.md),
+     * NATS staying the control plane and the fallback. "off": every call goes through NATS.
+     */
+    THAW_DIRECT: z.enum(['on', 'off']).default('on'),
+    /**
+     * Address of the direct link, listened on and advertised to gateways. Default: the address
+     * this host reaches NATS from (loopback when NATS is local).
+     */
+    THAW_DIRECT_HOST: z.string().min(1).optional(),
+    /** Port of the direct link; 0 (default) picks a free one, advertised in heartbeats. */
+    THAW_DIRECT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .extend(NatsEnv.shape);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { bridgeAddress, ImageStore, Runtime } from '@thaw/runtime';
 import { createLogger, natsConnectOptions, natsConnectProblem, subjects } from '@thaw/shared';
 import { connect } from 'nats';
+import { addressTowardNats } from './direct/address.js';
 import type { WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
 import { RuntimeApi } from './lambda/api.js';
@@ -25,6 +26,14 @@ export interface RunningWorker {
 
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const log = createLogger('worker', env.LOG_LEVEL).child({ worker: env.WORKER_ID });
+  // Found before anything is made: a failure here has nothing to undo.
+  const direct =
+    env.THAW_DIRECT === 'on'
+      ? {
+          host: env.THAW_DIRECT_HOST ?? (await addressTowardNats(env.NATS_URL)),
+          port: env.THAW_DIRECT_PORT,
+        }
+      : undefined;
   const { runtime, reclaimed } = await Runtime.open({
     stateDir: env.THAW_STATE_DIR,
     runDir: env.THAW_RUN_DIR,
@@ -81,6 +90,7 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
     table: functions,
     log,
     heartbeatMs: env.HEARTBEAT_MS,
+    direct,
   });
   const served = await metrics
     .serve(env.THAW_METRICS_PORT, env.THAW_METRICS_HOST)
@@ -91,6 +101,14 @@ export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
         `cannot serve metrics on ${env.THAW_METRICS_HOST}:${env.THAW_METRICS_PORT}: ${(err as Error).message}`,
       );
     });
+  await service.listenDirect().catch(async (err: unknown) => {
+    served.server.close();
+    await nc.close();
+    await runtime.close();
+    throw new Error(
+      `cannot serve the direct link on ${direct?.host}:${direct?.port}: ${(err as Error).message}`,
+    );
+  });
   service.start();
   await nc.flush();
   log.info({ nats: env.NATS_URL, cgroups: runtime.cgroups.kind }, 'worker ready');

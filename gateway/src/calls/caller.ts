@@ -1,19 +1,40 @@
-import { acceptedBy, SendBatch, ThawError } from '@thaw/shared';
+import { hostname } from 'node:os';
+import { acceptedBy, type HeaderBlock, SendBatch, ThawError, type WireHeadersIn } from '@thaw/shared';
 import { createInbox, Events, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
-import type { Liveness } from '../cluster/view.js';
+import type { ClusterView, Liveness } from '../cluster/view.js';
+import type { Link } from './link.js';
+import { DirectLinks } from './links.js';
 
 /** No worker subscribes to the subject: the function is held nowhere. */
 export class NoRespondersError extends Error {
   override readonly name = 'NoRespondersError';
 }
 
+/** A worker's answer, from NATS or a direct link. */
+export interface CallReply {
+  headers?: WireHeadersIn;
+  data: Uint8Array;
+}
+
+/** How calls left this gateway, for the metrics. */
+export interface CallSends {
+  direct: number;
+  nats: number;
+}
+
 interface Pending {
-  resolve: (msg: Msg) => void;
+  resolve: (reply: CallReply) => void;
   reject: (err: Error) => void;
   subject: string;
   body: Uint8Array;
-  headers: MsgHdrs;
+  headers: HeaderBlock;
   reply: string;
+  /** The function, for a direct link to a worker holding it. */
+  fn: string | undefined;
+  /** The direct link the call went on, until answered or sent over NATS instead. */
+  via: Link | undefined;
+  /** Taken on a link that closed: its answer is asked for again on NATS until it comes. */
+  orphaned: boolean;
   attempts: number;
   worker?: string;
   acceptedAt: number;
@@ -50,6 +71,11 @@ export interface CallerOptions {
    * (`<prefix>.invoke.<fn>` → `<prefix>.invoke-replay`).
    */
   replaySubject?: string;
+  /**
+   * The workers' heartbeats, for direct links to them (wire/direct.ts): a call's first send goes
+   * straight to a worker that holds its function when one serves a link. Absent: NATS only.
+   */
+  direct?: Pick<ClusterView, 'holdersOf' | 'liveBeat'>;
 }
 
 /** Inboxes per replay request: well under NATS's max_payload (~40 bytes each). */
@@ -78,6 +104,8 @@ export class Caller {
   private readonly replaySubject: string | undefined;
   /** Calls published together at the end of the poll phase: one socket write for many calls. */
   private readonly batch = new SendBatch();
+  private readonly links: DirectLinks | undefined;
+  readonly sends: CallSends = { direct: 0, nats: 0 };
   private seq = 0;
   private closed = false;
   private lastCheck = Date.now();
@@ -88,6 +116,29 @@ export class Caller {
     this.replaySubject = o.replaySubject;
     this.opts = { ...CALLER_DEFAULTS, ...o.settings };
     this.sub = this.nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onMessage(msg) });
+    this.links =
+      o.direct &&
+      new DirectLinks({
+        view: o.direct,
+        gateway: `${hostname()}-${process.pid}`,
+        events: {
+          accepted: (id, worker) => {
+            const p = this.calls.get(id);
+            if (p) this.taken(p, worker);
+          },
+          reply: (id, headers, data) => {
+            const p = this.calls.get(id);
+            if (!p) return;
+            this.settle(p);
+            p.resolve({ headers, data });
+          },
+          elsewhere: (id) => {
+            const p = this.calls.get(id);
+            if (p && !p.worker) this.sendNats(p);
+          },
+          closed: (link, ids) => this.linkClosed(link, ids),
+        },
+      });
     this.checker = setInterval(() => this.checkWorkers(), this.opts.checkEveryMs);
     this.checker.unref();
     void this.watchConnection();
@@ -116,14 +167,36 @@ export class Caller {
   /** Sends again the calls not taken that were sent before `droppedAt` (resend only before acceptance). */
   private resendUntaken(droppedAt: number): void {
     for (const p of this.calls.values()) {
-      if (!p.worker && p.sentAt <= droppedAt && p.attempts < this.opts.maxAttempts) this.send(p);
+      // A call on a direct link did not go through NATS: it waits for its link or ackTimeoutMs.
+      if (!p.worker && !p.via && p.sentAt <= droppedAt && p.attempts < this.opts.maxAttempts) this.send(p);
     }
   }
 
+  /**
+   * A link gone with calls on it: those not taken go over NATS now (nothing ran: the worker
+   * accepts before it runs; a copy that reaches the same worker runs once); those taken stay tied
+   * to the worker's heartbeats, and their answers are asked for on NATS until they come (the
+   * worker answers a call whose link closed on NATS, and keeps what it sent).
+   */
+  private linkClosed(link: Link, ids: string[]): void {
+    const orphans: Pending[] = [];
+    for (const id of ids) {
+      const p = this.calls.get(id);
+      if (!p || p.via !== link) continue;
+      p.via = undefined;
+      if (!p.worker) this.sendNats(p);
+      else {
+        p.orphaned = true;
+        orphans.push(p);
+      }
+    }
+    if (orphans.length > 0) this.askReplay(orphans);
+  }
+
   /** Publishes the pending calls' inboxes, grouped by replay subject, in bounded messages. */
-  askReplay(): void {
+  askReplay(calls: Iterable<Pending> = this.calls.values()): void {
     const bySubject = new Map<string, string[]>();
-    for (const p of this.calls.values()) {
+    for (const p of calls) {
       const subject = this.replaySubject ?? replayFor(p.subject);
       const inboxes = bySubject.get(subject);
       if (inboxes) inboxes.push(p.reply);
@@ -140,9 +213,16 @@ export class Caller {
     }
   }
 
-  call(subject: string, body: Uint8Array, headers: MsgHdrs, timeoutMs: number): Promise<Msg> {
+  /** Sends a call of `fn` (on `subject` over NATS) and resolves to its answer. */
+  call(
+    subject: string,
+    body: Uint8Array,
+    headers: HeaderBlock,
+    timeoutMs: number,
+    fn?: string,
+  ): Promise<CallReply> {
     const reply = `${this.prefix}.${++this.seq}`;
-    return new Promise<Msg>((resolve, reject) => {
+    return new Promise<CallReply>((resolve, reject) => {
       const p: Pending = {
         resolve,
         reject,
@@ -150,6 +230,9 @@ export class Caller {
         body,
         headers,
         reply,
+        fn,
+        via: undefined,
+        orphaned: false,
         attempts: 0,
         acceptedAt: 0,
         sentAt: 0,
@@ -161,13 +244,37 @@ export class Caller {
     });
   }
 
+  /**
+   * One more try. The first goes on a direct link when a worker that holds the function serves
+   * one; a resend goes over NATS, where any worker holding it may take it.
+   */
   private send(p: Pending): void {
     p.attempts++;
+    const link = p.attempts === 1 && p.fn !== undefined ? this.links?.pick(p.fn) : undefined;
+    if (!link) {
+      this.sendNats(p);
+      return;
+    }
+    p.sentAt = Date.now();
+    p.via = link;
+    const fn = p.fn as string;
+    this.batch.add(() => {
+      if (!this.calls.has(p.reply) || p.via !== link) return; // settled or moved meanwhile
+      if (link.send(p.reply, fn, p.headers.encode(), p.body)) this.sends.direct++;
+      else this.sendNats(p); // closed since it was picked: nothing was written
+    });
+  }
+
+  /** Publishes the call on NATS (in this turn's batch); not counted as another try. */
+  private sendNats(p: Pending): void {
+    p.via = undefined;
     p.sentAt = Date.now();
     this.batch.add(() => {
-      if (!this.calls.has(p.reply)) return; // settled meanwhile (the gateway is closing)
+      if (!this.calls.has(p.reply) || p.via !== undefined) return; // settled meanwhile (the gateway is closing)
       try {
-        this.nc.publish(p.subject, p.body, { reply: p.reply, headers: p.headers });
+        // nats.js's publish reads its headers through encode() alone (HeaderBlock's doc).
+        this.nc.publish(p.subject, p.body, { reply: p.reply, headers: p.headers as unknown as MsgHdrs });
+        this.sends.nats++;
       } catch (err) {
         // A closed connection: published from the batch, the error is this call's, not the loop's.
         this.fail(p, err as Error);
@@ -201,12 +308,16 @@ export class Caller {
     }
     const taker = acceptedBy(h);
     if (taker) {
-      p.worker ??= taker;
-      p.acceptedAt = Date.now();
+      this.taken(p, taker);
       return;
     }
     this.settle(p);
     p.resolve(msg);
+  }
+
+  private taken(p: Pending, worker: string): void {
+    p.worker ??= worker;
+    p.acceptedAt = Date.now();
   }
 
   private checkWorkers(): void {
@@ -216,6 +327,7 @@ export class Caller {
     const late = now - this.lastCheck > 2 * this.opts.checkEveryMs;
     this.lastCheck = now;
     if (late) return;
+    const orphans: Pending[] = [];
     for (const p of this.calls.values()) {
       if (now >= p.deadlineAt) {
         this.fail(p, new ThawError('FUNCTION_TIMEOUT', `no answer within ${p.timeoutMs} ms`));
@@ -225,6 +337,7 @@ export class Caller {
         if (now - p.sentAt >= this.opts.ackTimeoutMs) this.untaken(p);
         continue;
       }
+      if (p.orphaned) orphans.push(p);
       const alive = this.liveness.alive(p.worker);
       const lost =
         alive === false || (alive === undefined && now - p.acceptedAt > this.liveness.graceMs(p.worker));
@@ -238,6 +351,7 @@ export class Caller {
         );
       }
     }
+    if (orphans.length > 0) this.askReplay(orphans);
   }
 
   private settle(p: Pending): void {
@@ -255,6 +369,7 @@ export class Caller {
     this.closed = true;
     clearInterval(this.checker);
     this.sub.unsubscribe();
+    this.links?.close();
     for (const p of [...this.calls.values()])
       this.fail(p, new ThawError('NO_WORKER', 'the gateway is shutting down'));
   }

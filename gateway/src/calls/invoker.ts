@@ -12,10 +12,9 @@ import {
   ThawError,
   traceNow,
 } from '@thaw/shared';
-import type { Msg, MsgHdrs } from 'nats';
 import type { Placer } from '../placement/placer.js';
 import { functionNotFound } from '../store/errors.js';
-import { type Caller, NoRespondersError } from './caller.js';
+import { type Caller, type CallReply, NoRespondersError } from './caller.js';
 import type { Answer, Envelope } from './types.js';
 
 /** Extra time past the function's timeout for the worker's own answer to arrive. */
@@ -29,7 +28,7 @@ export interface InvokerOptions {
 }
 
 /**
- * One call of a function over NATS: placed on a worker first when none holds it, spread to
+ * One call of a function, on a direct link to a worker or over NATS (the Caller chooses): placed on a worker first when none holds it, spread to
  * another worker when the ones holding it are full (the Placer decides where). Platform
  * failures throw a ThawError; the function's own answers (any status) are returned.
  */
@@ -48,17 +47,15 @@ export class Invoker {
       throw new ThawError('IMAGE_PULL_FAILED', fn.reason ?? `pulling ${fn.image} failed`);
     const block = new HeaderBlock();
     const body = encodeInvokeRequest(env, block);
-    // nats.js's publish reads its headers through encode() alone (HeaderBlock's doc).
-    const h = block as unknown as MsgHdrs;
 
     const { trace } = env;
     if (trace) trace.published = traceNow();
-    let msg = await this.send(fn, body, h);
+    let msg = await this.send(fn, body, block);
     if (isSaturated(msg.headers)) this.o.placer.spread(fn);
     let reply = decodeInvokeReply(msg.headers, msg.data);
     if (!reply.ok && reply.code === 'OVERLOADED' && (await this.o.placer.relieve(fn))) {
       if (trace) trace.published = traceNow();
-      msg = await this.send(fn, body, h);
+      msg = await this.send(fn, body, block);
       reply = decodeInvokeReply(msg.headers, msg.data);
     }
     if (trace) {
@@ -76,12 +73,12 @@ export class Invoker {
     return answer;
   };
 
-  private async send(cached: FunctionRecord, body: Uint8Array, h: MsgHdrs): Promise<Msg> {
+  private async send(cached: FunctionRecord, body: Uint8Array, h: HeaderBlock): Promise<CallReply> {
     let fn = cached;
     const timeoutMs = fn.timeoutMs + REPLY_GRACE_MS;
     const subject = this.o.subjects.invoke(fn.name);
     try {
-      return await this.o.caller.call(subject, body, h, timeoutMs);
+      return await this.o.caller.call(subject, body, h, timeoutMs, fn.name);
     } catch (err) {
       if (!(err instanceof NoRespondersError)) throw named(err, fn);
     }
@@ -91,7 +88,7 @@ export class Invoker {
     if (!current) throw functionNotFound(fn.name);
     fn = current;
     try {
-      return await this.o.caller.call(subject, body, h, timeoutMs);
+      return await this.o.caller.call(subject, body, h, timeoutMs, fn.name);
     } catch (err) {
       if (err instanceof NoRespondersError)
         throw new ThawError('NO_WORKER', `no worker serves "${fn.name}" right now`);

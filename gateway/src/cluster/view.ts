@@ -60,6 +60,8 @@ export interface Liveness {
  */
 export class ClusterView implements Liveness {
   private readonly workers = new Map<string, Seen>();
+  /** Function name → the workers whose last beat lists it. */
+  private readonly byFunction = new Map<string, Set<string>>();
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
   private readonly log: Logger;
@@ -71,16 +73,49 @@ export class ClusterView implements Liveness {
         const parsed = WorkerHeartbeat.safeParse(json.decode(msg.data));
         if (!parsed.success) return;
         const known = this.workers.has(parsed.data.workerId);
+        this.index(parsed.data.workerId, this.workers.get(parsed.data.workerId)?.beat, parsed.data);
         this.workers.set(parsed.data.workerId, { beat: parsed.data, at: Date.now() });
         if (!known) this.log.info({ worker: parsed.data.workerId }, 'worker joined');
       },
     });
     this.sweeper = setInterval(() => {
       for (const [id, s] of this.workers) {
-        if (Date.now() - s.at > FORGET_AFTER_MS) this.workers.delete(id);
+        if (Date.now() - s.at > FORGET_AFTER_MS) {
+          this.index(id, s.beat, undefined);
+          this.workers.delete(id);
+        }
       }
     }, SWEEP_EVERY_MS);
     this.sweeper.unref();
+  }
+
+  /** Keeps `byFunction` in step with a worker's new beat (undefined: forgotten). */
+  private index(worker: string, before: WorkerHeartbeat | undefined, now: WorkerHeartbeat | undefined): void {
+    const names = new Set(now?.functions.map((f) => f.name));
+    for (const f of before?.functions ?? []) {
+      if (names.has(f.name)) continue;
+      const holders = this.byFunction.get(f.name);
+      holders?.delete(worker);
+      if (holders?.size === 0) this.byFunction.delete(f.name);
+    }
+    for (const name of names) {
+      const holders = this.byFunction.get(name);
+      if (holders) holders.add(worker);
+      else this.byFunction.set(name, new Set([worker]));
+    }
+  }
+
+  /**
+   * The workers whose last heartbeat lists `fn`, live or not (the call path asks per call, so
+   * this is an index kept per beat, not a scan of every worker's functions).
+   */
+  holdersOf(fn: string): ReadonlySet<string> | undefined {
+    return this.byFunction.get(fn);
+  }
+
+  /** The last heartbeat of `workerId` when it is live. */
+  liveBeat(workerId: string): WorkerHeartbeat | undefined {
+    return this.alive(workerId) ? this.workers.get(workerId)?.beat : undefined;
   }
 
   /** Whether `workerId` has been heard from recently enough; undefined if never heard of. */

@@ -6,7 +6,7 @@
  * again for the answers of the calls still pending, and one re-sent settles its call.
  */
 import { type Service, startNats } from '@thaw/devkit';
-import { encodeAccepted, ThawError } from '@thaw/shared';
+import { encodeAccepted, HeaderBlock, ThawError } from '@thaw/shared';
 import { connect, headers, type Msg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Caller } from '../../src/calls/caller.js';
@@ -58,7 +58,7 @@ describe('Caller', () => {
     const caller = new Caller({ nc, liveness: alive(true), settings });
     const w = standIn(false);
     await nc.flush();
-    const f = await failure(caller.call(w.subject, new Uint8Array(0), headers(), 10_000));
+    const f = await failure(caller.call(w.subject, new Uint8Array(0), new HeaderBlock(), 10_000));
     expect(f.code).toBe('NO_WORKER');
     expect(w.got).toHaveLength(3);
     expect(f.ms).toBeGreaterThanOrEqual(3 * settings.ackTimeoutMs);
@@ -69,7 +69,7 @@ describe('Caller', () => {
     const caller = new Caller({ nc, liveness: alive(true), settings });
     const w = standIn(true);
     await nc.flush();
-    const f = await failure(caller.call(w.subject, new Uint8Array(0), headers(), 600));
+    const f = await failure(caller.call(w.subject, new Uint8Array(0), new HeaderBlock(), 600));
     expect(f.code).toBe('FUNCTION_TIMEOUT');
     expect(f.ms).toBeGreaterThanOrEqual(600);
     expect(f.ms).toBeLessThan(600 + 4 * settings.checkEveryMs);
@@ -81,7 +81,7 @@ describe('Caller', () => {
     const caller = new Caller({ nc, liveness: alive(false), settings });
     const w = standIn(true);
     await nc.flush();
-    const f = await failure(caller.call(w.subject, new Uint8Array(0), headers(), 10_000));
+    const f = await failure(caller.call(w.subject, new Uint8Array(0), new HeaderBlock(), 10_000));
     expect(f.code).toBe('WORKER_LOST');
     expect(f.ms).toBeLessThan(1000);
     expect(w.got).toHaveLength(1);
@@ -104,7 +104,7 @@ describe('Caller', () => {
     });
     await nc.flush();
     const t0 = Date.now();
-    const answered = caller.call(w.subject, new Uint8Array(0), headers(), 5000);
+    const answered = caller.call(w.subject, new Uint8Array(0), new HeaderBlock(), 5000);
     await new Promise((r) => setTimeout(r, 200)); // taken by then
     await own.reconnect();
     const msg = await answered;
@@ -122,7 +122,7 @@ describe('Caller', () => {
     const caller = new Caller({ nc: own, liveness: alive(true), settings: slow });
     const w = standIn(false);
     await nc.flush();
-    const failed = failure(caller.call(w.subject, new Uint8Array(0), headers(), 10_000));
+    const failed = failure(caller.call(w.subject, new Uint8Array(0), new HeaderBlock(), 10_000));
     await new Promise((r) => setTimeout(r, 200));
     expect(w.got).toHaveLength(1);
     await own.reconnect();

@@ -231,6 +231,18 @@ export const WorkerHeartbeat = z.object({
   intervalMs: z.number().int().positive(),
   /** A draining worker finishes its calls and takes no new functions. */
   draining: z.boolean(),
+  /**
+   * Where gateways reach this worker's direct link (wire/direct.ts) and the token it asks of
+   * them; absent when the worker serves calls over NATS only. The token is made per start and
+   * travels only on NATS, which every gateway and worker is already trusted on.
+   */
+  direct: z
+    .object({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535),
+      token: z.string().min(16),
+    })
+    .optional(),
   memory: z.object({ budgetMiB: z.number().int(), committedMiB: z.number().int() }),
   functions: z.array(
     z.object({

@@ -1,4 +1,4 @@
-import { Events, type Msg, type NatsConnection } from 'nats';
+import { Events, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
 import type { ReplyStore, SentReply } from './replies.js';
 
 /**
@@ -63,7 +63,8 @@ export class Replayer {
   private publish(replies: SentReply[]): void {
     for (const r of replies) {
       try {
-        this.o.nc.publish(r.subject, r.data, { headers: r.headers });
+        // nats.js's publish reads its headers through encode() alone (HeaderBlock's doc).
+        this.o.nc.publish(r.subject, r.data, { headers: r.headers as unknown as MsgHdrs });
       } catch {
         return; // closed: nothing more can be sent
       }

@@ -1,4 +1,4 @@
-import type { MsgHdrs } from 'nats';
+import type { HeaderBlock } from '@thaw/shared';
 
 /**
  * How long a sent answer is kept. An answer is lost only when the NATS node it went through dies
@@ -15,7 +15,7 @@ export const REPLY_RETAIN_COUNT = 50_000;
 export interface SentReply {
   subject: string;
   data: Uint8Array;
-  headers: MsgHdrs;
+  headers: HeaderBlock;
   /** When it was sent (the store's clock). */
   at: number;
 }
@@ -55,7 +55,7 @@ export class ReplyStore {
     return this.bytes;
   }
 
-  add(subject: string, data: Uint8Array, headers: MsgHdrs): void {
+  add(subject: string, data: Uint8Array, headers: HeaderBlock): void {
     const at = this.now();
     const old = this.byReply.get(subject);
     if (old) this.remove(old);

@@ -8,6 +8,7 @@ import {
   type WorkerHeartbeat,
 } from '@thaw/shared';
 import { JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import { DirectServer } from '../direct/server.js';
 import type { ImageFetcher } from '../images/fetcher.js';
 import { InvokeHandler } from '../invoke/handler.js';
 import { Replayer } from '../invoke/replay.js';
@@ -33,6 +34,8 @@ export interface WorkerServiceOptions {
   log: Logger;
   /** How often the worker announces itself (HEARTBEAT_MS). */
   heartbeatMs?: number;
+  /** Where gateways' direct links are served (THAW_DIRECT); absent: calls come over NATS only. */
+  direct?: { host: string; port: number };
 }
 
 const json = JSONCodec<unknown>();
@@ -47,6 +50,7 @@ export class WorkerService {
   private readonly replayer: Replayer;
   private readonly heartbeat: Heartbeat;
   private readonly heartbeatMs: number;
+  private readonly direct: DirectServer | undefined;
   private readonly subs: Subscription[] = [];
   private logs: LogCollector | undefined;
   private draining = false;
@@ -59,6 +63,15 @@ export class WorkerService {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.invocations = new InvokeHandler({ workerId });
     this.replayer = new Replayer({ nc, subject: subjects.replay, store: this.invocations.store });
+    this.direct =
+      opts.direct &&
+      new DirectServer({
+        ...opts.direct,
+        route: (fn) => this.route(fn),
+        handler: this.invocations,
+        nc,
+        log,
+      });
     // A new instance's log files are watched at once: the collector's periodic pass would find
     // it only up to LOG_PASS_MS later, time enough to write hundreds of MiB past the bound.
     const host: HostOptions = {
@@ -95,6 +108,19 @@ export class WorkerService {
       intervalMs: this.heartbeatMs,
       message: () => this.heartbeatMessage(),
     });
+  }
+
+  /** Listens for gateways' direct links (when configured); before start(), so the first beat has it. */
+  async listenDirect(): Promise<void> {
+    const at = await this.direct?.listen();
+    if (at) this.opts.log.info({ host: at.host, port: at.port }, 'direct link listening');
+  }
+
+  /** The pool a direct call of `fn` goes to; undefined sends it back to NATS. */
+  private route(fn: string): (() => FunctionHost | undefined) | undefined {
+    if (this.draining) return undefined;
+    const entry = this.table.get(fn);
+    return entry?.host ? () => entry.host : undefined;
   }
 
   start(): void {
@@ -140,6 +166,7 @@ export class WorkerService {
       workerId: this.workerId,
       intervalMs: this.heartbeatMs,
       draining: this.draining,
+      direct: this.direct?.advertised(),
       memory: { budgetMiB: memory.budgetMiB, committedMiB: memory.committedMiB },
       functions: this.table.snapshots(),
     };
@@ -171,6 +198,7 @@ export class WorkerService {
       this.placements.unsubscribeAll();
       await Promise.allSettled(this.table.pools().map((h) => h.drain(drainMs)));
       await this.placements.dropAll();
+      await this.direct?.close();
       this.heartbeat.stop();
       this.replayer.stop();
       this.logs?.close();

@@ -4,7 +4,8 @@
  * re-sends the answers sent shortly before it dropped.
  */
 import { type Service, startNats } from '@thaw/devkit';
-import { connect, headers, type Msg, type NatsConnection } from 'nats';
+import { HeaderBlock } from '@thaw/shared';
+import { connect, type Msg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Replayer } from '../../src/invoke/replay.js';
 import { ReplyStore } from '../../src/invoke/replies.js';
@@ -45,7 +46,7 @@ function collect(inbox: string, n: number, ms = 3000): Promise<Msg[]> {
 }
 
 function answer(text: string) {
-  const h = headers();
+  const h = new HeaderBlock();
   h.set('thaw-status', '200');
   return { data: new TextEncoder().encode(text), h };
 }

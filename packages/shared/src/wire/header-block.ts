@@ -2,6 +2,7 @@ import type { WireHeaders } from './invoke.js';
 
 const HEAD = 'NATS/1.0\r\n';
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /**
  * NATS message headers written straight into their wire form ("NATS/1.0\r\nname: value\r\n...").
@@ -14,6 +15,20 @@ const encoder = new TextEncoder();
 export class HeaderBlock implements WireHeaders {
   private text = HEAD;
   private encoded: Uint8Array | undefined;
+
+  /**
+   * A block as it came over the wire (the direct link's frames), read back without a copy of the
+   * bytes: `get` answers from it, `encode` returns the same bytes. Undefined when the bytes are not
+   * a header block.
+   */
+  static parse(wire: Uint8Array): HeaderBlock | undefined {
+    const text = decoder.decode(wire);
+    if (!text.startsWith(HEAD) || !text.endsWith('\r\n\r\n')) return undefined;
+    const block = new HeaderBlock();
+    block.text = text.slice(0, -2);
+    block.encoded = wire;
+    return block;
+  }
 
   set(name: string, value: string): void {
     // A CR or LF would end the header early and let the rest pass as headers of its own.

@@ -6,6 +6,7 @@ import { askTiming, type CallTrace } from './timing.js';
 // The call's optional per-phase timing and the batching of sends are part of this protocol (the
 // index exports this file).
 export * from './batch.js';
+export * from './direct.js';
 export * from './header-block.js';
 export * from './timing.js';
 
