@@ -47,11 +47,11 @@ describe('call timing', () => {
     const spans = traceSpans(t, 1002);
     expect(spans).toEqual({
       'gateway-in': 0.75,
-      'nats-out': 0.5,
+      'to-worker': 0.5,
       'admit-thaw': 0.25,
       container: 0.5,
       'worker-out': 0.125,
-      'nats-back': 0.375,
+      'to-gateway': 0.375,
       total: 3,
     });
     expect(serverTiming({ a: 1.5, total: 2 })).toBe('a;dur=1.5, total;dur=2');

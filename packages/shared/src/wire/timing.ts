@@ -2,26 +2,27 @@ import { InvokeHeader } from '../subjects.js';
 import type { WireHeaders, WireHeadersIn } from './invoke.js';
 
 /**
- * Per-phase timing of one call along gateway → NATS → worker → container and back, for finding
- * where a call's milliseconds go. Only calls the gateway traces (THAW_TIMINGS=1) carry a trace:
+ * Per-phase timing of one call along gateway → worker (direct link or NATS) → container and back,
+ * for finding where a call's milliseconds go. Only calls the gateway traces (THAW_TIMINGS=1) carry a trace:
  * when off, no clock is read and no header is sent. Marks are absolute times in ms
  * (`traceNow`); the gateway and the worker run on one host's clock in practice, and the two
- * NATS hops are the only spans that compare marks of two processes.
+ * hops between them (`to-worker`, `to-gateway`) are the only spans that compare marks of two
+ * processes.
  */
 export interface CallTrace {
   /** Gateway: the HTTP request started (fastify's own start, before routing and body). */
   gatewayReceived?: number;
-  /** Gateway: the call is about to be published on NATS. */
+  /** Gateway: the call is about to be sent (on a direct link or NATS). */
   published?: number;
-  /** Worker: the message came off NATS. */
+  /** Worker: the call was read (off the link or NATS). */
   workerReceived?: number;
   /** Worker: an instance was admitted and thawed, the request is about to be sent to it. */
   thawed?: number;
   /** Worker: the container's whole answer was read. */
   answered?: number;
-  /** Worker: the reply is about to be published. */
+  /** Worker: the reply is about to be sent. */
   replySent?: number;
-  /** Gateway: the reply came off NATS. */
+  /** Gateway: the reply was read. */
   replyReceived?: number;
 }
 
@@ -62,11 +63,11 @@ export function decodeWorkerMarks(h: WireHeadersIn | undefined, t: CallTrace): v
 /** The spans of a trace: name, first mark, last mark (what `Server-Timing` reports). */
 const SPANS = [
   ['gateway-in', 'gatewayReceived', 'published'],
-  ['nats-out', 'published', 'workerReceived'],
+  ['to-worker', 'published', 'workerReceived'],
   ['admit-thaw', 'workerReceived', 'thawed'],
   ['container', 'thawed', 'answered'],
   ['worker-out', 'answered', 'replySent'],
-  ['nats-back', 'replySent', 'replyReceived'],
+  ['to-gateway', 'replySent', 'replyReceived'],
 ] as const;
 
 /** The spans in ms (3 decimals), those whose two marks are known; `total` up to `end`. */
