@@ -230,6 +230,7 @@ describe('a worker killed while it serves a call over its link', () => {
     expect(lost.status).toBe(502);
     expect(lost.body.error?.code).toBe('WORKER_LOST');
     expect(lost.end - killedAt).toBeLessThan(3000);
+    console.log(`direct link, worker SIGKILLed mid-call: WORKER_LOST after ${lost.end - killedAt} ms`);
 
     // Placed again on the survivor; its one instance never ran key k: the lost call was not resent.
     const after: Answer[] = [];
@@ -240,6 +241,9 @@ describe('a worker killed while it serves a call over its link', () => {
   }, 60_000);
 
   it('started again (same WORKER_ID, new token), it is called over its new link', async () => {
+    // A second start of a worker that still runs would leave the first behind, unreachable.
+    if (victim?.child.signalCode !== 'SIGKILL')
+      throw new Error('the worker was not killed: the test before failed');
     await victim.start();
     const beat = await until(
       `${victim.workerId}'s new heartbeat`,
