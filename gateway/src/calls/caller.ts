@@ -134,7 +134,9 @@ export class Caller {
           },
           elsewhere: (id) => {
             const p = this.calls.get(id);
-            if (p && !p.worker) this.sendNats(p);
+            // Not when the call already went over NATS (its link was slower than ackTimeoutMs):
+            // a second copy there, untracked, could run on a second worker.
+            if (p && !p.worker && p.via) this.sendNats(p);
           },
           closed: (link, ids) => this.linkClosed(link, ids),
         },

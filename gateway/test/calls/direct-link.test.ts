@@ -206,6 +206,23 @@ describe('Caller over a direct link', () => {
     expect(c.sends).toEqual({ direct: 1, nats: 1 });
   });
 
+  it('does not publish again a call already resent over NATS when its link says elsewhere late', async () => {
+    const { subj, fn } = fresh();
+    const late = settings.ackTimeoutMs + 150;
+    const w = await worker({ onCall: (c, self) => setTimeout(() => self.elsewhere(c), late) });
+    const onNats = natsWorker(nc, subj, fn, { answer: false });
+    const beats = new Beats();
+    beats.set(beatOf('w1', [fn], { direct: w.direct }));
+    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
+    await nc.flush();
+    void c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 10_000, fn).catch(() => undefined);
+    await until(() => onNats.got.length === 1, 2000, 'the resend over NATS');
+    await sleep(late + 200 - settings.ackTimeoutMs); // the late elsewhere came, the next resend is not due
+    await nc.flush();
+    expect(onNats.got).toHaveLength(1); // not a second, untracked copy a second worker may run
+    expect(c.sends).toEqual({ direct: 1, nats: 1 });
+  });
+
   it('close() fails the pending calls and closes its links', async () => {
     const { subj, fn } = fresh();
     let n = 0;
