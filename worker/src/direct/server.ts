@@ -4,13 +4,11 @@ import {
   encodeReply,
   encodeSignal,
   type Frame,
-  FrameError,
   FrameReader,
   FrameType,
   FrameWriter,
   type HeaderBlock,
   type Logger,
-  MAX_FRAME_BYTES,
 } from '@thaw/shared';
 import type { MsgHdrs, NatsConnection } from 'nats';
 import type { IncomingCall, InvokeHandler } from '../invoke/handler.js';
@@ -18,7 +16,7 @@ import type { FunctionHost } from '../pool/function-host.js';
 
 /** A peer must name itself with the token this soon after connecting, or is dropped. */
 export const HELLO_TIMEOUT_MS = 5000;
-/** Before the hello, frames are small: a peer without the token cannot make this worker buffer more. */
+/** The first frame (the hello) is small: a peer without the token cannot make this worker buffer more. */
 const HELLO_MAX_BYTES = 4096;
 /** Links at once: a few per gateway is normal (one each, plus reconnects). */
 const MAX_LINKS = 1024;
@@ -94,7 +92,7 @@ export class DirectServer {
   private serve(socket: Socket): void {
     socket.setNoDelay(true);
     this.links.add(socket);
-    const reader = new FrameReader(HELLO_MAX_BYTES);
+    const reader = new FrameReader({ firstFrameMaxBytes: HELLO_MAX_BYTES });
     let peer: string | undefined;
     const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
     helloTimer.unref();
@@ -115,7 +113,6 @@ export class DirectServer {
             return;
           }
           peer = f.id;
-          reader.maxFrameBytes = MAX_FRAME_BYTES;
           clearTimeout(helloTimer);
           continue;
         }

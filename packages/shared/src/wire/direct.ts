@@ -82,6 +82,18 @@ export function encodeSignal(
   return head(type, id, 0, 0).buf;
 }
 
+export interface FrameReaderOptions {
+  /** Larger frames throw. Default MAX_FRAME_BYTES. */
+  maxFrameBytes?: number;
+  /**
+   * The first frame's own limit: a server's peer must say who it is in a small one (the hello)
+   * before it may send large ones. Not a limit the server raises once it read the hello: the
+   * frames after it may be in the same chunk (a gateway writes its hello and first calls at once),
+   * and are read in the same push.
+   */
+  firstFrameMaxBytes?: number;
+}
+
 /**
  * Reads frames from a byte stream in whatever chunks it arrives. A frame within one chunk is
  * read as views of it (no copy); one split across chunks is joined once.
@@ -89,9 +101,13 @@ export function encodeSignal(
 export class FrameReader {
   private chunks: Buffer[] = [];
   private held = 0;
+  private readonly maxFrameBytes: number;
+  private limit: number;
 
-  /** Larger frames throw; a server lowers it until its peer said who it is. */
-  constructor(public maxFrameBytes = MAX_FRAME_BYTES) {}
+  constructor(o: FrameReaderOptions = {}) {
+    this.maxFrameBytes = o.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.limit = o.firstFrameMaxBytes ?? this.maxFrameBytes;
+  }
 
   /** The frames completed by `chunk`, in order. Throws FrameError on a broken stream. */
   push(chunk: Buffer): Frame[] {
@@ -103,10 +119,11 @@ export class FrameReader {
       let first = this.chunks[0] as Buffer;
       if (first.length < 4) first = this.join();
       const len = first.readUInt32BE(0);
-      if (len > this.maxFrameBytes) throw new FrameError(`frame of ${len} bytes is over the limit`);
+      if (len > this.limit) throw new FrameError(`frame of ${len} bytes is over the limit`);
       if (this.held < 4 + len) return out;
       if (first.length < 4 + len) first = this.join();
       out.push(parse(first.subarray(4, 4 + len)));
+      this.limit = this.maxFrameBytes;
       const left = first.subarray(4 + len);
       this.held -= 4 + len;
       if (left.length > 0) this.chunks[0] = left;
