@@ -42,7 +42,15 @@ describe('sparse scenario', () => {
     expect(out).toEqual({ gateway: path, direct: path, healthz: path, gateway_phases: expect.any(Object) });
     for (const s of [out.gateway, out.direct, out.healthz]) expectOrdered(s);
     // The gateway ran with THAW_TIMINGS=1: every phase of its calls, worker side included.
-    const phases = ['gateway-in', 'to-worker', 'admit-thaw', 'container', 'worker-out', 'to-gateway', 'total'];
+    const phases = [
+      'gateway-in',
+      'to-worker',
+      'admit-thaw',
+      'container',
+      'worker-out',
+      'to-gateway',
+      'total',
+    ];
     expect(Object.keys(out.gateway_phases ?? {}).sort()).toEqual([...phases].sort());
     expect(out.gateway_phases?.total).toBeGreaterThan(out.gateway_phases?.container ?? Infinity);
     expect(residueOf(directRt)).toEqual([]);
