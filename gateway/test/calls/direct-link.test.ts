@@ -15,10 +15,10 @@ import { Beats, beatOf, LinkWorker, natsWorker, sleep, text, until } from './dir
 let nats: Service;
 let nc: NatsConnection;
 let seq = 0;
-/** ackTimeoutMs far above what "at once" is held to below, so the two cannot be confused. */
+/** ackTimeoutMs twice what "at once" is held to below, so the two cannot be confused. */
 const settings = { ackTimeoutMs: 1000, maxAttempts: 3, checkEveryMs: 50 };
 /** What "at once" means here: a few event-loop turns and a NATS round trip, not a timer. */
-const AT_ONCE_MS = 300;
+const AT_ONCE_MS = 500;
 const json = JSONCodec<WorkerHeartbeat>();
 const log = createLogger('direct-link-test', 'silent');
 const cleanup: (() => unknown)[] = [];
