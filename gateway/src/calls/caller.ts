@@ -329,6 +329,7 @@ export class Caller {
     const late = now - this.lastCheck > 2 * this.opts.checkEveryMs;
     this.lastCheck = now;
     if (late) return;
+    this.links?.prune();
     const orphans: Pending[] = [];
     for (const p of this.calls.values()) {
       if (now >= p.deadlineAt) {

@@ -73,6 +73,16 @@ export class DirectLinks {
     return link;
   }
 
+  /**
+   * Closes the links to workers no longer live (a host that vanished closes no socket): their
+   * calls not taken go over NATS, the taken ones fail WORKER_LOST by the heartbeats as ever.
+   */
+  prune(): void {
+    for (const [worker, link] of this.links) {
+      if (!this.o.view.liveBeat(worker)) link.close();
+    }
+  }
+
   /** Cuts every link; calls still on them are told through `closed`. */
   close(): void {
     this.closing = true;

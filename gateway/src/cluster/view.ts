@@ -48,6 +48,12 @@ export interface ClusterViewOptions {
   log: Logger;
 }
 
+/** A worker as GET /v1/workers lists it. */
+export type WorkerListing = Omit<WorkerHeartbeat, 'direct'> & {
+  lastSeenMs: number;
+  direct?: { host: string; port: number };
+};
+
 /** What the call path asks about the workers: is the one that took a call still there. */
 export interface Liveness {
   alive(workerId: string): boolean | undefined;
@@ -152,12 +158,20 @@ export class ClusterView implements Liveness {
     return out.sort((a, b) => a.worker.localeCompare(b.worker));
   }
 
-  /** Live workers, for GET /v1/workers. */
-  list(): (WorkerHeartbeat & { lastSeenMs: number })[] {
+  /**
+   * Live workers, for GET /v1/workers: where their direct link listens, never its token (that
+   * travels on NATS only: docs/direct-link.md).
+   */
+  list(): WorkerListing[] {
     const now = Date.now();
     return [...this.workers.values()]
       .filter((s) => this.alive(s.beat.workerId))
-      .map((s) => ({ ...s.beat, lastSeenMs: now - s.at }))
+      .map((s) => {
+        const { direct, ...beat } = s.beat;
+        const listing: WorkerListing = { ...beat, lastSeenMs: now - s.at };
+        if (direct) listing.direct = { host: direct.host, port: direct.port };
+        return listing;
+      })
       .sort((a, b) => a.workerId.localeCompare(b.workerId));
   }
 

@@ -161,6 +161,25 @@ describe('which link a call goes on', () => {
     expect(c.sends).toEqual({ direct: 2, nats: 0 });
   });
 
+  it('closes the link of a worker whose heartbeats stopped (no TCP reset came): untaken calls on it go over NATS', async () => {
+    const { subj, fn } = fresh();
+    // A worker that reads calls and never answers: its host "vanished" with the socket open.
+    const w = await worker({ onCall: () => undefined });
+    const onNats = natsWorker(nc, subj, fn);
+    const beats = new Beats();
+    beats.set(beatOf('w1', [fn], { direct: w.direct }));
+    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
+    const answer = c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    await until(() => w.calls.length === 1, 2000, 'the call on the link');
+    const t0 = Date.now();
+    beats.dead.add('w1');
+    expect(text((await answer).data)).toBe('from nats');
+    // Well before ackTimeoutMs (1 s): the sweep (50 ms here) closed the link.
+    expect(Date.now() - t0).toBeLessThan(AT_ONCE_MS);
+    await until(() => w.closes === 1, 2000, 'the link to close');
+    expect(onNats.got).toHaveLength(1);
+  });
+
   it('without `direct` (THAW_DIRECT=off) sends every call over NATS, links advertised or not', async () => {
     const { subj, fn } = fresh();
     const w = await worker(answering);

@@ -28,7 +28,12 @@ afterAll(async () => {
 });
 
 /** Publishes a heartbeat of `workerId` holding `fns` and waits until the view has read it. */
-async function beat(workerId: string, fns: string[], intervalMs = 100): Promise<void> {
+async function beat(
+  workerId: string,
+  fns: string[],
+  intervalMs = 100,
+  direct?: WorkerHeartbeat['direct'],
+): Promise<void> {
   const mark = ++seq;
   nc.publish(
     subj.heartbeat,
@@ -36,6 +41,7 @@ async function beat(workerId: string, fns: string[], intervalMs = 100): Promise<
       workerId,
       intervalMs,
       draining: false,
+      direct,
       // The committed figure marks this beat, to know when the view has it.
       memory: { budgetMiB: 4000, committedMiB: mark },
       functions: fns.map((name) => ({ name, starting: 0, instances: [] })),
@@ -79,5 +85,14 @@ describe('ClusterView.holdersOf', () => {
     expect(view.liveBeat('h3')).toBeUndefined();
     expect(holders('d')).toEqual(['h3']);
     expect(view.liveBeat('never-heard-of')).toBeUndefined();
+  });
+
+  it('lists a worker with its direct link address for GET /v1/workers, never its token', async () => {
+    const token = 'a-token-only-nats-may-carry';
+    await beat('h4', ['e'], 1000, { host: '10.1.2.3', port: 4100, token });
+    expect(view.liveBeat('h4')?.direct?.token).toBe(token); // the call path has it
+    const listed = view.list().find((w) => w.workerId === 'h4');
+    expect(listed?.direct).toEqual({ host: '10.1.2.3', port: 4100 });
+    expect(JSON.stringify(view.list())).not.toContain(token);
   });
 });

@@ -118,7 +118,14 @@ export function componentSchemas(): Record<string, Json> {
       'output',
     ),
     FunctionView: schema(FunctionView, 'output'),
-    WorkerHeartbeat: schema(WorkerHeartbeat.extend({ lastSeenMs: z.number() }), 'output'),
+    WorkerHeartbeat: schema(
+      WorkerHeartbeat.extend({
+        lastSeenMs: z.number(),
+        /** Where the worker's direct link listens (its token is never served). */
+        direct: z.object({ host: z.string(), port: z.number().int() }).optional(),
+      }),
+      'output',
+    ),
     CallStats: schema(CallStats, 'output'),
     CallView: schema(CallView, 'output'),
     Error: {
