@@ -4,62 +4,12 @@
  * `elsewhere`, a link closing before or after the worker took the call, a worker that never
  * answers), what is asked for again on NATS, and how a taken call's worker is watched.
  */
-import { type Service, startNats } from '@thaw/devkit';
-import { createLogger, HeaderBlock, subjects, ThawError, type WorkerHeartbeat } from '@thaw/shared';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Caller } from '../../src/calls/caller.js';
-import { ClusterView, type Liveness } from '../../src/cluster/view.js';
-import { Beats, beatOf, LinkWorker, natsWorker, sleep, text, until } from './direct-stand-in.js';
+import { HeaderBlock, ThawError } from '@thaw/shared';
+import { describe, expect, it } from 'vitest';
+import { AT_ONCE_MS, type OneLink, settings, useDirectRig } from './direct-rig.js';
+import { beatOf, natsWorker, sleep, text, until } from './direct-stand-in.js';
 
-let nats: Service;
-let nc: NatsConnection;
-let seq = 0;
-/** ackTimeoutMs twice what "at once" is held to below, so the two cannot be confused. */
-const settings = { ackTimeoutMs: 1000, maxAttempts: 3, checkEveryMs: 50 };
-/** What "at once" means here: a few event-loop turns and a NATS round trip, not a timer. */
-const AT_ONCE_MS = 500;
-const json = JSONCodec<WorkerHeartbeat>();
-const log = createLogger('direct-link-test', 'silent');
-const cleanup: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.close();
-});
-
-const alive: Liveness = { alive: () => true, graceMs: () => 1000 };
-
-/** A test's own subjects and function name. */
-function fresh() {
-  const n = ++seq;
-  return { subj: subjects(`dl${process.pid}t${n}`), fn: `fn-${n}` };
-}
-
-async function worker(o: Parameters<typeof LinkWorker.start>[0] = {}): Promise<LinkWorker> {
-  const w = await LinkWorker.start(o);
-  cleanup.push(() => w.close());
-  return w;
-}
-
-function caller(o: Omit<ConstructorParameters<typeof Caller>[0], 'nc'>): Caller {
-  const c = new Caller({ nc, settings, ...o });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-function view(subj: ReturnType<typeof subjects>): ClusterView {
-  const v = new ClusterView({ nc, subjects: subj, log });
-  cleanup.push(() => v.close());
-  return v;
-}
+const rig = useDirectRig('dl');
 
 async function rejection(p: Promise<unknown>): Promise<ThawError> {
   const err = await p.then(
@@ -70,10 +20,20 @@ async function rejection(p: Promise<unknown>): Promise<ThawError> {
   return err as ThawError;
 }
 
+/** One call, sent on the link first, answered over NATS well before ackTimeoutMs. */
+async function answeredOverNatsAtOnce({ w, onNats, call }: OneLink): Promise<void> {
+  const t0 = Date.now();
+  const reply = await call();
+  expect(text(reply.data)).toBe('from nats');
+  expect(Date.now() - t0).toBeLessThan(AT_ONCE_MS);
+  expect(w.calls).toHaveLength(1);
+  expect(onNats.got).toHaveLength(1);
+}
+
 describe('Caller over a direct link', () => {
   it('sends the call on the link of the worker that holds the function; its reply resolves it', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker({
+    const { subj, fn } = rig.fresh();
+    const w = await rig.worker({
       onCall: (c, self) => {
         const h = new HeaderBlock();
         h.set('x-answer', 'yes');
@@ -81,12 +41,12 @@ describe('Caller over a direct link', () => {
         self.reply(c, 'from link', h);
       },
     });
-    const onNats = natsWorker(nc, subj, fn);
+    const onNats = natsWorker(rig.nc, subj, fn);
     // The real view, fed by a heartbeat on NATS, as the gateway has it.
-    const v = view(subj);
-    nc.publish(subj.heartbeat, json.encode(beatOf('w1', [fn], { direct: w.direct })));
+    const v = rig.view(subj);
+    rig.beat(subj, beatOf('w1', [fn], { direct: w.direct }));
     await until(() => v.liveBeat('w1') !== undefined, 2000, 'the heartbeat');
-    const c = caller({ liveness: v, replaySubject: subj.replay, direct: v });
+    const c = rig.caller({ liveness: v, replaySubject: subj.replay, direct: v });
     const h = new HeaderBlock();
     h.set('thaw-path', '/hello');
     const reply = await c.call(subj.invoke(fn), Buffer.from('the body'), h, 5000, fn);
@@ -100,79 +60,51 @@ describe('Caller over a direct link', () => {
     expect(got?.data.toString()).toBe('the body');
     expect(w.badHellos).toBe(0);
     expect(c.sends).toEqual({ direct: 1, nats: 0 });
-    await nc.flush();
+    await rig.nc.flush();
     expect(onNats.got).toHaveLength(0);
   });
 
   it('sends a call the worker does not serve (elsewhere) over NATS at once', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker({ onCall: (c, self) => self.elsewhere(c) });
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
-    const t0 = Date.now();
-    const reply = await c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
-    expect(text(reply.data)).toBe('from nats');
-    expect(Date.now() - t0).toBeLessThan(AT_ONCE_MS);
-    expect(w.calls).toHaveLength(1);
-    expect(onNats.got).toHaveLength(1);
-    expect(c.sends).toEqual({ direct: 1, nats: 1 });
+    const one = await rig.oneLink({ onCall: (c, self) => self.elsewhere(c) });
+    await answeredOverNatsAtOnce(one);
+    expect(one.c.sends).toEqual({ direct: 1, nats: 1 });
   });
 
   it('sends a call over NATS at once when its link closes before the worker took it', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker({ onCall: (c) => c.socket.destroy() });
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
-    const t0 = Date.now();
-    const reply = await c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
-    expect(text(reply.data)).toBe('from nats');
-    expect(Date.now() - t0).toBeLessThan(AT_ONCE_MS);
-    expect(w.calls).toHaveLength(1);
-    expect(onNats.got).toHaveLength(1);
+    await answeredOverNatsAtOnce(await rig.oneLink({ onCall: (c) => c.socket.destroy() }));
   });
 
   it('never resends a call taken before its link closed: asks for its answer on NATS', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker({
+    const { w, onNats, c, call } = await rig.oneLink({
       onCall: (c, self) => {
         self.accept(c);
         setTimeout(() => c.socket.destroy(), 20);
       },
+      // The worker answers a call whose link closed on NATS, at the id: here, when asked again.
+      nats: { replayAnswer: 'kept answer' },
     });
-    // The worker answers a call whose link closed on NATS, at the id: here, when asked again.
-    const onNats = natsWorker(nc, subj, fn, { replayAnswer: 'kept answer' });
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
     const t0 = Date.now();
-    const reply = await c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const reply = await call();
     expect(text(reply.data)).toBe('kept answer');
     expect(Date.now() - t0).toBeLessThan(AT_ONCE_MS);
     expect(w.calls).toHaveLength(1);
     expect(onNats.replays).toContain(w.calls[0]?.id);
-    await nc.flush();
+    await rig.nc.flush();
     expect(onNats.got).toHaveLength(0);
     expect(c.sends).toEqual({ direct: 1, nats: 0 });
   });
 
   it('fails a call taken on a link with WORKER_LOST soon after its worker stops beating', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker({ onCall: (c, self) => self.accept(c) });
-    const onNats = natsWorker(nc, subj, fn);
-    const v = view(subj);
-    const beat = () => nc.publish(subj.heartbeat, json.encode(beatOf('w1', [fn], { direct: w.direct })));
+    const { subj, fn } = rig.fresh();
+    const w = await rig.worker({ onCall: (c, self) => self.accept(c) });
+    const onNats = natsWorker(rig.nc, subj, fn);
+    const v = rig.view(subj);
+    const beat = () => rig.beat(subj, beatOf('w1', [fn], { direct: w.direct }));
     beat();
     const beating = setInterval(beat, 100);
-    cleanup.push(() => clearInterval(beating));
+    rig.after(() => clearInterval(beating));
     await until(() => v.liveBeat('w1') !== undefined, 2000, 'the heartbeat');
-    const c = caller({ liveness: v, replaySubject: subj.replay, direct: v });
+    const c = rig.caller({ liveness: v, replaySubject: subj.replay, direct: v });
     const failed = rejection(c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 10_000, fn));
     await until(() => w.calls.length === 1, 2000, 'the call on the link');
     await sleep(300); // taken, and watched while the worker beats
@@ -188,15 +120,9 @@ describe('Caller over a direct link', () => {
   });
 
   it('resends over NATS, after ackTimeoutMs, a call a silent link never took', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker(); // accepts the connection, reads, never writes
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
+    const { w, onNats, c, call } = await rig.oneLink(); // accepts the connection, reads, never writes
     const t0 = Date.now();
-    const reply = await c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const reply = await call();
     const ms = Date.now() - t0;
     expect(text(reply.data)).toBe('from nats');
     expect(ms).toBeGreaterThanOrEqual(settings.ackTimeoutMs);
@@ -207,32 +133,26 @@ describe('Caller over a direct link', () => {
   });
 
   it('does not publish again a call already resent over NATS when its link says elsewhere late', async () => {
-    const { subj, fn } = fresh();
     const late = settings.ackTimeoutMs + 150;
-    const w = await worker({ onCall: (c, self) => setTimeout(() => self.elsewhere(c), late) });
-    const onNats = natsWorker(nc, subj, fn, { answer: false });
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
-    void c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 10_000, fn).catch(() => undefined);
+    const { onNats, c, call } = await rig.oneLink({
+      onCall: (c, self) => setTimeout(() => self.elsewhere(c), late),
+      nats: { answer: false },
+    });
+    void call('b', 10_000).catch(() => undefined);
     await until(() => onNats.got.length === 1, 2000, 'the resend over NATS');
     await sleep(late + 200 - settings.ackTimeoutMs); // the late elsewhere came, the next resend is not due
-    await nc.flush();
+    await rig.nc.flush();
     expect(onNats.got).toHaveLength(1); // not a second, untracked copy a second worker may run
     expect(c.sends).toEqual({ direct: 1, nats: 1 });
   });
 
   it('close() fails the pending calls and closes its links', async () => {
-    const { subj, fn } = fresh();
     let n = 0;
-    const w = await worker({ onCall: (c, self) => n++ === 0 && self.accept(c) }); // one taken, one not
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = new Caller({ nc, settings, liveness: alive, replaySubject: subj.replay, direct: beats });
-    const taken = rejection(c.call(subj.invoke(fn), Buffer.from('1'), new HeaderBlock(), 10_000, fn));
-    const untaken = rejection(c.call(subj.invoke(fn), Buffer.from('2'), new HeaderBlock(), 10_000, fn));
+    const { w, onNats, c, call } = await rig.oneLink({
+      onCall: (c, self) => n++ === 0 && self.accept(c), // one taken, one not
+    });
+    const taken = rejection(call('1', 10_000));
+    const untaken = rejection(call('2', 10_000));
     await until(() => w.calls.length === 2, 2000, 'both calls on the link');
     await sleep(50);
     c.close();
@@ -240,7 +160,7 @@ describe('Caller over a direct link', () => {
     expect((await untaken).code).toBe('NO_WORKER');
     await until(() => w.closes === 1, 2000, 'the worker to see the link close');
     await sleep(100);
-    await nc.flush();
+    await rig.nc.flush();
     expect(onNats.got).toHaveLength(0); // nothing moved to NATS on the way out
     expect(onNats.replays).toHaveLength(0);
   });

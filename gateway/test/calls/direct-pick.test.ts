@@ -4,13 +4,10 @@
  * refused worker left alone for REDIAL_AFTER_MS; a restarted worker dialled at its new address;
  * no links at all without `direct` (THAW_DIRECT=off).
  */
-import { type Service, startNats } from '@thaw/devkit';
-import { createLogger, HeaderBlock, subjects, type WorkerHeartbeat } from '@thaw/shared';
-import { connect, JSONCodec, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Caller } from '../../src/calls/caller.js';
+import { HeaderBlock } from '@thaw/shared';
+import { describe, expect, it } from 'vitest';
 import { REDIAL_AFTER_MS } from '../../src/calls/links.js';
-import { ClusterView, type Liveness } from '../../src/cluster/view.js';
+import { AT_ONCE_MS, alive, useDirectRig } from './direct-rig.js';
 import {
   Beats,
   beatOf,
@@ -22,73 +19,28 @@ import {
   until,
 } from './direct-stand-in.js';
 
-let nats: Service;
-let nc: NatsConnection;
-let seq = 0;
-const settings = { ackTimeoutMs: 1000, maxAttempts: 3, checkEveryMs: 50 };
-/** What "promptly" means here: a refused connect and a NATS round trip, not a timer. */
-const AT_ONCE_MS = 500;
-const json = JSONCodec<WorkerHeartbeat>();
-const log = createLogger('direct-pick-test', 'silent');
-const cleanup: (() => unknown)[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c();
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.close();
-});
-
-const alive: Liveness = { alive: () => true, graceMs: () => 1000 };
-
-function fresh() {
-  const n = ++seq;
-  return { subj: subjects(`dp${process.pid}t${n}`), fn: `fn-${n}` };
-}
-
-async function worker(o: Parameters<typeof LinkWorker.start>[0] = {}): Promise<LinkWorker> {
-  const w = await LinkWorker.start(o);
-  cleanup.push(() => w.close());
-  return w;
-}
-
-function caller(o: Omit<ConstructorParameters<typeof Caller>[0], 'nc'>): Caller {
-  const c = new Caller({ nc, settings, ...o });
-  cleanup.push(() => c.close());
-  return c;
-}
-
-function view(subj: ReturnType<typeof subjects>): ClusterView {
-  const v = new ClusterView({ nc, subjects: subj, log });
-  cleanup.push(() => v.close());
-  return v;
-}
+const rig = useDirectRig('dp');
 
 /** Answers 'from link' to every call. */
 const answering = { onCall: (c: LinkCall, w: LinkWorker) => w.serveCall(c, 'from link') };
 
 describe('which link a call goes on', () => {
   it('leaves a refused worker alone for REDIAL_AFTER_MS, its calls over NATS at once, then dials it again', async () => {
-    const { subj, fn } = fresh();
+    const { subj, fn } = rig.fresh();
     const probe = await LinkWorker.start();
     const { port, token } = probe;
     await probe.close(); // nothing listens there now: connections are refused
-    const onNats = natsWorker(nc, subj, fn);
+    const onNats = natsWorker(rig.nc, subj, fn);
     const beats = new Beats();
     beats.set(beatOf('w1', [fn], { direct: probe.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    await nc.flush();
+    const c = rig.caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
+    await rig.nc.flush();
     const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
     const t0 = Date.now();
     expect(text((await call()).data)).toBe('from nats');
     const refused = Date.now(); // the refusal came before this answer
     expect(refused - t0).toBeLessThan(AT_ONCE_MS);
-    const w = await worker({ ...answering, port, token }); // the worker listens again
+    const w = await rig.worker({ ...answering, port, token }); // the worker listens again
     expect(text((await call()).data)).toBe('from nats');
     await sleep(REDIAL_AFTER_MS - 300 - (Date.now() - t0));
     expect(text((await call()).data)).toBe('from nats'); // still within REDIAL_AFTER_MS
@@ -100,17 +52,12 @@ describe('which link a call goes on', () => {
   });
 
   it('sends the next calls to the holder with the fewest in flight; never to a draining, dead or linkless one', async () => {
-    const { subj, fn } = fresh();
-    // Both take their calls and hold them unanswered.
-    const a = await worker({ onCall: (c, self) => self.accept(c) });
-    const b = await worker({ onCall: (c, self) => self.accept(c) });
-    const draining = await worker(answering);
-    const dead = await worker(answering);
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('wa', [fn], { direct: a.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    // A (worker w1) and B take their calls and hold them unanswered.
+    const hold = { onCall: (c: LinkCall, self: LinkWorker) => self.accept(c) };
+    const { fn, w: a, onNats, beats, call } = await rig.oneLink(hold);
+    const b = await rig.worker(hold);
+    const draining = await rig.worker(answering);
+    const dead = await rig.worker(answering);
     for (let i = 0; i < 3; i++) void call().catch(() => undefined);
     await until(() => a.calls.length === 3, 2000, 'three calls on A');
     beats.set(beatOf('wb', [fn], { direct: b.direct }));
@@ -127,7 +74,7 @@ describe('which link a call goes on', () => {
     void call().catch(() => undefined);
     await until(() => b.calls.length === 3, 2000, 'a third call on B');
     // Only the linkless one left with A and B out of the picture: the call goes over NATS.
-    beats.set(beatOf('wa', ['other']));
+    beats.set(beatOf('w1', ['other']));
     beats.set(beatOf('wb', ['other']));
     const t0 = Date.now();
     expect(text((await call()).data)).toBe('from nats');
@@ -140,15 +87,14 @@ describe('which link a call goes on', () => {
   });
 
   it('dials a worker restarted under the same id at its new address, and closes the old link', async () => {
-    const { subj, fn } = fresh();
-    const before = await worker({ onCall: (c, self) => self.serveCall(c, 'first start') });
-    const after = await worker({ onCall: (c, self) => self.serveCall(c, 'second start') });
-    const v = view(subj);
-    const beat = (w: LinkWorker) =>
-      nc.publish(subj.heartbeat, json.encode(beatOf('w1', [fn], { direct: w.direct })));
+    const { subj, fn } = rig.fresh();
+    const before = await rig.worker({ onCall: (c, self) => self.serveCall(c, 'first start') });
+    const after = await rig.worker({ onCall: (c, self) => self.serveCall(c, 'second start') });
+    const v = rig.view(subj);
+    const beat = (w: LinkWorker) => rig.beat(subj, beatOf('w1', [fn], { direct: w.direct }));
     beat(before);
     await until(() => v.liveBeat('w1')?.direct?.port === before.port, 2000, 'the first heartbeat');
-    const c = caller({ liveness: v, replaySubject: subj.replay, direct: v });
+    const c = rig.caller({ liveness: v, replaySubject: subj.replay, direct: v });
     const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
     expect(text((await call()).data)).toBe('first start');
     beat(after); // a new process: a new port and token
@@ -162,14 +108,9 @@ describe('which link a call goes on', () => {
   });
 
   it('closes the link of a worker whose heartbeats stopped (no TCP reset came): untaken calls on it go over NATS', async () => {
-    const { subj, fn } = fresh();
     // A worker that reads calls and never answers: its host "vanished" with the socket open.
-    const w = await worker({ onCall: () => undefined });
-    const onNats = natsWorker(nc, subj, fn);
-    const beats = new Beats();
-    beats.set(beatOf('w1', [fn], { direct: w.direct }));
-    const c = caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
-    const answer = c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const { w, onNats, beats, call } = await rig.oneLink({ onCall: () => undefined });
+    const answer = call();
     await until(() => w.calls.length === 1, 2000, 'the call on the link');
     const t0 = Date.now();
     beats.dead.add('w1');
@@ -181,13 +122,13 @@ describe('which link a call goes on', () => {
   });
 
   it('without `direct` (THAW_DIRECT=off) sends every call over NATS, links advertised or not', async () => {
-    const { subj, fn } = fresh();
-    const w = await worker(answering);
-    const onNats = natsWorker(nc, subj, fn);
-    const v = view(subj);
-    nc.publish(subj.heartbeat, json.encode(beatOf('w1', [fn], { direct: w.direct })));
+    const { subj, fn } = rig.fresh();
+    const w = await rig.worker(answering);
+    const onNats = natsWorker(rig.nc, subj, fn);
+    const v = rig.view(subj);
+    rig.beat(subj, beatOf('w1', [fn], { direct: w.direct }));
     await until(() => v.liveBeat('w1') !== undefined, 2000, 'the heartbeat');
-    const c = caller({ liveness: v, replaySubject: subj.replay });
+    const c = rig.caller({ liveness: v, replaySubject: subj.replay });
     for (let i = 0; i < 3; i++) {
       const reply = await c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
       expect(text(reply.data)).toBe('from nats');
