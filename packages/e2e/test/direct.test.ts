@@ -13,6 +13,8 @@ import {
   type WorkerHost,
 } from '@thaw/devkit';
 import { scratchRuntimeOptions } from '@thaw/runtime';
+import { subjects, WorkerHeartbeat } from '@thaw/shared';
+import { JSONCodec, type NatsConnection, connect as natsConnect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callSends, directFunctionImage, hostAddress, sendsSince } from './direct-fn.js';
 
@@ -28,17 +30,18 @@ let platform: Platform;
 let natsOnly: Platform;
 const hosts: WorkerHost[] = [];
 let digest: string;
-
-interface Beat {
-  workerId: string;
-  direct?: { host: string; port: number; token: string };
-}
+// The test's own NATS connection, for the workers' heartbeats as sent (with the link's token).
+let wire: NatsConnection;
+const lastBeat = new Map<string, WorkerHeartbeat>();
 
 interface Answer {
   status: number;
   body: { i?: string; runs?: number; outcome?: string; cgroup?: string; error?: { code: string } };
   end: number;
 }
+
+/** Load before and after the drain in the drain test (the drain itself takes what it takes). */
+const DRAIN_LOAD_MS = 1500;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -57,9 +60,18 @@ beforeAll(async () => {
   for (const id of ['d1', 'd2']) hosts.push(await startWorkerHost({ natsPort, prefix, workerId: id }));
   const image = await directFunctionImage(scratch.stateDir);
   ({ digest } = await uploadImage(platform.gatewayUrl, image.path, platform.token));
+  wire = await natsConnect({ servers: nats.url });
+  const json = JSONCodec<unknown>();
+  wire.subscribe(subjects(prefix).heartbeat, {
+    callback: (_err, msg) => {
+      const beat = WorkerHeartbeat.safeParse(json.decode(msg.data));
+      if (beat.success) lastBeat.set(beat.data.workerId, beat.data);
+    },
+  });
 }, 180_000);
 
 afterAll(async () => {
+  await wire?.close();
   await natsOnly?.close();
   await platform?.close();
   const errors: unknown[] = [];
@@ -95,13 +107,8 @@ function host(workerId: string | undefined): WorkerHost {
   return h;
 }
 
-async function beats(): Promise<Beat[]> {
-  const res = await platform.fetch(`${platform.gatewayUrl}/v1/workers`);
-  return ((await res.json()) as { workers: Beat[] }).workers;
-}
-
-async function beatOf(workerId: string): Promise<Beat | undefined> {
-  return (await beats()).find((b) => b.workerId === workerId);
+async function beatOf(workerId: string): Promise<WorkerHeartbeat | undefined> {
+  return lastBeat.get(workerId);
 }
 
 /** Waits until `ok` holds, polling every 100 ms. */
@@ -282,5 +289,38 @@ describe('the firewall', () => {
       // Dropped, not refused: nothing answers the instance at all.
       expect({ to: h.workerId, outcome: a.body.outcome }).toEqual({ to: h.workerId, outcome: 'timeout' });
     }
+  }, 60_000);
+});
+
+describe('a worker drained under load (SIGTERM)', () => {
+  it('answers every call 200: calls on its link finish there, new ones go to the other worker', async () => {
+    const holder = host((await holders('echo'))[0]);
+    let stop = false;
+    const failed: { status?: number; error?: string }[] = [];
+    let answered = 0;
+    const clients = Array.from({ length: 8 }, async () => {
+      while (!stop) {
+        try {
+          const a = await call(platform.gatewayUrl, '/fn/echo/echo?i=d');
+          if (a.status === 200) answered++;
+          else failed.push({ status: a.status, error: a.body.error?.code });
+        } catch (err) {
+          failed.push({ error: String(err) });
+        }
+      }
+    });
+    const before = await callSends(platform.gatewayUrl);
+    await sleep(DRAIN_LOAD_MS);
+    await holder.stop();
+    await sleep(DRAIN_LOAD_MS);
+    stop = true;
+    await Promise.all(clients);
+    const sent = sendsSince(before, await callSends(platform.gatewayUrl));
+    console.log(
+      `direct link, worker drained under load: ${answered} answered, sends ${JSON.stringify(sent)}`,
+    );
+    expect(failed).toEqual([]);
+    expect(answered).toBeGreaterThan(50);
+    expect(await holders('echo')).not.toContain(holder.workerId);
   }, 60_000);
 });
