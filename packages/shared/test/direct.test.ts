@@ -13,6 +13,7 @@ import {
   FrameError,
   FrameReader,
   FrameType,
+  isCallId,
   MAX_FRAME_BYTES,
 } from '../src/wire/direct.js';
 import { HeaderBlock } from '../src/wire/header-block.js';
@@ -226,5 +227,27 @@ describe('HeaderBlock.parse', () => {
     ]) {
       expect(HeaderBlock.parse(Buffer.from(text)), JSON.stringify(text)).toBeUndefined();
     }
+  });
+});
+
+describe('isCallId', () => {
+  it('takes a literal NATS subject (an inbox) and nothing that could break the protocol line', () => {
+    for (const id of ['_INBOX.abc.12', '_INBOX.Zz09-_.5', 'a']) expect(isCallId(id)).toBe(true);
+    for (const id of [
+      '',
+      'a b',
+      'x\r\nPUB y 2',
+      'tab\there',
+      's.*',
+      's.>',
+      '*',
+      '>',
+      'a.*.b',
+      '.a',
+      'a.',
+      'a..b',
+      'é',
+    ])
+      expect(isCallId(id)).toBe(false);
   });
 });

@@ -16,9 +16,19 @@ import { HeaderBlock } from './header-block.js';
  *   accepted   nothing: the worker took the call (it ties the call to its heartbeats)
  *   reply      u32 header length | header block | payload
  *   elsewhere  nothing: the worker does not serve that function (now): nothing ran, send it on NATS
+ *   ping, pong nothing (empty id): a gateway asks whether the link still carries anything, the
+ *              worker answers; a link silent past its ping is dead even with both sockets open
  * Integers are big-endian.
  */
-export const FrameType = { hello: 1, call: 2, accepted: 3, reply: 4, elsewhere: 5 } as const;
+export const FrameType = {
+  hello: 1,
+  call: 2,
+  accepted: 3,
+  reply: 4,
+  elsewhere: 5,
+  ping: 6,
+  pong: 7,
+} as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** Frames larger than this are refused (the link is closed): far above any call thaw carries. */
@@ -30,7 +40,29 @@ export type Frame =
   | { type: typeof FrameType.hello; id: string; token: string }
   | { type: typeof FrameType.call; id: string; fn: string; headers: HeaderBlock; data: Buffer }
   | { type: typeof FrameType.reply; id: string; headers: HeaderBlock; data: Buffer }
-  | { type: typeof FrameType.accepted | typeof FrameType.elsewhere; id: string };
+  | { type: SignalType; id: string };
+
+/** The frames that carry nothing but an id. */
+export type SignalType =
+  | typeof FrameType.accepted
+  | typeof FrameType.elsewhere
+  | typeof FrameType.ping
+  | typeof FrameType.pong;
+
+/**
+ * Whether `id` can be a call's id: the NATS inbox its answer would be published to, so a
+ * literal subject (printable ASCII without spaces, no wildcard). Anything else in a subject
+ * would be written into the NATS protocol line as it is.
+ */
+export function isCallId(id: string): boolean {
+  return (
+    /^[!-~]+$/.test(id) &&
+    !/(^|\.)[*>](\.|$)/.test(id) &&
+    !id.startsWith('.') &&
+    !id.endsWith('.') &&
+    !id.includes('..')
+  );
+}
 
 /** A peer broke the framing: the link is closed, nothing on it is trusted further. */
 export class FrameError extends Error {
@@ -75,10 +107,7 @@ export function encodeReply(id: string, headers: Uint8Array, data: Uint8Array): 
   return [buf, headers, data];
 }
 
-export function encodeSignal(
-  type: typeof FrameType.accepted | typeof FrameType.elsewhere,
-  id: string,
-): Buffer {
+export function encodeSignal(type: SignalType, id: string): Buffer {
   return head(type, id, 0, 0).buf;
 }
 
@@ -174,6 +203,8 @@ function parse(b: Buffer): Frame {
       return { type, id: id.value, ...headersAndData(b, id.next) };
     case FrameType.accepted:
     case FrameType.elsewhere:
+    case FrameType.ping:
+    case FrameType.pong:
       return { type, id: id.value };
     default:
       throw new FrameError(`unknown frame type ${type}`);
