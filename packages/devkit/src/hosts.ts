@@ -86,6 +86,10 @@ export async function startWorkerHost(o: WorkerHostOptions): Promise<WorkerHost>
   let out = '';
   let child: ChildProcess | undefined;
   const start = async () => {
+    // A second process on the same state would reclaim the running worker's containers as an
+    // earlier run's leftovers (a test that failed before its kill, then started it "again").
+    if (child && child.exitCode === null && child.signalCode === null)
+      throw new Error(`worker ${o.workerId} is still running: kill() or stop() it first`);
     // nsenter enters only the network namespace (`ip netns exec` would remount /sys, hiding
     // the cgroup file systems) and execs node, so the IPC channel for "ready" is kept.
     const proc = spawn(

@@ -110,6 +110,10 @@ beforeAll(async () => {
     prefix,
     logs: 'buffer',
     worker: false,
+    // This file watches which worker took each call from the "accepted" messages on NATS: the
+    // NATS path's behaviour (placement, spread, WORKER_LOST, drain). The direct link is
+    // direct.test.ts's.
+    gatewayEnv: { THAW_DIRECT: 'off' },
   });
   const port = Number(new URL(nats.url).port);
   for (const id of ['w1', 'w2', 'w3']) {
