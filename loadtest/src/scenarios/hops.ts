@@ -3,9 +3,10 @@
  * A chain of N relay processes (hop-relay.ts) on loopback: a line from this process goes through
  * all of them and back, crossing 2N sockets. Sent back to back, each hop costs a scheduler
  * switch; sent `spacingMs` apart, each hop also wakes an idle CPU — on a VM, a halted virtual
- * CPU. A call through thaw's gateway crosses 8 such hops (client, gateway, NATS, worker,
- * container and back), a direct call 2, so the idle chain of 4 processes is the floor of the
- * sparse scenario's gateway path on this machine, and the chain of 1 that of its direct path.
+ * CPU. A call through thaw's gateway crosses 6 such hops on the direct link (client, gateway,
+ * worker, container and back; 8 when it goes through NATS), a direct call 2, so the idle chain of
+ * 3 processes (4 over NATS) is the floor of the sparse scenario's gateway path on this machine,
+ * and the chain of 1 that of its direct path.
  * Writes <results>/hops.json.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -52,7 +53,7 @@ export function hopsSettings(env: NodeJS.ProcessEnv): HopsSettings {
   return {
     calls: envInt(env, 'BENCH_HOPS_CALLS', 200),
     spacingMs: envInt(env, 'BENCH_HOPS_SPACING_MS', 250),
-    chains: [1, 2, 4],
+    chains: [1, 2, 3, 4],
     resultsDir: resultsDir(env),
   };
 }
