@@ -8,18 +8,35 @@ import {
   FrameType,
   FrameWriter,
   type HeaderBlock,
+  isCallId,
   type Logger,
 } from '@thaw/shared';
 import type { MsgHdrs, NatsConnection } from 'nats';
 import type { IncomingCall, InvokeHandler } from '../invoke/handler.js';
 import type { FunctionHost } from '../pool/function-host.js';
+import { RefusalLog } from './refusals.js';
 
-/** A peer must name itself with the token this soon after connecting, or is dropped. */
-export const HELLO_TIMEOUT_MS = 5000;
+/**
+ * A peer must name itself with the token this soon after connecting, or is dropped. Gateways send
+ * the hello in their first write, so this is a round trip's grace, not a wait for anything.
+ */
+export const HELLO_TIMEOUT_MS = 1000;
 /** The first frame (the hello) is small: a peer without the token cannot make this worker buffer more. */
 const HELLO_MAX_BYTES = 4096;
-/** Links at once: a few per gateway is normal (one each, plus reconnects). */
-const MAX_LINKS = 1024;
+/** Links (peers that sent the token) at once: a few per gateway is normal (one each, plus reconnects). */
+export const MAX_LINKS = 1024;
+/**
+ * Connections that have not sent the hello yet, at once; more are closed as they come. Counted
+ * apart from MAX_LINKS so that silent sockets cannot use up the room of gateways' links.
+ */
+export const MAX_UNAUTHENTICATED = 64;
+/**
+ * A link on which nothing at all came for this long is closed: gateways ping about every 0.5 s
+ * while a link is open, so its gateway is gone (a vanished host resets nothing).
+ */
+export const LINK_IDLE_MS = 10_000;
+/** close() ends links so written replies reach the gateways; those still open after this are cut. */
+export const CLOSE_GRACE_MS = 1000;
 
 export interface DirectServerOptions {
   /** The address to listen on, which gateways dial (advertised in heartbeats). */
@@ -35,6 +52,16 @@ export interface DirectServerOptions {
   /** Where answers go when their link closed before they were ready: the call's NATS inbox. */
   nc: NatsConnection;
   log: Logger;
+  /** Default HELLO_TIMEOUT_MS (tests shorten it). */
+  helloTimeoutMs?: number;
+  /** Default LINK_IDLE_MS. */
+  idleMs?: number;
+  /** Default MAX_UNAUTHENTICATED. */
+  maxUnauthenticated?: number;
+  /** Default MAX_LINKS. */
+  maxLinks?: number;
+  /** Default CLOSE_GRACE_MS. */
+  closeGraceMs?: number;
 }
 
 /** What gateways need to dial this worker (the heartbeat's `direct`). */
@@ -42,6 +69,15 @@ export interface DirectAddress {
   host: string;
   port: number;
   token: string;
+}
+
+/** One connection: before the hello (`gateway` undefined) or a link. */
+interface Peer {
+  readonly socket: Socket;
+  readonly remote: string;
+  readonly openedAt: number;
+  heardAt: number;
+  gateway: string | undefined;
 }
 
 /**
@@ -52,12 +88,22 @@ export interface DirectAddress {
 export class DirectServer {
   private readonly server: Server;
   private readonly token = randomBytes(24).toString('base64url');
-  private readonly links = new Set<Socket>();
+  /** Connected, no hello yet. */
+  private readonly pending = new Set<Peer>();
+  /** Said hello with the token. */
+  private readonly links = new Set<Peer>();
+  private readonly refusals: RefusalLog;
+  private readonly helloTimeoutMs: number;
+  private readonly idleMs: number;
+  private sweeper: NodeJS.Timeout | undefined;
+  private closing = false;
   private address: DirectAddress | undefined;
 
   constructor(private readonly o: DirectServerOptions) {
+    this.helloTimeoutMs = o.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+    this.idleMs = o.idleMs ?? LINK_IDLE_MS;
+    this.refusals = new RefusalLog({ log: o.log });
     this.server = createServer((socket) => this.serve(socket));
-    this.server.maxConnections = MAX_LINKS;
   }
 
   /** Listens; resolves to what the heartbeat advertises. */
@@ -71,6 +117,10 @@ export class DirectServer {
     });
     const bound = this.server.address();
     if (!bound || typeof bound === 'string') throw new Error('direct link server has no TCP address');
+    // One timer for every connection: hello timeouts and idle links are found within a quarter
+    // of their time.
+    this.sweeper = setInterval(() => this.sweep(), Math.min(this.helloTimeoutMs, this.idleMs) / 4);
+    this.sweeper.unref();
     this.address = { host: this.o.host, port: bound.port, token: this.token };
     return this.address;
   }
@@ -80,59 +130,118 @@ export class DirectServer {
     return this.address;
   }
 
-  /** Stops listening and cuts every link (after the worker drained its calls). */
+  /**
+   * Stops listening and closes every link (after the worker drained its calls): ended, so the
+   * replies written on them are sent first; cut after the grace when a peer does not close its end.
+   */
   close(): Promise<void> {
-    for (const s of this.links) s.destroy();
-    return new Promise((resolve) => {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    this.refusals.flush();
+    for (const p of this.pending) p.socket.destroy();
+    for (const p of this.links) p.socket.end();
+    const grace = setTimeout(() => {
+      for (const p of this.links) p.socket.destroy();
+    }, this.o.closeGraceMs ?? CLOSE_GRACE_MS);
+    return new Promise<void>((resolve) => {
       if (!this.server.listening) resolve();
       else this.server.close(() => resolve());
-    });
+    }).finally(() => clearTimeout(grace));
   }
 
   private serve(socket: Socket): void {
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const maxPending = this.o.maxUnauthenticated ?? MAX_UNAUTHENTICATED;
+    if (this.pending.size >= maxPending) {
+      this.refusals.refused(`over ${maxPending} connections without a hello`, remote);
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true);
-    this.links.add(socket);
+    const now = Date.now();
+    const peer: Peer = { socket, remote, openedAt: now, heardAt: now, gateway: undefined };
+    this.pending.add(peer);
     const reader = new FrameReader({ firstFrameMaxBytes: HELLO_MAX_BYTES });
-    let peer: string | undefined;
-    const helloTimer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
-    helloTimer.unref();
     const writer = new FrameWriter(socket);
     socket.on('data', (chunk: Buffer) => {
+      // Calls that come while the server closes are not taken: the gateway sends them on NATS.
+      if (this.closing) return;
+      peer.heardAt = Date.now();
       let frames: Frame[];
       try {
         frames = reader.push(chunk);
       } catch (err) {
-        this.refuse(socket, (err as Error).message, peer);
+        this.refuse(peer, (err as Error).message);
         return;
       }
       for (const f of frames) {
         if (socket.destroyed) return;
-        if (peer === undefined) {
-          if (f.type !== FrameType.hello || !this.tokenMatches(f.token)) {
-            this.refuse(socket, 'the first frame is not a hello with this worker’s token', peer);
-            return;
-          }
-          peer = f.id;
-          clearTimeout(helloTimer);
-          continue;
-        }
-        if (f.type !== FrameType.call) {
-          this.refuse(socket, `unexpected frame type ${f.type}`, peer);
-          return;
-        }
-        const host = this.o.route(f.fn);
-        if (!host) {
-          writer.write([encodeSignal(FrameType.elsewhere, f.id)]);
-          continue;
-        }
-        void this.o.handler.serve(this.call(f.id, f.headers, f.data, writer), host);
+        this.frame(peer, f, writer);
       }
     });
     socket.on('error', () => undefined); // 'close' follows
     socket.on('close', () => {
-      clearTimeout(helloTimer);
-      this.links.delete(socket);
+      this.pending.delete(peer);
+      this.links.delete(peer);
     });
+  }
+
+  private frame(peer: Peer, f: Frame, writer: FrameWriter): void {
+    if (peer.gateway === undefined) {
+      if (f.type !== FrameType.hello || !this.tokenMatches(f.token)) {
+        this.refuse(peer, 'the first frame is not a hello with this worker’s token');
+        return;
+      }
+      const maxLinks = this.o.maxLinks ?? MAX_LINKS;
+      if (this.links.size >= maxLinks) {
+        this.refuse(peer, `over ${maxLinks} links`);
+        return;
+      }
+      peer.gateway = f.id;
+      this.pending.delete(peer);
+      this.links.add(peer);
+      return;
+    }
+    if (f.type === FrameType.ping) {
+      writer.write([encodeSignal(FrameType.pong, '')]);
+      return;
+    }
+    if (f.type !== FrameType.call) {
+      this.refuse(peer, `unexpected frame type ${f.type}`);
+      return;
+    }
+    // The id is where the answer is published when the link is gone: anything but a literal
+    // subject would be written into the NATS protocol as it is.
+    if (!isCallId(f.id)) {
+      this.refuse(peer, 'a call id that is not a NATS subject');
+      return;
+    }
+    const host = this.o.route(f.fn);
+    if (!host) {
+      writer.write([encodeSignal(FrameType.elsewhere, f.id)]);
+      return;
+    }
+    void this.o.handler.serve(this.call(f.id, f.headers, f.data, writer), host);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const p of this.pending) {
+      if (now - p.openedAt >= this.helloTimeoutMs)
+        this.refuse(p, `no hello within ${this.helloTimeoutMs} ms`);
+    }
+    for (const p of this.links) {
+      if (now - p.heardAt < this.idleMs) continue;
+      this.o.log.info(
+        { remote: p.remote, gateway: p.gateway, idleMs: this.idleMs },
+        'direct link closed: nothing received from its gateway',
+      );
+      p.socket.destroy();
+    }
   }
 
   private call(id: string, headers: HeaderBlock, data: Uint8Array, writer: FrameWriter): IncomingCall {
@@ -161,11 +270,9 @@ export class DirectServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  private refuse(socket: Socket, why: string, peer: string | undefined): void {
-    this.o.log.warn(
-      { remote: `${socket.remoteAddress}:${socket.remotePort}`, gateway: peer, why },
-      'direct link closed: broken or unauthorised peer',
-    );
-    socket.destroy();
+  /** Closes a broken or unauthorised peer's connection; counted in the refusals' log line. */
+  private refuse(peer: Peer, why: string): void {
+    this.refusals.refused(peer.gateway === undefined ? why : `${why} (gateway ${peer.gateway})`, peer.remote);
+    peer.socket.destroy();
   }
 }
