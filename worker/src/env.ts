@@ -1,5 +1,5 @@
 import { availableParallelism, hostname, totalmem } from 'node:os';
-import { NatsEnv, parseEnv, WorkerId } from '@thaw/shared';
+import { NatsEnv, natsServers, parseEnv, WorkerId } from '@thaw/shared';
 import { z } from 'zod';
 import { DEFAULT_FREEZE_AFTER_MS, DEFAULT_HEARTBEAT_MS } from './timings.js';
 
@@ -123,8 +123,9 @@ const Env = z
     /**
      * "on": gateways send calls over a TCP link straight to this worker (docs/direct-link.md),
      * NATS staying the control plane and the fallback. "off": every call goes through NATS.
+     * Unset: on, unless NATS is reached over TLS (directLink below).
      */
-    THAW_DIRECT: z.enum(['on', 'off']).default('on'),
+    THAW_DIRECT: z.enum(['on', 'off']).optional(),
     /**
      * Address of the direct link, listened on and advertised to gateways. Default: the address
      * this host reaches NATS from (loopback when NATS is local).
@@ -139,4 +140,23 @@ export type WorkerEnv = z.infer<typeof Env>;
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): WorkerEnv {
   return parseEnv(Env, env);
+}
+
+/**
+ * Whether this worker serves the direct link, and why when the reason is not the setting itself.
+ * The link is plain TCP: where NATS is reached over TLS (a certificate setting, or a `tls://`
+ * server), the network between hosts is not trusted, and calls are not moved off TLS silently.
+ */
+export function directLink(env: WorkerEnv): { on: boolean; why?: string } {
+  if (env.THAW_DIRECT !== undefined) return { on: env.THAW_DIRECT === 'on' };
+  if (!natsUsesTls(env)) return { on: true };
+  return {
+    on: false,
+    why: 'direct link off: NATS uses TLS and the link is plain TCP; set THAW_DIRECT=on to use it anyway',
+  };
+}
+
+function natsUsesTls(env: WorkerEnv): boolean {
+  if (env.NATS_TLS_CA || env.NATS_TLS_CERT || env.NATS_TLS_KEY) return true;
+  return natsServers(env.NATS_URL).some((s) => /^tls:\/\//i.test(s));
 }

@@ -3,7 +3,7 @@ import { bridgeAddress, ImageStore, Runtime } from '@thaw/runtime';
 import { createLogger, natsConnectOptions, natsConnectProblem, subjects } from '@thaw/shared';
 import { connect } from 'nats';
 import { addressTowardNats } from './direct/address.js';
-import type { WorkerEnv } from './env.js';
+import { directLink, type WorkerEnv } from './env.js';
 import { ImageFetcher } from './images/fetcher.js';
 import { RuntimeApi } from './lambda/api.js';
 import { MemoryBudget } from './memory/budget.js';
@@ -27,13 +27,14 @@ export interface RunningWorker {
 export async function startWorker(env: WorkerEnv): Promise<RunningWorker> {
   const log = createLogger('worker', env.LOG_LEVEL).child({ worker: env.WORKER_ID });
   // Found before anything is made: a failure here has nothing to undo.
-  const direct =
-    env.THAW_DIRECT === 'on'
-      ? {
-          host: env.THAW_DIRECT_HOST ?? (await addressTowardNats(env.NATS_URL)),
-          port: env.THAW_DIRECT_PORT,
-        }
-      : undefined;
+  const link = directLink(env);
+  if (link.why) log.warn(link.why);
+  const direct = link.on
+    ? {
+        host: env.THAW_DIRECT_HOST ?? (await addressTowardNats(env.NATS_URL)),
+        port: env.THAW_DIRECT_PORT,
+      }
+    : undefined;
   const { runtime, reclaimed } = await Runtime.open({
     stateDir: env.THAW_STATE_DIR,
     runDir: env.THAW_RUN_DIR,
