@@ -128,7 +128,7 @@ describe('DirectServer: liveness', () => {
   });
 
   it('closes a link on which nothing came for idleMs; one that pings stays open', async () => {
-    const at = await serve(standInPool().pool, { idleMs: 300 });
+    const at = await serve(standInPool().pool, { idleMs: 600 });
     const silent = await open(at.port);
     silent.send(hello(at.token));
     const pinging = await open(at.port);
@@ -136,23 +136,24 @@ describe('DirectServer: liveness', () => {
     const pings = setInterval(() => pinging.send(encodeSignal(FrameType.ping, '')), 100);
     const t0 = Date.now();
     expect(await silent.closedByWorker()).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(1000);
-    await sleep(600);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    await sleep(1200);
     clearInterval(pings);
     expect(await served(pinging, 'after-idle')).toEqual(SERVED);
-    expect(pinging.frames.filter((f) => f.type === FrameType.pong).length).toBeGreaterThanOrEqual(5);
+    expect(pinging.open).toBe(true);
+    expect(pinging.frames.filter((f) => f.type === FrameType.pong).length).toBeGreaterThanOrEqual(10);
   });
 });
 
 describe('DirectServer: connections without a hello', () => {
   it('holds 64 at most: one more is closed at once; once they time out a gateway gets in', async () => {
-    const at = await serve(standInPool().pool, { helloTimeoutMs: 600 });
+    const at = await serve(standInPool().pool, { helloTimeoutMs: 800 });
     const silent = await Promise.all(Array.from({ length: 64 }, () => open(at.port)));
     const t0 = Date.now();
     const extra = await open(at.port);
     expect(await extra.closedByWorker()).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(300);
-    expect(silent.filter((s) => s.frames.length > 0)).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(400);
+    expect(silent.every((s) => s.open)).toBe(true);
     const closed = await Promise.all(silent.map((s) => s.closedByWorker()));
     expect(closed.every(Boolean)).toBe(true);
     const gateway = await open(at.port);

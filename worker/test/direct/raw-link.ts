@@ -67,6 +67,11 @@ export class RawLink {
     await this.closed;
   }
 
+  /** Whether neither side closed the link (as far as this side saw). */
+  get open(): boolean {
+    return !this.socket.destroyed;
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
