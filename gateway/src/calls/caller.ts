@@ -3,7 +3,7 @@ import { acceptedBy, type HeaderBlock, SendBatch, ThawError, type WireHeadersIn 
 import { createInbox, Events, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import type { ClusterView, Liveness } from '../cluster/view.js';
 import type { Link } from './link.js';
-import { DirectLinks } from './links.js';
+import { DirectLinks, type LinkSettings } from './links.js';
 
 /** No worker subscribes to the subject: the function is held nowhere. */
 export class NoRespondersError extends Error {
@@ -33,6 +33,10 @@ interface Pending {
   fn: string | undefined;
   /** The direct link the call went on, until answered or sent over NATS instead. */
   via: Link | undefined;
+  /** The direct link the call was written on, kept until it settles (its in-flight count). */
+  link: Link | undefined;
+  /** The link whose worker took the call, when one did: a new process there lost it. */
+  takenOn: Link | undefined;
   /** Taken on a link that closed: its answer is asked for again on NATS until it comes. */
   orphaned: boolean;
   attempts: number;
@@ -76,10 +80,19 @@ export interface CallerOptions {
    * straight to a worker that holds its function when one serves a link. Absent: NATS only.
    */
   direct?: Pick<ClusterView, 'holdersOf' | 'liveBeat'>;
+  /** The links' timings and bounds (links.ts LINK_DEFAULTS); tests shorten them. */
+  linkSettings?: Partial<LinkSettings>;
 }
 
 /** Inboxes per replay request: well under NATS's max_payload (~40 bytes each). */
 const REPLAY_BATCH = 10_000;
+
+function workerRestarted(worker: string): ThawError {
+  return new ThawError(
+    'WORKER_LOST',
+    `worker ${worker} restarted while it served the call; it may have run in part`,
+  );
+}
 
 function replayFor(subject: string): string {
   const at = subject.lastIndexOf('.invoke.');
@@ -121,10 +134,13 @@ export class Caller {
       new DirectLinks({
         view: o.direct,
         gateway: `${hostname()}-${process.pid}`,
+        ...(o.linkSettings && { settings: o.linkSettings }),
         events: {
-          accepted: (id, worker) => {
+          accepted: (id, link) => {
             const p = this.calls.get(id);
-            if (p) this.taken(p, worker);
+            if (!p) return;
+            if (!p.worker) p.takenOn = link;
+            this.taken(p, link.worker);
           },
           reply: (id, headers, data) => {
             const p = this.calls.get(id);
@@ -138,7 +154,7 @@ export class Caller {
             // a second copy there, untracked, could run on a second worker.
             if (p && !p.worker && p.via) this.sendNats(p);
           },
-          closed: (link, ids) => this.linkClosed(link, ids),
+          closed: (link, ids, why) => this.linkClosed(link, ids, why === 'restarted'),
         },
       });
     this.checker = setInterval(() => this.checkWorkers(), this.opts.checkEveryMs);
@@ -178,15 +194,17 @@ export class Caller {
    * A link gone with calls on it: those not taken go over NATS now (nothing ran: the worker
    * accepts before it runs; a copy that reaches the same worker runs once); those taken stay tied
    * to the worker's heartbeats, and their answers are asked for on NATS until they come (the
-   * worker answers a call whose link closed on NATS, and keeps what it sent).
+   * worker answers a call whose link closed on NATS, and keeps what it sent), unless the link
+   * was closed because its worker restarted: a new process does not have them.
    */
-  private linkClosed(link: Link, ids: string[]): void {
+  private linkClosed(link: Link, ids: string[], restarted: boolean): void {
     const orphans: Pending[] = [];
     for (const id of ids) {
       const p = this.calls.get(id);
       if (!p || p.via !== link) continue;
       p.via = undefined;
       if (!p.worker) this.sendNats(p);
+      else if (restarted && p.takenOn) this.fail(p, workerRestarted(p.worker));
       else {
         p.orphaned = true;
         orphans.push(p);
@@ -234,6 +252,8 @@ export class Caller {
         reply,
         fn,
         via: undefined,
+        link: undefined,
+        takenOn: undefined,
         orphaned: false,
         attempts: 0,
         acceptedAt: 0,
@@ -262,8 +282,10 @@ export class Caller {
     const fn = p.fn as string;
     this.batch.add(() => {
       if (!this.calls.has(p.reply) || p.via !== link) return; // settled or moved meanwhile
-      if (link.send(p.reply, fn, p.headers.encode(), p.body)) this.sends.direct++;
-      else this.sendNats(p); // closed since it was picked: nothing was written
+      if (link.send(p.reply, fn, p.headers.encode(), p.body)) {
+        p.link = link;
+        this.sends.direct++;
+      } else this.sendNats(p); // closed since it was picked, or full: nothing was written
     });
   }
 
@@ -329,7 +351,7 @@ export class Caller {
     const late = now - this.lastCheck > 2 * this.opts.checkEveryMs;
     this.lastCheck = now;
     if (late) return;
-    this.links?.prune();
+    this.links?.sweep(now);
     const orphans: Pending[] = [];
     for (const p of this.calls.values()) {
       if (now >= p.deadlineAt) {
@@ -338,6 +360,10 @@ export class Caller {
       }
       if (!p.worker) {
         if (now - p.sentAt >= this.opts.ackTimeoutMs) this.untaken(p);
+        continue;
+      }
+      if (p.takenOn && this.links?.restarted(p.takenOn)) {
+        this.fail(p, workerRestarted(p.worker));
         continue;
       }
       if (p.orphaned) orphans.push(p);
@@ -359,6 +385,13 @@ export class Caller {
 
   private settle(p: Pending): void {
     this.calls.delete(p.reply);
+    // Settled another way (answered over NATS after a resend): the link no longer counts it.
+    p.link?.inflight.delete(p.reply);
+  }
+
+  /** Calls in flight on this gateway's link to `worker`, as `pick` weighs them. */
+  linkLoad(worker: string): number {
+    return this.links?.load(worker) ?? 0;
   }
 
   private fail(p: Pending, err: Error): void {

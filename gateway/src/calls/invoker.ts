@@ -55,7 +55,9 @@ export class Invoker {
     let reply = decodeInvokeReply(msg.headers, msg.data);
     if (!reply.ok && reply.code === 'OVERLOADED' && (await this.o.placer.relieve(fn))) {
       if (trace) trace.published = traceNow();
-      msg = await this.send(fn, body, block);
+      // Over NATS: the worker just placed subscribed when it took the function on, but the
+      // heartbeat that lists it may not have come yet, and a link would go back to a full one.
+      msg = await this.send(fn, body, block, false);
       reply = decodeInvokeReply(msg.headers, msg.data);
     }
     if (trace) {
@@ -73,12 +75,18 @@ export class Invoker {
     return answer;
   };
 
-  private async send(cached: FunctionRecord, body: Uint8Array, h: HeaderBlock): Promise<CallReply> {
+  /** `direct` false: over NATS only, never on a link. */
+  private async send(
+    cached: FunctionRecord,
+    body: Uint8Array,
+    h: HeaderBlock,
+    direct = true,
+  ): Promise<CallReply> {
     let fn = cached;
     const timeoutMs = fn.timeoutMs + REPLY_GRACE_MS;
     const subject = this.o.subjects.invoke(fn.name);
     try {
-      return await this.o.caller.call(subject, body, h, timeoutMs, fn.name);
+      return await this.o.caller.call(subject, body, h, timeoutMs, direct ? fn.name : undefined);
     } catch (err) {
       if (!(err instanceof NoRespondersError)) throw named(err, fn);
     }

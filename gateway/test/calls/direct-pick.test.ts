@@ -121,6 +121,50 @@ describe('which link a call goes on', () => {
     expect(onNats.got).toHaveLength(1);
   });
 
+  it('dials only the worker it picks: one call to three holders opens one connection', async () => {
+    const { fn, w, beats, call } = await rig.oneLink(answering);
+    const others = [await rig.worker(answering), await rig.worker(answering)];
+    beats.set(beatOf('w2', [fn], { direct: others[0]?.direct }));
+    beats.set(beatOf('w3', [fn], { direct: others[1]?.direct }));
+    expect(text((await call()).data)).toBe('from link');
+    await sleep(50); // any other dial would have reached its worker by now
+    expect(w.connections + (others[0]?.connections ?? 0) + (others[1]?.connections ?? 0)).toBe(1);
+  });
+
+  it('redials a worker whose links fail before any frame after doubling waits up to the cap; a frame resets them', async () => {
+    const base = 100;
+    const cap = 400;
+    // Every link closes at the hello, as to an address that reaches no worker.
+    const { subj, fn, w, c } = await rig.oneLink({
+      ...answering,
+      caller: { linkSettings: { redialAfterMs: base, redialMaxMs: cap } },
+    });
+    w.refuseHellos = true;
+    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const callsUntil = async (cond: () => boolean, ms: number) => {
+      const end = Date.now() + ms;
+      while (!cond() && Date.now() < end) await call();
+    };
+    await callsUntil(() => w.connections === 5, 3000);
+    expect(w.badHellos).toBe(5);
+    const gaps = w.connectedAt.slice(1).map((t, i) => t - (w.connectedAt[i] as number));
+    // Each wait from a failure (a few ms after its dial) to the next dial: 100, 200, 400, 400.
+    [base, 2 * base, cap, cap].forEach((wait, i) => {
+      expect(gaps[i]).toBeGreaterThanOrEqual(wait);
+      expect(gaps[i]).toBeLessThan(wait + 150);
+    });
+    // A link that works (frames come), then closes: the next wait is the first again.
+    w.refuseHellos = false;
+    await callsUntil(() => w.connections === 6, 1000);
+    expect(text((await call()).data)).toBe('from link');
+    for (const s of w.sockets) s.destroy();
+    await until(() => w.closes === 6, 1000, 'the working link closed');
+    const closedAt = Date.now();
+    await callsUntil(() => w.connections === 7, 1000);
+    expect(Date.now() - closedAt).toBeLessThan(base + 150);
+    expect(w.badHellos).toBe(5);
+  });
+
   it('without `direct` (THAW_DIRECT=off) sends every call over NATS, links advertised or not', async () => {
     const { subj, fn } = rig.fresh();
     const w = await rig.worker(answering);

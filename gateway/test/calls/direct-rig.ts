@@ -34,6 +34,15 @@ export interface OneLink {
   call(body?: string, timeoutMs?: number): Promise<CallReply>;
 }
 
+export interface OneLinkOptions {
+  onCall?: LinkWorkerOptions['onCall'];
+  /** The stand-in worker's other options. */
+  worker?: Omit<LinkWorkerOptions, 'onCall'>;
+  nats?: Parameters<typeof natsWorker>[3];
+  /** The Caller's, past the rig's. */
+  caller?: Partial<Omit<CallerOptions, 'liveness' | 'direct'>>;
+}
+
 export interface DirectRig {
   readonly nc: NatsConnection;
   /** A test's own subjects and function name. */
@@ -45,10 +54,7 @@ export interface DirectRig {
   beat(subj: Subjects, beat: WorkerHeartbeat): void;
   /** Runs `fn` after this test. */
   after(fn: () => unknown): void;
-  oneLink(o?: {
-    onCall?: LinkWorkerOptions['onCall'];
-    nats?: Parameters<typeof natsWorker>[3];
-  }): Promise<OneLink>;
+  oneLink(o?: OneLinkOptions): Promise<OneLink>;
 }
 
 /** Registers the hooks of a test file named `name` (its subjects' prefix) and returns its rig. */
@@ -103,11 +109,11 @@ export function useDirectRig(name: string): DirectRig {
     },
     async oneLink(o = {}) {
       const { subj, fn } = rig.fresh();
-      const w = await rig.worker(o.onCall === undefined ? {} : { onCall: o.onCall });
+      const w = await rig.worker({ ...o.worker, ...(o.onCall && { onCall: o.onCall }) });
       const onNats = natsWorker(rig.nc, subj, fn, o.nats);
       const beats = new Beats();
       beats.set(beatOf('w1', [fn], { direct: w.direct }));
-      const c = rig.caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
+      const c = rig.caller({ replaySubject: subj.replay, ...o.caller, liveness: alive, direct: beats });
       // The NATS worker's subscriptions are in place before the first call.
       await rig.nc.flush();
       const call = (body = 'b', timeoutMs = CALL_TIMEOUT_MS) =>

@@ -4,7 +4,7 @@
  * worker on NATS, heartbeats, and a small heartbeat-backed view for DirectLinks.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import {
   encodeReply,
   encodeSignal,
@@ -36,6 +36,10 @@ export interface LinkWorkerOptions {
   /** A port of the test's choosing (a reopened one); 0 otherwise. */
   port?: number;
   token?: string;
+  /** Whether a `ping` gets a `pong` (default true, as the worker does). */
+  pong?: boolean;
+  /** Stops reading the socket after the hello (a worker that falls behind): calls pile up in the gateway. */
+  stopReading?: boolean;
 }
 
 /** The worker's end of a direct link. */
@@ -45,7 +49,13 @@ export class LinkWorker {
   connections = 0;
   closes = 0;
   badHellos = 0;
-  private readonly sockets = new Set<Socket>();
+  pings = 0;
+  /** Drops every connection at its hello, as a worker behind a wrong address does. */
+  refuseHellos = false;
+  /** When each connection came (Date.now()). */
+  readonly connectedAt: number[] = [];
+  /** The open connections. */
+  readonly sockets = new Set<Socket>();
 
   private constructor(
     private readonly server: Server,
@@ -61,7 +71,7 @@ export class LinkWorker {
     });
     const { port } = server.address() as { port: number };
     const w = new LinkWorker(server, port, o.token ?? randomBytes(16).toString('hex'));
-    server.on('connection', (s) => w.serve(s, o.onCall));
+    server.on('connection', (s) => w.serve(s, o));
     return w;
   }
 
@@ -70,8 +80,9 @@ export class LinkWorker {
     return { host: HOST, port: this.port, token: this.token };
   }
 
-  private serve(s: Socket, onCall: LinkWorkerOptions['onCall']): void {
+  private serve(s: Socket, o: LinkWorkerOptions): void {
     this.connections++;
+    this.connectedAt.push(Date.now());
     this.sockets.add(s);
     s.on('error', () => undefined);
     s.on('close', () => {
@@ -83,12 +94,16 @@ export class LinkWorker {
     s.on('data', (chunk: Buffer) => {
       for (const f of reader.push(chunk)) {
         if (!helloed) {
-          if (f.type !== FrameType.hello || f.token !== this.token) {
+          if (this.refuseHellos || f.type !== FrameType.hello || f.token !== this.token) {
             this.badHellos++;
             s.destroy();
             return;
           }
           helloed = true;
+          if (o.stopReading) s.pause();
+        } else if (f.type === FrameType.ping) {
+          this.pings++;
+          if (o.pong ?? true) s.write(encodeSignal(FrameType.pong, ''));
         } else if (f.type === FrameType.call) {
           // The frame's views point into a chunk the socket may reuse: keep copies.
           const call = {
@@ -99,7 +114,7 @@ export class LinkWorker {
             socket: s,
           };
           this.calls.push(call);
-          onCall?.(call, this);
+          o.onCall?.(call, this);
         }
       }
     });
@@ -210,3 +225,46 @@ export async function until(cond: () => boolean, ms = 2000, what = 'condition'):
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const text = (data: Uint8Array) => Buffer.from(data).toString();
+
+/**
+ * A TCP proxy in front of a worker's link that can stop forwarding with both sockets left open,
+ * as a stalled path or a hung host does (the review's test): the gateway sees nothing close.
+ */
+export class StallingProxy {
+  forwarding = true;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(to: { host: string; port: number }): Promise<StallingProxy> {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, HOST, () => resolve()));
+    const p = new StallingProxy(server, (server.address() as { port: number }).port);
+    server.on('connection', (down) => {
+      const up = connect({ host: to.host, port: to.port });
+      for (const [from, into] of [
+        [down, up],
+        [up, down],
+      ] as const) {
+        p.sockets.add(from);
+        from.on('error', () => undefined);
+        from.on('data', (chunk) => p.forwarding && into.write(chunk));
+        from.on('close', () => into.destroy());
+      }
+    });
+    return p;
+  }
+
+  /** `direct` with this proxy's address in place of the worker's. */
+  via(direct: { host: string; port: number; token: string }): { host: string; port: number; token: string } {
+    return { ...direct, host: HOST, port: this.port };
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
