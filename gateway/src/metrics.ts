@@ -56,7 +56,7 @@ export class GatewayMetrics {
     });
     new Counter({
       name: 'thaw_gateway_call_sends_total',
-      help: 'Calls sent to workers, by transport: "direct" (a worker\'s direct link) or "nats" (first tries with no link to use, resends, fallbacks).',
+      help: 'Sends of calls to workers, by transport: "direct" (a worker\'s direct link) or "nats" (first tries with no link to use, resends, fallbacks). Counts sends, not calls: a call whose link failed counts once under "direct" and again under "nats".',
       labelNames: ['via'],
       registers,
       collect() {
