@@ -26,8 +26,8 @@ const HELLO_MAX_BYTES = 4096;
 /** Links (peers that sent the token) at once: a few per gateway is normal (one each, plus reconnects). */
 export const MAX_LINKS = 1024;
 /**
- * Connections that have not sent the hello yet, at once; more are closed as they come. Counted
- * apart from MAX_LINKS so that silent sockets cannot use up the room of gateways' links.
+ * Connections that have not sent the hello yet, at once; a new one beyond closes the oldest.
+ * Counted apart from MAX_LINKS so that silent sockets cannot use up the room of gateways' links.
  */
 export const MAX_UNAUTHENTICATED = 64;
 /**
@@ -157,9 +157,18 @@ export class DirectServer {
     }
     const maxPending = this.o.maxUnauthenticated ?? MAX_UNAUTHENTICATED;
     if (this.pending.size >= maxPending) {
-      this.refusals.refused(`over ${maxPending} connections without a hello`, remote);
-      socket.destroy();
-      return;
+      // The oldest goes, not the newcomer: a gateway sends its hello in its first write, so
+      // whoever has held a slot longest is the likeliest to be silent on purpose, and sockets
+      // opened and held cannot keep a gateway out.
+      const [oldest] = this.pending;
+      if (oldest) {
+        this.pending.delete(oldest);
+        this.refusals.refused(
+          `over ${maxPending} connections without a hello (the oldest closed)`,
+          oldest.remote,
+        );
+        oldest.socket.destroy();
+      }
     }
     socket.setNoDelay(true);
     const now = Date.now();
