@@ -4,9 +4,8 @@
  * proxy that stops forwarding, as the review had it) is pinged and closed, and a worker
  * restarted under the same id fails the calls it took at once.
  */
-import { HeaderBlock, ThawError } from '@thaw/shared';
 import { describe, expect, it } from 'vitest';
-import { AT_ONCE_MS, alive, useDirectRig } from './direct-rig.js';
+import { AT_ONCE_MS, alive, callsTo, rejection, useDirectRig } from './direct-rig.js';
 import {
   Beats,
   beatOf,
@@ -24,15 +23,6 @@ const linkSettings = { pingMs: 100, deadMs: 300 };
 /** Far beyond what any test here waits: a call that waits for it is the fault found. */
 const DEADLINE_MS = 10_000;
 
-async function rejection(p: Promise<unknown>): Promise<ThawError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ThawError);
-  return err as ThawError;
-}
-
 describe('a direct link that stops carrying', () => {
   it('pings a silent link, closes it when the pings go unanswered: its taken call is answered by replay, the next goes over NATS at once', async () => {
     const { subj, fn } = rig.fresh();
@@ -44,7 +34,7 @@ describe('a direct link that stops carrying', () => {
     beats.set(beatOf('w1', [fn], { direct: proxy.via(w.direct) }));
     const c = rig.caller({ liveness: alive, replaySubject: subj.replay, direct: beats, linkSettings });
     await rig.nc.flush();
-    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), DEADLINE_MS, fn);
+    const call = callsTo(c, subj, fn, DEADLINE_MS);
     let settled = false;
     const answer = call().finally(() => {
       settled = true;
@@ -82,7 +72,7 @@ describe('a direct link that stops carrying', () => {
       rig.after(() => clearInterval(beating));
       await until(() => v.liveBeat('w1')?.direct?.port === before.port, 2000, 'the first heartbeat');
       const c = rig.caller({ liveness: v, replaySubject: subj.replay, direct: v, linkSettings });
-      const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), DEADLINE_MS, fn);
+      const call = callsTo(c, subj, fn, DEADLINE_MS);
       const failed = rejection(call());
       await until(() => before.calls.length === 1, 2000, 'the call on the old link');
       await sleep(100); // its acceptance read

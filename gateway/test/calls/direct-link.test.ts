@@ -4,21 +4,12 @@
  * `elsewhere`, a link closing before or after the worker took the call, a worker that never
  * answers), what is asked for again on NATS, and how a taken call's worker is watched.
  */
-import { HeaderBlock, ThawError } from '@thaw/shared';
+import { HeaderBlock } from '@thaw/shared';
 import { describe, expect, it } from 'vitest';
-import { AT_ONCE_MS, type OneLink, settings, useDirectRig } from './direct-rig.js';
+import { AT_ONCE_MS, type OneLink, rejection, settings, useDirectRig } from './direct-rig.js';
 import { beatOf, natsWorker, sleep, text, until } from './direct-stand-in.js';
 
 const rig = useDirectRig('dl');
-
-async function rejection(p: Promise<unknown>): Promise<ThawError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ThawError);
-  return err as ThawError;
-}
 
 /** One call, sent on the link first, answered over NATS well before ackTimeoutMs. */
 async function answeredOverNatsAtOnce({ w, onNats, call }: OneLink): Promise<void> {

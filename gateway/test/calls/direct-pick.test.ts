@@ -7,7 +7,7 @@
 import { HeaderBlock } from '@thaw/shared';
 import { describe, expect, it } from 'vitest';
 import { REDIAL_AFTER_MS } from '../../src/calls/links.js';
-import { AT_ONCE_MS, alive, useDirectRig } from './direct-rig.js';
+import { AT_ONCE_MS, alive, callsTo, useDirectRig } from './direct-rig.js';
 import {
   Beats,
   beatOf,
@@ -35,7 +35,7 @@ describe('which link a call goes on', () => {
     beats.set(beatOf('w1', [fn], { direct: probe.direct }));
     const c = rig.caller({ liveness: alive, replaySubject: subj.replay, direct: beats });
     await rig.nc.flush();
-    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const call = callsTo(c, subj, fn);
     const t0 = Date.now();
     expect(text((await call()).data)).toBe('from nats');
     const refused = Date.now(); // the refusal came before this answer
@@ -95,7 +95,7 @@ describe('which link a call goes on', () => {
     beat(before);
     await until(() => v.liveBeat('w1')?.direct?.port === before.port, 2000, 'the first heartbeat');
     const c = rig.caller({ liveness: v, replaySubject: subj.replay, direct: v });
-    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const call = callsTo(c, subj, fn);
     expect(text((await call()).data)).toBe('first start');
     beat(after); // a new process: a new port and token
     await until(() => v.liveBeat('w1')?.direct?.port === after.port, 2000, 'the restarted heartbeat');
@@ -140,7 +140,7 @@ describe('which link a call goes on', () => {
       caller: { linkSettings: { redialAfterMs: base, redialMaxMs: cap } },
     });
     w.refuseHellos = true;
-    const call = () => c.call(subj.invoke(fn), Buffer.from('b'), new HeaderBlock(), 5000, fn);
+    const call = callsTo(c, subj, fn);
     const callsUntil = async (cond: () => boolean, ms: number) => {
       const end = Date.now() + ms;
       while (!cond() && Date.now() < end) await call();

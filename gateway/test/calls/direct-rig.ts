@@ -3,9 +3,16 @@
  * things a test makes closed after it, and the usual one-worker link (`oneLink`).
  */
 import { type Service, startNats } from '@thaw/devkit';
-import { createLogger, HeaderBlock, type Subjects, subjects, type WorkerHeartbeat } from '@thaw/shared';
+import {
+  createLogger,
+  HeaderBlock,
+  type Subjects,
+  subjects,
+  ThawError,
+  type WorkerHeartbeat,
+} from '@thaw/shared';
 import { connect, JSONCodec, type Msg, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { Caller, type CallReply } from '../../src/calls/caller.js';
 import { ClusterView, type Liveness } from '../../src/cluster/view.js';
 import { Beats, beatOf, LinkWorker, type LinkWorkerOptions, natsWorker } from './direct-stand-in.js';
@@ -19,6 +26,25 @@ export const alive: Liveness = { alive: () => true, graceMs: () => 1000 };
 /** How long a call may take unless a test says otherwise. */
 const CALL_TIMEOUT_MS = 5000;
 const heartbeats = JSONCodec<WorkerHeartbeat>();
+
+/** The ThawError `p` rejects with; fails the test when it resolves or rejects with anything else. */
+export async function rejection(p: Promise<unknown>): Promise<ThawError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ThawError);
+  return err as ThawError;
+}
+
+/**
+ * Calls to `fn` through `c` with body `body` (default 'b') and no headers, each waiting
+ * `timeoutMs` unless given its own.
+ */
+export function callsTo(c: Caller, subj: Subjects, fn: string, timeoutMs = CALL_TIMEOUT_MS) {
+  return (body = 'b', ms = timeoutMs): Promise<CallReply> =>
+    c.call(subj.invoke(fn), Buffer.from(body), new HeaderBlock(), ms, fn);
+}
 
 type CallerOptions = Omit<ConstructorParameters<typeof Caller>[0], 'nc'>;
 
@@ -116,8 +142,7 @@ export function useDirectRig(name: string): DirectRig {
       const c = rig.caller({ replaySubject: subj.replay, ...o.caller, liveness: alive, direct: beats });
       // The NATS worker's subscriptions are in place before the first call.
       await rig.nc.flush();
-      const call = (body = 'b', timeoutMs = CALL_TIMEOUT_MS) =>
-        c.call(subj.invoke(fn), Buffer.from(body), new HeaderBlock(), timeoutMs, fn);
+      const call = callsTo(c, subj, fn);
       return { subj, fn, w, onNats, beats, c, call };
     },
   };
