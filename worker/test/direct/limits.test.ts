@@ -6,79 +6,13 @@
  * replies it wrote.
  */
 import { connect as connectTcp, type Socket } from 'node:net';
-import { type Service, startNats } from '@thaw/devkit';
-import { createLogger, decodeInvokeReply, encodeSignal, FrameType, type InvokeRequest } from '@thaw/shared';
-import { connect, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DirectAddress, DirectServer, type DirectServerOptions } from '../../src/direct/server.js';
-import { InvokeHandler } from '../../src/invoke/handler.js';
-import type { FunctionHost } from '../../src/pool/function-host.js';
-import { callFrame, EXPECT_WITHIN_MS, hello, RawLink } from './raw-link.js';
+import { decodeInvokeReply, encodeSignal, FrameType } from '@thaw/shared';
+import { describe, expect, it } from 'vitest';
+import { callFrame, EXPECT_WITHIN_MS, hello, type RawLink } from './raw-link.js';
+import { FN, standInPool, useDirectServerRig } from './rig.js';
 
-const FN = 'echo';
-
-let nats: Service;
-let nc: NatsConnection;
-let server: DirectServer | undefined;
-const links: RawLink[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterEach(async () => {
-  for (const l of links.splice(0)) l.destroy();
-  await server?.close();
-  server = undefined;
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.close();
-});
-
-/** Only what the handler reads of a pool; `hold` keeps runs waiting until `release`. */
-function standInPool(o: { hold?: boolean; answerBytes?: number } = {}) {
-  const runs: InvokeRequest[] = [];
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let answered: () => void = () => undefined;
-  const pool = {
-    saturated: false,
-    invoke: async (req: InvokeRequest) => {
-      runs.push(req);
-      if (o.hold) await released;
-      // Runs after the handler wrote the answer: it queues it for this turn's check phase
-      // (SendBatch), after this immediate; the one this schedules comes a turn later.
-      setImmediate(() => setImmediate(() => answered()));
-      return { ok: true, status: 200, headers: {}, body: Buffer.alloc(o.answerBytes ?? 2, 'a') };
-    },
-  } as unknown as FunctionHost;
-  const onAnswer = (fn: () => void) => {
-    answered = fn;
-  };
-  return { pool, runs, release, onAnswer };
-}
-
-async function serve(pool: FunctionHost, o: Partial<DirectServerOptions> = {}): Promise<DirectAddress> {
-  server = new DirectServer({
-    host: '127.0.0.1',
-    port: 0,
-    route: (fn) => (fn === FN ? () => pool : undefined),
-    handler: new InvokeHandler({ workerId: 'w-limits' }),
-    nc,
-    log: createLogger('direct-limits-test', 'silent'),
-    ...o,
-  });
-  return server.listen();
-}
-
-async function open(port: number): Promise<RawLink> {
-  const link = await RawLink.open(port);
-  links.push(link);
-  return link;
-}
+const rig = useDirectServerRig('limits');
+const { serve, open, close } = rig;
 
 /** Whether `link` is served: a call gets accepted and answered. */
 async function served(link: RawLink, id: string): Promise<number[]> {
@@ -93,12 +27,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('DirectServer: call ids', () => {
   it('closes the link on a call id that is not a NATS subject: nothing runs, nothing is published', async () => {
     const { pool, runs, release } = standInPool({ hold: true });
-    const at = await serve(pool);
+    const { at } = await serve(pool);
     const injected: string[] = [];
     for (const subject of ['s17r.injected', 's17r.sink', 's17r.sink2']) {
-      nc.subscribe(subject, { callback: () => injected.push(subject) });
+      rig.nc.subscribe(subject, { callback: () => injected.push(subject) });
     }
-    await nc.flush();
+    await rig.nc.flush();
     const link = await open(at.port);
     const id = 's17r.sink 12 12\r\nNATS/1.0\r\n\r\n\r\nPUB s17r.injected 2\r\nhi\r\nHPUB s17r.sink2';
     link.send(hello(at.token), callFrame(id, FN, 'x'));
@@ -107,7 +41,7 @@ describe('DirectServer: call ids', () => {
     link.destroy();
     release();
     await sleep(200);
-    await nc.flush();
+    await rig.nc.flush();
     expect(closedByWorker).toBe(true);
     expect(link.frames).toEqual([]);
     expect(runs).toHaveLength(0);
@@ -117,7 +51,7 @@ describe('DirectServer: call ids', () => {
 
 describe('DirectServer: liveness', () => {
   it('answers a ping with a pong once the hello came, and refuses a ping before it', async () => {
-    const at = await serve(standInPool().pool);
+    const { at } = await serve(standInPool().pool);
     const link = await open(at.port);
     link.send(hello(at.token), encodeSignal(FrameType.ping, ''));
     expect(await link.next(1)).toEqual([{ type: FrameType.pong, id: '' }]);
@@ -128,7 +62,7 @@ describe('DirectServer: liveness', () => {
   });
 
   it('closes a link on which nothing came for idleMs; one that pings stays open', async () => {
-    const at = await serve(standInPool().pool, { idleMs: 600 });
+    const { at } = await serve(standInPool().pool, { idleMs: 600 });
     const silent = await open(at.port);
     silent.send(hello(at.token));
     const pinging = await open(at.port);
@@ -147,7 +81,7 @@ describe('DirectServer: liveness', () => {
 
 describe('DirectServer: connections without a hello', () => {
   it('holds 64 at most: one more closes the oldest at once, so a gateway gets in while they are held', async () => {
-    const at = await serve(standInPool().pool, { helloTimeoutMs: 5000 });
+    const { at } = await serve(standInPool().pool, { helloTimeoutMs: 5000 });
     const silent: Awaited<ReturnType<typeof open>>[] = [];
     // One at a time: the order they were accepted in is the order opened.
     for (let i = 0; i < 64; i++) silent.push(await open(at.port));
@@ -162,7 +96,7 @@ describe('DirectServer: connections without a hello', () => {
 
   it('does not count silent sockets against the links: with as many held as the link cap, a gateway is served', async () => {
     // The review's lockout (1024 silent sockets held MAX_LINKS' room), at a cap of 8.
-    const at = await serve(standInPool().pool, { maxLinks: 8, maxUnauthenticated: 16 });
+    const { at } = await serve(standInPool().pool, { maxLinks: 8, maxUnauthenticated: 16 });
     await Promise.all(Array.from({ length: 8 }, () => open(at.port)));
     const gateway = await open(at.port);
     gateway.send(hello(at.token));
@@ -170,7 +104,7 @@ describe('DirectServer: connections without a hello', () => {
   });
 
   it('refuses a link over the link cap, token or not', async () => {
-    const at = await serve(standInPool().pool, { maxLinks: 2 });
+    const { at } = await serve(standInPool().pool, { maxLinks: 2 });
     const first = await open(at.port);
     const second = await open(at.port);
     first.send(hello(at.token));
@@ -187,13 +121,14 @@ describe('DirectServer: connections without a hello', () => {
 describe('DirectServer.close: replies', () => {
   it('delivers a reply it wrote just before closing (the link is ended, not reset)', async () => {
     const bytes = 16 * 1024 * 1024;
-    const { pool, onAnswer } = standInPool({ answerBytes: bytes });
-    const at = await serve(pool);
-    const closing = new Promise<void>((resolve) => onAnswer(() => void server?.close().then(resolve)));
+    const { pool, onAnswer } = standInPool({
+      answer: () => ({ ok: true, status: 200, headers: {}, body: Buffer.alloc(bytes, 'a') }),
+    });
+    const { at } = await serve(pool);
+    const closing = new Promise<void>((resolve) => onAnswer(() => void close().then(resolve)));
     const link = await open(at.port);
     link.send(hello(at.token), callFrame('big', FN, 'x'));
     await closing;
-    server = undefined;
     const frames = await link.next(2);
     expect(frames.map((f) => f.type)).toEqual(SERVED);
     const reply = frames[1];
@@ -203,7 +138,7 @@ describe('DirectServer.close: replies', () => {
   });
 
   it('cuts a link whose peer does not close its end, after the grace', async () => {
-    const at = await serve(standInPool().pool, { closeGraceMs: 200 });
+    const { at } = await serve(standInPool().pool, { closeGraceMs: 200 });
     // A peer that does not end its side when the worker ends its own (half-open).
     const peer = await new Promise<Socket>((resolve) => {
       const s = connectTcp({ host: '127.0.0.1', port: at.port, allowHalfOpen: true }, () => resolve(s));
@@ -212,8 +147,7 @@ describe('DirectServer.close: replies', () => {
     peer.write(hello(at.token));
     await sleep(100);
     const t0 = Date.now();
-    await server?.close();
-    server = undefined;
+    await close();
     expect(Date.now() - t0).toBeLessThan(EXPECT_WITHIN_MS / 3);
     peer.destroy();
   });

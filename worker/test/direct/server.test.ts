@@ -5,94 +5,21 @@
  * sent back (`elsewhere`) without running.
  */
 import { connect as connectTcp } from 'node:net';
-import { type Service, startNats } from '@thaw/devkit';
 import {
-  createLogger,
   type DecodedReply,
   decodeInvokeReply,
   encodeSignal,
   type Frame,
   FrameReader,
   FrameType,
-  type InvokeRequest,
 } from '@thaw/shared';
-import { connect, createInbox, type Msg, type MsgHdrs, type NatsConnection } from 'nats';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type DirectAddress, DirectServer } from '../../src/direct/server.js';
-import { InvokeHandler } from '../../src/invoke/handler.js';
-import type { FunctionHost } from '../../src/pool/function-host.js';
-import { callFrame, EXPECT_WITHIN_MS, hello, RawLink } from './raw-link.js';
+import { createInbox, type Msg, type MsgHdrs } from 'nats';
+import { describe, expect, it } from 'vitest';
+import { callFrame, EXPECT_WITHIN_MS, hello } from './raw-link.js';
+import { FN, standInPool, useDirectServerRig } from './rig.js';
 
-const FN = 'echo';
-
-let nats: Service;
-let nc: NatsConnection;
-let server: DirectServer | undefined;
-const links: RawLink[] = [];
-
-beforeAll(async () => {
-  nats = await startNats();
-  nc = await connect({ servers: nats.url });
-});
-afterEach(async () => {
-  for (const l of links.splice(0)) l.destroy();
-  await server?.close();
-  server = undefined;
-});
-afterAll(async () => {
-  await nc?.close();
-  await nats?.close();
-});
-
-/**
- * Only what the handler reads of a pool: invoke() and saturated. Each run answers with what it
- * was sent; `hold` keeps runs waiting until `release`.
- */
-function standInPool(hold = false) {
-  const runs: InvokeRequest[] = [];
-  let release: () => void = () => undefined;
-  const released = new Promise<void>((r) => {
-    release = r;
-  });
-  let started: () => void = () => undefined;
-  const running = new Promise<void>((r) => {
-    started = r;
-  });
-  const pool = {
-    saturated: false,
-    invoke: async (req: InvokeRequest) => {
-      runs.push(req);
-      started();
-      if (hold) await released;
-      return {
-        ok: true,
-        status: 201,
-        headers: { 'x-run': String(runs.length), 'x-ä': 'ö' },
-        body: Buffer.concat([Buffer.from(`ran ${runs.length}: `), req.body]),
-      };
-    },
-  } as unknown as FunctionHost;
-  return { pool, runs, running, release };
-}
-
-async function serve(pool: FunctionHost): Promise<{ handler: InvokeHandler; at: DirectAddress }> {
-  const handler = new InvokeHandler({ workerId: 'w-direct' });
-  server = new DirectServer({
-    host: '127.0.0.1',
-    port: 0,
-    route: (fn) => (fn === FN ? () => pool : undefined),
-    handler,
-    nc,
-    log: createLogger('direct-test', 'silent'),
-  });
-  return { handler, at: await server.listen() };
-}
-
-async function open(port: number): Promise<RawLink> {
-  const link = await RawLink.open(port);
-  links.push(link);
-  return link;
-}
+const rig = useDirectServerRig('direct');
+const { serve, open, close } = rig;
 
 function decoded(f: Frame | undefined): DecodedReply {
   if (f?.type !== FrameType.reply) throw new Error(`expected a reply frame, got ${JSON.stringify(f)}`);
@@ -103,7 +30,7 @@ function decoded(f: Frame | undefined): DecodedReply {
 function inbox(id: string): { msgs: Msg[]; answers: () => Promise<Msg[]> } {
   const msgs: Msg[] = [];
   let changed: () => void = () => undefined;
-  nc.subscribe(id, {
+  rig.nc.subscribe(id, {
     max: 2,
     callback: (_e, m) => {
       msgs.push(m);
@@ -157,7 +84,7 @@ describe('DirectServer: who may call', () => {
 
   it('advertises a token of its own per start', async () => {
     const first = (await serve(standInPool().pool)).at;
-    await server?.close();
+    await close();
     const second = (await serve(standInPool().pool)).at;
     expect(first.token.length).toBeGreaterThanOrEqual(16);
     expect(second.token).not.toBe(first.token);
@@ -219,7 +146,7 @@ describe('DirectServer: calls', () => {
     const { pool, runs } = standInPool();
     const { handler, at } = await serve(pool);
     const subject = `direct-test.${process.pid}.resend`;
-    const sub = nc.subscribe(subject, { callback: (_e, m) => void handler.handle(m, () => pool) });
+    const sub = rig.nc.subscribe(subject, { callback: (_e, m) => void handler.handle(m, () => pool) });
     const id = createInbox();
     const link = await open(at.port);
     link.send(hello(at.token), callFrame(id, FN, 'once'));
@@ -229,7 +156,7 @@ describe('DirectServer: calls', () => {
     const call = callFrame(id, FN, 'once');
     const [f] = new FrameReader().push(call);
     if (f?.type !== FrameType.call) throw new Error('no call frame');
-    nc.publish(subject, f.data, { reply: id, headers: f.headers as unknown as MsgHdrs });
+    rig.nc.publish(subject, f.data, { reply: id, headers: f.headers as unknown as MsgHdrs });
     const [again] = await box.answers();
     expect(box.msgs[0]?.data.length).toBe(0); // accepted first
     expect(again && decodeInvokeReply(again.headers, again.data)).toEqual(onLink);
@@ -238,11 +165,11 @@ describe('DirectServer: calls', () => {
   });
 
   it('answers on NATS at the call’s id when the link closed while the call ran', async () => {
-    const { pool, runs, running, release } = standInPool(true);
+    const { pool, runs, running, release } = standInPool({ hold: true });
     const { at } = await serve(pool);
     const id = createInbox();
     const box = inbox(id);
-    await nc.flush();
+    await rig.nc.flush();
     const link = await open(at.port);
     link.send(hello(at.token), callFrame(id, FN, 'late'));
     expect((await link.next(1)).map((f) => f.type)).toEqual([FrameType.accepted]);
@@ -267,8 +194,7 @@ describe('DirectServer.close', () => {
     const served = await open(at.port);
     served.send(hello(at.token));
     const silent = await open(at.port);
-    await server?.close();
-    server = undefined;
+    await close();
     expect(await served.closedByWorker()).toBe(true);
     expect(await silent.closedByWorker()).toBe(true);
     const refused = await new Promise<string>((resolve) => {
