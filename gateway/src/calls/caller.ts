@@ -27,8 +27,10 @@ export {
 } from './pending.js';
 
 /**
- * Request-reply over NATS with an acceptance step. The worker answers every call twice: an
- * empty "accepted" message the moment it takes the call, then the result. A call not taken
+ * Request-reply with an acceptance step, on a worker's direct link (the first try, when a worker
+ * holding the function serves one: links.ts) or over NATS (resends, fallbacks, no link). The
+ * worker answers every call twice: an "accepted" message (or frame) the moment it takes the call,
+ * then the result. A call not taken
  * within `ackTimeoutMs` is sent again (another worker in the queue group may take it); a call
  * taken by a worker whose heartbeats stop fails with WORKER_LOST within about three heartbeat
  * intervals, not after the function's timeout.
@@ -118,8 +120,9 @@ export class Caller {
   }
 
   /**
-   * A link gone with calls on it: those not taken go over NATS now (nothing ran: the worker
-   * accepts before it runs; a copy that reaches the same worker runs once); those taken stay tied
+   * A link gone with calls on it: those not taken go over NATS now (the worker accepts before it
+   * runs, so one ran only if its acceptance was still on the way; a copy that reaches the same
+   * worker runs once, as for a NATS resend after ackTimeoutMs); those taken stay tied
    * to the worker's heartbeats, and their answers are asked for on NATS until they come (the
    * worker answers a call whose link closed on NATS, and keeps what it sent), unless the link
    * was closed because its worker restarted: a new process does not have them.
