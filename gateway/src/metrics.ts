@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallSends } from './calls/caller.js';
+import type { CallSends } from './calls/pending.js';
 import type { ClusterView } from './cluster/view.js';
 
 export interface GatewayMetricsOptions {

@@ -17,15 +17,6 @@ import {
   workerRestarted,
 } from './pending.js';
 
-export {
-  CALLER_DEFAULTS,
-  type CallerOptions,
-  type CallerSettings,
-  type CallReply,
-  type CallSends,
-  NoRespondersError,
-} from './pending.js';
-
 /**
  * Request-reply with an acceptance step, on a worker's direct link (the first try, when a worker
  * holding the function serves one: links.ts) or over NATS (resends, fallbacks, no link). The

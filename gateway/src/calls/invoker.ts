@@ -14,7 +14,8 @@ import {
 } from '@thaw/shared';
 import type { Placer } from '../placement/placer.js';
 import { functionNotFound } from '../store/errors.js';
-import { type Caller, type CallReply, NoRespondersError } from './caller.js';
+import type { Caller } from './caller.js';
+import { type CallReply, NoRespondersError } from './pending.js';
 import type { Answer, Envelope } from './types.js';
 
 /** Extra time past the function's timeout for the worker's own answer to arrive. */

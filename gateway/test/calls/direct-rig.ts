@@ -13,7 +13,8 @@ import {
 } from '@thaw/shared';
 import { connect, JSONCodec, type Msg, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { Caller, type CallReply } from '../../src/calls/caller.js';
+import { Caller } from '../../src/calls/caller.js';
+import type { CallReply } from '../../src/calls/pending.js';
 import { ClusterView, type Liveness } from '../../src/cluster/view.js';
 import { Beats, beatOf, LinkWorker, type LinkWorkerOptions, natsWorker } from './direct-stand-in.js';
 
